@@ -1,0 +1,115 @@
+/**
+ * The power driver interface: one per cloud, each call idempotent and bounded by a deadline.
+ * A driver knows nothing of Kubernetes; the workflow hands it an instance and the volume ids that back
+ * PersistentVolumes.
+ */
+
+/** The instance behind a Node, as resolved by a driver. */
+export interface InstanceRef {
+  /** Driver name: `aws`, `openstack`, `simulated`. */
+  provider: string;
+  /** Cloud id: `i-0abc…` or a server UUID. */
+  id: string;
+  /** Region or availability zone when the provider has one. */
+  region?: string;
+}
+
+/** Power state, normalised across clouds. `off` includes gone (terminated, deleted). */
+export type PowerState = 'on' | 'off' | 'transitioning' | 'unknown';
+
+export interface AttachedVolume {
+  id: string;
+  /** Device name on the instance, e.g. `/dev/xvda`; informational. */
+  device?: string;
+  /** The instance's root or boot disk; never detached. */
+  root?: boolean;
+}
+
+export interface InstanceDescription {
+  ref: InstanceRef;
+  power: PowerState;
+  /** The cloud's own state word (`stopped`, `SHUTOFF`, …), kept for the journal and logs. */
+  cloudState: string;
+  /** True when the instance no longer exists (terminated or deleted); counts as off. */
+  gone: boolean;
+  volumes: AttachedVolume[];
+}
+
+/** What a driver needs to find the instance of a Node. */
+export interface NodeIdentity {
+  name: string;
+  providerID?: string;
+  internalIPs: string[];
+}
+
+/** Every driver call takes a deadline (epoch ms) and an optional abort signal. */
+export interface CallOptions {
+  deadline: number;
+  signal?: AbortSignal;
+  /** Called on each poll of a long wait, so the workflow can log progress. */
+  onProgress?: (detail: string) => void;
+}
+
+/** Result of the credential and permission pre-flight. */
+export interface PreflightResult {
+  ok: boolean;
+  /** Missing permissions or failed checks, named so an operator can fix them. */
+  problems: string[];
+}
+
+export interface PowerDriver {
+  readonly name: string;
+  /** Whether this driver handles the node (by `spec.providerID` scheme or configured lookup). */
+  handles(node: NodeIdentity): boolean;
+  /** Finds the instance of a node; throws `InstanceNotFoundError` on zero or several matches. */
+  resolve(node: NodeIdentity, options: CallOptions): Promise<InstanceRef>;
+  describe(ref: InstanceRef, options: CallOptions): Promise<InstanceDescription>;
+  /** Starts a hard power-off (no OS shutdown). Idempotent: an instance already off or stopping is fine. */
+  powerOff(ref: InstanceRef, options: CallOptions): Promise<void>;
+  /** Starts a power-on. Idempotent: an instance already on or starting is fine. */
+  powerOn(ref: InstanceRef, options: CallOptions): Promise<void>;
+  /** Starts detaching a volume from the instance. Idempotent: a volume already detached is fine. */
+  detachVolume(ref: InstanceRef, volumeId: string, options: CallOptions): Promise<void>;
+  /**
+   * Polls until the instance verifiably reaches `want` (`off` includes gone), re-issuing the power call when
+   * the cloud dropped it. Throws `DeadlineExceededError` when the deadline passes first.
+   */
+  waitForPower(ref: InstanceRef, want: 'on' | 'off', options: CallOptions): Promise<InstanceDescription>;
+  /** Polls until none of the volumes is attached to the instance; `DeadlineExceededError` on the deadline. */
+  waitForDetached(ref: InstanceRef, volumeIds: readonly string[], options: CallOptions): Promise<void>;
+  preflight(options: CallOptions): Promise<PreflightResult>;
+}
+
+/** Base of driver errors; `retryable` tells the workflow whether a later attempt can succeed. */
+export class DriverError extends Error {
+  override name = 'DriverError';
+  readonly retryable: boolean;
+  constructor(message: string, options: { retryable: boolean; cause?: unknown }) {
+    super(message, { cause: options.cause });
+    this.retryable = options.retryable;
+  }
+}
+
+/** The node's instance cannot be found, or several match; the workflow refuses the node. */
+export class InstanceNotFoundError extends DriverError {
+  override name = 'InstanceNotFoundError';
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { retryable: false, cause: options.cause });
+  }
+}
+
+/** Credentials or permissions are wrong: configuration to fix, never retried. */
+export class DriverAuthError extends DriverError {
+  override name = 'DriverAuthError';
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { retryable: false, cause: options.cause });
+  }
+}
+
+/** The deadline passed before the cloud answered or reached the wanted state. */
+export class DeadlineExceededError extends DriverError {
+  override name = 'DeadlineExceededError';
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { retryable: true, cause: options.cause });
+  }
+}

@@ -1,0 +1,59 @@
+import { type CallOptions, DeadlineExceededError } from './driver.js';
+
+/** Delays between polls, in ms: quick first looks (moto and fast clouds), then a steady pace. */
+export const DEFAULT_POLL_SCHEDULE: readonly number[] = [250, 500, 1000, 2000, 3000, 5000];
+
+export interface PollOptions<T> extends CallOptions {
+  /** Reads the current state. */
+  probe: () => Promise<T>;
+  /** True when the wanted state is reached. */
+  done: (value: T) => boolean;
+  /** Called after a probe that is not done; may nudge the cloud (re-issue a dropped call). */
+  onPending?: (value: T, attempt: number) => Promise<void> | void;
+  /** What is being waited for, for progress lines and the deadline error. */
+  what: string;
+  describeState?: (value: T) => string;
+  schedule?: readonly number[];
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  now?: () => number;
+}
+
+/** Sleeps, waking early (with an error) on abort. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Polls `probe` until `done`, never sleeping past the deadline: the last sleep is shortened so one final
+ * probe happens right before it. Throws `DeadlineExceededError` with the last observed state.
+ */
+export async function pollUntil<T>(options: PollOptions<T>): Promise<T> {
+  const schedule = options.schedule ?? DEFAULT_POLL_SCHEDULE;
+  const wait = options.sleep ?? sleep;
+  const now = options.now ?? Date.now;
+  const show = options.describeState ?? ((value: T) => String(value));
+  const startedAt = now();
+  for (let attempt = 0; ; attempt++) {
+    const value = await options.probe();
+    if (options.done(value)) return value;
+    const remaining = options.deadline - now();
+    if (remaining <= 0) {
+      throw new DeadlineExceededError(`deadline passed while waiting for ${options.what} (last state: ${show(value)})`);
+    }
+    options.onProgress?.(`waiting for ${options.what}: ${show(value)} after ${Math.round((now() - startedAt) / 1000)}s`);
+    await options.onPending?.(value, attempt);
+    const delay = schedule[Math.min(attempt, schedule.length - 1)] ?? 1000;
+    await wait(Math.min(delay, remaining), options.signal);
+  }
+}

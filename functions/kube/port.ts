@@ -1,0 +1,91 @@
+import type {
+  CoreV1Event,
+  V1Lease,
+  V1Node,
+  V1PersistentVolume,
+  V1Pod,
+  V1Taint,
+  V1VolumeAttachment,
+} from '@kubernetes/client-node';
+
+/** Options of every mutating call: server-side dry-run makes the API server validate and change nothing. */
+export interface MutationOptions {
+  dryRun?: boolean;
+}
+
+/** What an Event is about. For a Node that is gone, the journal Lease. */
+export interface EventSubject {
+  kind: 'Node' | 'Lease';
+  name: string;
+  namespace?: string;
+  uid?: string;
+  apiVersion: string;
+}
+
+export interface EventInput {
+  subject: EventSubject;
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+/**
+ * Exactly the Kubernetes calls alertfence makes, and no more. The real implementation is
+ * `createKubeClient` over `@kubernetes/client-node`; unit tests pass an in-memory fake.
+ *
+ * Conventions: a read of a missing object returns `undefined`; a delete of a missing object is done;
+ * a lost compare-and-swap throws `KubeConflictError`; an unreachable or failing API server throws
+ * `KubeUnavailableError`.
+ */
+export interface KubePort {
+  getNode(name: string): Promise<V1Node | undefined>;
+  listNodes(): Promise<V1Node[]>;
+  /** Adds a taint, keeping every other taint (JSON patch guarded by `resourceVersion`). No-op when present. */
+  addTaint(node: string, taint: V1Taint, options?: MutationOptions): Promise<void>;
+  /** Removes the taints with this key, keeping every other taint. No-op when absent. */
+  removeTaint(node: string, key: string, options?: MutationOptions): Promise<void>;
+  deleteNode(name: string, options?: MutationOptions): Promise<void>;
+
+  getLease(namespace: string, name: string): Promise<V1Lease | undefined>;
+  listLeases(namespace: string, labelSelector?: string): Promise<V1Lease[]>;
+  /** Creates a Lease; `KubeConflictError` when it already exists. */
+  createLease(namespace: string, lease: V1Lease, options?: MutationOptions): Promise<V1Lease>;
+  /** Replaces a Lease only if its `metadata.resourceVersion` is current; `KubeConflictError` otherwise. */
+  replaceLease(namespace: string, lease: V1Lease, options?: MutationOptions): Promise<V1Lease>;
+
+  listPodsOnNode(node: string): Promise<V1Pod[]>;
+  /** Force-deletes a pod (grace period 0): only safe once the node is verified off. */
+  forceDeletePod(namespace: string, name: string, options?: MutationOptions): Promise<void>;
+  listVolumeAttachments(node: string): Promise<V1VolumeAttachment[]>;
+  deleteVolumeAttachment(name: string, options?: MutationOptions): Promise<void>;
+  listPersistentVolumes(): Promise<V1PersistentVolume[]>;
+
+  createEvent(namespace: string, event: EventInput, options?: MutationOptions): Promise<CoreV1Event | undefined>;
+  /** Cheap reachability probe for `/readyz`. */
+  ping(): Promise<void>;
+}
+
+/** Base of Kubernetes access errors; `status` is the HTTP status when the API server answered. */
+export class KubeError extends Error {
+  override name = 'KubeError';
+  readonly status: number | undefined;
+  constructor(message: string, options: { status?: number; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.status = options.status;
+  }
+}
+
+/** A compare-and-swap lost (409, or a failed JSON patch `test`): someone changed the object; re-read. */
+export class KubeConflictError extends KubeError {
+  override name = 'KubeConflictError';
+}
+
+/** The API server could not be reached or failed (5xx, 429, network): do nothing destructive, retry later. */
+export class KubeUnavailableError extends KubeError {
+  override name = 'KubeUnavailableError';
+}
+
+/** 401/403: alertfence's identity or RBAC is wrong; configuration to fix, never retried. */
+export class KubeForbiddenError extends KubeError {
+  override name = 'KubeForbiddenError';
+}

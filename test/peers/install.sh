@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Installs the non-Go real test peers used by the integration tests:
+#   - Alertmanager and amtool     Debian prometheus-alertmanager (ships its templates in /usr/share/prometheus/alertmanager/)
+#   - Prometheus and promtool     Debian prometheus
+#   - Keystone                    Debian python3-keystone; PyPI keystone in a venv if that does not work
+#   - moto_server and cfn-lint    PyPI, in the venv ${ALERTFENCE_CACHE:-$HOME/.cache/alertfence}/venv
+#
+# Idempotent: apt runs only when a binary is missing, pip only when the pinned versions change.
+# Usage: bash test/peers/install.sh
+set -euo pipefail
+
+CACHE="${ALERTFENCE_CACHE:-$HOME/.cache/alertfence}"
+VENV="$CACHE/venv"
+KEYSTONE_VENV="$CACHE/keystone-venv"
+# The system interpreter, not pyenv's: Debian's python3-keystone lives there, and a clean Debian machine
+# has nothing else.
+PYTHON=/usr/bin/python3
+# Pinned so CI is reproducible; bump deliberately.
+MOTO_REQ="${ALERTFENCE_MOTO_REQ:-moto[server]==5.2.5}"
+CFN_LINT_REQ="${ALERTFENCE_CFN_LINT_REQ:-cfn-lint==1.58.0}"
+KEYSTONE_PYPI_REQ="${ALERTFENCE_KEYSTONE_PYPI_REQ:-keystone==30.0.0}"
+
+export DEBIAN_FRONTEND=noninteractive
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+export PIP_NO_INPUT=1
+
+log() { printf 'install.sh: %s\n' "$*"; }
+
+SUDO=()
+if [[ "$(id -u)" -ne 0 ]]; then
+  SUDO=(sudo -n)
+fi
+
+apt_updated=0
+apt_install() {
+  if [[ "$apt_updated" -eq 0 ]]; then
+    log "apt-get update"
+    "${SUDO[@]}" apt-get update -qq
+    apt_updated=1
+  fi
+  # Keep maintainer scripts from starting prometheus/alertmanager services on the host: the tests start
+  # their own instances on free ports. Only add the policy when the machine has none.
+  local policy=/usr/sbin/policy-rc.d added_policy=0
+  if [[ ! -e "$policy" ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
+    "${SUDO[@]}" chmod 755 "$policy"
+    added_policy=1
+  fi
+  log "apt-get install $*"
+  local rc=0
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" </dev/null || rc=$?
+  if [[ "$added_policy" -eq 1 ]]; then
+    "${SUDO[@]}" rm -f "$policy"
+  fi
+  return "$rc"
+}
+
+# --- Debian packages ---------------------------------------------------------------------------------
+missing=()
+if [[ ! -x /usr/bin/prometheus-alertmanager || ! -x /usr/bin/amtool \
+  || ! -d /usr/share/prometheus/alertmanager ]]; then
+  missing+=(prometheus-alertmanager)
+fi
+if [[ ! -x /usr/bin/prometheus || ! -x /usr/bin/promtool ]]; then
+  missing+=(prometheus)
+fi
+if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
+if [[ ${#missing[@]} -gt 0 ]]; then
+  apt_install "${missing[@]}"
+else
+  log "apt: prometheus-alertmanager, prometheus, python3-venv already present"
+fi
+
+# --- Keystone ----------------------------------------------------------------------------------------
+keystone_works() {
+  local bin="$1"
+  [[ -x "$bin/keystone-manage" && -x "$bin/keystone-wsgi-public" ]] \
+    && "$bin/keystone-manage" --version >/dev/null 2>&1
+}
+
+if keystone_works /usr/bin; then
+  log "keystone: Debian python3-keystone already present"
+elif keystone_works "$KEYSTONE_VENV/bin"; then
+  log "keystone: PyPI keystone already present in $KEYSTONE_VENV"
+else
+  if apt_install python3-keystone && keystone_works /usr/bin; then
+    log "keystone: installed Debian python3-keystone"
+  else
+    log "keystone: Debian python3-keystone unusable, installing $KEYSTONE_PYPI_REQ into $KEYSTONE_VENV"
+    "$PYTHON" -m venv "$KEYSTONE_VENV"
+    "$KEYSTONE_VENV/bin/pip" install -q "$KEYSTONE_PYPI_REQ"
+    keystone_works "$KEYSTONE_VENV/bin" || { log "keystone: PyPI install does not work either"; exit 1; }
+  fi
+fi
+
+# --- Python venv: moto and cfn-lint ------------------------------------------------------------------
+stamp="$VENV/.alertfence-requirements"
+wanted="$MOTO_REQ $CFN_LINT_REQ"
+if [[ -x "$VENV/bin/python" && -x "$VENV/bin/moto_server" && -x "$VENV/bin/cfn-lint" \
+  && -f "$stamp" && "$(cat "$stamp")" == "$wanted" ]]; then
+  log "venv: $wanted already present in $VENV"
+else
+  if [[ ! -x "$VENV/bin/python" ]]; then
+    log "venv: creating $VENV"
+    mkdir -p "$CACHE"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  log "venv: pip install $wanted"
+  "$VENV/bin/pip" install -q "$MOTO_REQ" "$CFN_LINT_REQ"
+  printf '%s' "$wanted" >"$stamp"
+fi
+
+# --- Summary -----------------------------------------------------------------------------------------
+version_of() { "$@" 2>&1 | head -n 1; }
+log "alertmanager: $(version_of /usr/bin/prometheus-alertmanager --version)"
+log "promtool:     $(version_of /usr/bin/promtool --version)"
+if keystone_works /usr/bin; then
+  log "keystone:     $(version_of /usr/bin/keystone-manage --version) (/usr/bin)"
+else
+  log "keystone:     $(version_of "$KEYSTONE_VENV/bin/keystone-manage" --version) ($KEYSTONE_VENV/bin)"
+fi
+log "moto_server:  $("$VENV/bin/python" -c 'import moto; print(moto.__version__)') ($VENV/bin)"
+log "cfn-lint:     $(version_of "$VENV/bin/cfn-lint" --version) ($VENV/bin)"
