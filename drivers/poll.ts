@@ -49,9 +49,13 @@ export async function pollUntil<T>(options: PollOptions<T>): Promise<T> {
     if (options.done(value)) return value;
     const remaining = options.deadline - now();
     if (remaining <= 0) {
-      throw new DeadlineExceededError(`deadline passed while waiting for ${options.what} (last state: ${show(value)})`);
+      throw new DeadlineExceededError(
+        `deadline passed while waiting for ${options.what} (last state: ${show(value)})`,
+      );
     }
-    options.onProgress?.(`waiting for ${options.what}: ${show(value)} after ${Math.round((now() - startedAt) / 1000)}s`);
+    options.onProgress?.(
+      `waiting for ${options.what}: ${show(value)} after ${Math.round((now() - startedAt) / 1000)}s`,
+    );
     await options.onPending?.(value, attempt);
     const delay = schedule[Math.min(attempt, schedule.length - 1)] ?? 1000;
     await wait(Math.min(delay, remaining), options.signal);

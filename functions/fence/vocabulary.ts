@@ -23,7 +23,15 @@ export function phaseIndex(phase: Phase): number {
 }
 
 /** Per-node result of a request, as returned by the HTTP API. */
-export const OUTCOMES = ['accepted', 'in-progress', 'skipped', 'refused', 'planned', 'not-found', 'failed'] as const;
+export const OUTCOMES = [
+  'accepted',
+  'in-progress',
+  'skipped',
+  'refused',
+  'planned',
+  'not-found',
+  'failed',
+] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 /** Where a fence stands, as recorded in its journal. */
@@ -42,6 +50,7 @@ export const REASONS = {
   tooManyFences: 'TooManyConcurrentFences',
   cooldown: 'Cooldown',
   alertResolved: 'AlertResolved',
+  notAFenceAlert: 'NotAFenceAlert',
   invalidAlert: 'InvalidAlert',
   noDriver: 'NoDriver',
   dryRun: 'DryRun',
@@ -71,8 +80,7 @@ export const KUBE_NAMES = {
   outOfServiceTaintValue: 'nodeshutdown',
   /** Annotation on the journal Lease holding the journal as JSON. */
   journalAnnotation: 'alertfence.io/journal',
-  /** Labels on the journal Lease, so active fences can be counted with one list call. */
-  nodeLabel: 'alertfence.io/node',
+  /** Label on the journal Lease with the fence's status, for `kubectl get lease -L`. */
   statusLabel: 'alertfence.io/status',
   /** medik8s remediators lock nodes with Leases here and honour this exclusion label. */
   medik8sLeaseNamespace: 'medik8s-leases',

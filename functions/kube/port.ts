@@ -60,7 +60,11 @@ export interface KubePort {
   deleteVolumeAttachment(name: string, options?: MutationOptions): Promise<void>;
   listPersistentVolumes(): Promise<V1PersistentVolume[]>;
 
-  createEvent(namespace: string, event: EventInput, options?: MutationOptions): Promise<CoreV1Event | undefined>;
+  createEvent(
+    namespace: string,
+    event: EventInput,
+    options?: MutationOptions,
+  ): Promise<CoreV1Event | undefined>;
   /** Cheap reachability probe for `/readyz`. */
   ping(): Promise<void>;
 }

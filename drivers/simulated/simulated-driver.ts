@@ -1,0 +1,179 @@
+import {
+  type AttachedVolume,
+  type CallOptions,
+  type InstanceDescription,
+  InstanceNotFoundError,
+  type InstanceRef,
+  type NodeIdentity,
+  type PowerDriver,
+  type PowerState,
+} from '../driver.js';
+import { pollUntil, sleep } from '../poll.js';
+
+const SCHEME = 'simulated:///';
+
+interface SimulatedInstance {
+  id: string;
+  state: 'running' | 'stopping' | 'stopped' | 'pending';
+  /** When the current transition completes (epoch ms). */
+  settlesAt: number;
+  volumes: Array<AttachedVolume & { detachingUntil?: number }>;
+}
+
+export interface SimulatedDriverOptions {
+  /** How long power transitions take, in ms (a real cloud takes seconds to minutes). */
+  transitionMs?: number;
+  /** How long a detach takes, in ms. */
+  detachMs?: number;
+  now?: () => number;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  pollSchedule?: readonly number[];
+}
+
+/**
+ * An in-memory cloud with realistic transitions: power-off passes through `stopping`, volumes take time to
+ * detach. For unit tests, benchmarks and the README demo (`ALERTFENCE_DRIVERS=simulated`); nodes use
+ * `spec.providerID: simulated:///<instance-id>`.
+ */
+export class SimulatedDriver implements PowerDriver {
+  readonly name = 'simulated';
+  readonly instances = new Map<string, SimulatedInstance>();
+  /** Every call made, in order, for tests that check what was done and when. */
+  readonly calls: Array<{ method: string; id: string; volumeId?: string }> = [];
+  private readonly transitionMs: number;
+  private readonly detachMs: number;
+  private readonly now: () => number;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  private readonly pollSchedule: readonly number[] | undefined;
+
+  constructor(options: SimulatedDriverOptions = {}) {
+    this.transitionMs = options.transitionMs ?? 2000;
+    this.detachMs = options.detachMs ?? 1000;
+    this.now = options.now ?? Date.now;
+    this.sleep = options.sleep ?? sleep;
+    this.pollSchedule = options.pollSchedule;
+  }
+
+  /** Adds a running instance with a root volume and the given data volumes. */
+  addInstance(id: string, dataVolumes: string[] = []): void {
+    this.instances.set(id, {
+      id,
+      state: 'running',
+      settlesAt: 0,
+      volumes: [
+        { id: `${id}-root`, device: '/dev/sda1', root: true },
+        ...dataVolumes.map((v) => ({ id: v })),
+      ],
+    });
+  }
+
+  static providerID(id: string): string {
+    return `${SCHEME}${id}`;
+  }
+
+  handles(node: NodeIdentity): boolean {
+    return node.providerID?.startsWith(SCHEME) ?? false;
+  }
+
+  async resolve(node: NodeIdentity, _options: CallOptions): Promise<InstanceRef> {
+    const id = node.providerID?.slice(SCHEME.length) ?? '';
+    if (!this.instances.has(id)) throw new InstanceNotFoundError(`no simulated instance "${id}"`);
+    return { provider: this.name, id };
+  }
+
+  async describe(ref: InstanceRef, _options: CallOptions): Promise<InstanceDescription> {
+    this.calls.push({ method: 'describe', id: ref.id });
+    const instance = this.instances.get(ref.id);
+    if (!instance) return { ref, power: 'off', cloudState: 'terminated', gone: true, volumes: [] };
+    this.settle(instance);
+    const power: PowerState =
+      instance.state === 'running' ? 'on' : instance.state === 'stopped' ? 'off' : 'transitioning';
+    return {
+      ref,
+      power,
+      cloudState: instance.state,
+      gone: false,
+      volumes: instance.volumes.map(({ id, device, root }) => ({ id, device, root })),
+    };
+  }
+
+  async powerOff(ref: InstanceRef, _options: CallOptions): Promise<void> {
+    this.calls.push({ method: 'powerOff', id: ref.id });
+    const instance = this.require(ref);
+    this.settle(instance);
+    if (instance.state === 'running' || instance.state === 'pending') {
+      instance.state = 'stopping';
+      instance.settlesAt = this.now() + this.transitionMs;
+    }
+  }
+
+  async powerOn(ref: InstanceRef, _options: CallOptions): Promise<void> {
+    this.calls.push({ method: 'powerOn', id: ref.id });
+    const instance = this.require(ref);
+    this.settle(instance);
+    if (instance.state === 'stopped') {
+      instance.state = 'pending';
+      instance.settlesAt = this.now() + this.transitionMs;
+    }
+  }
+
+  async detachVolume(ref: InstanceRef, volumeId: string, _options: CallOptions): Promise<void> {
+    this.calls.push({ method: 'detachVolume', id: ref.id, volumeId });
+    const volume = this.require(ref).volumes.find((candidate) => candidate.id === volumeId);
+    if (!volume) return;
+    if (volume.root) throw new Error(`refusing to detach root volume ${volumeId}`);
+    volume.detachingUntil ??= this.now() + this.detachMs;
+  }
+
+  async waitForPower(
+    ref: InstanceRef,
+    want: 'on' | 'off',
+    options: CallOptions,
+  ): Promise<InstanceDescription> {
+    return pollUntil({
+      ...options,
+      what: `instance ${ref.id} to be ${want}`,
+      probe: () => this.describe(ref, options),
+      done: (description) => description.power === want,
+      describeState: (description) => description.cloudState,
+      sleep: this.sleep,
+      now: this.now,
+      ...(this.pollSchedule ? { schedule: this.pollSchedule } : {}),
+    });
+  }
+
+  async waitForDetached(ref: InstanceRef, volumeIds: readonly string[], options: CallOptions): Promise<void> {
+    await pollUntil({
+      ...options,
+      what: `volumes ${volumeIds.join(', ')} to detach`,
+      probe: async () => (await this.describe(ref, options)).volumes.filter((v) => volumeIds.includes(v.id)),
+      done: (attached) => attached.length === 0,
+      describeState: (attached) => `${attached.length} still attached`,
+      sleep: this.sleep,
+      now: this.now,
+      ...(this.pollSchedule ? { schedule: this.pollSchedule } : {}),
+    });
+  }
+
+  async preflight(): Promise<{ ok: boolean; problems: string[] }> {
+    return { ok: true, problems: [] };
+  }
+
+  private require(ref: InstanceRef): SimulatedInstance {
+    const instance = this.instances.get(ref.id);
+    if (!instance) throw new InstanceNotFoundError(`no simulated instance "${ref.id}"`);
+    return instance;
+  }
+
+  /** Completes transitions whose time has come. */
+  private settle(instance: SimulatedInstance): void {
+    const now = this.now();
+    if (instance.settlesAt <= now) {
+      if (instance.state === 'stopping') instance.state = 'stopped';
+      if (instance.state === 'pending') instance.state = 'running';
+    }
+    instance.volumes = instance.volumes.filter(
+      (v) => v.detachingUntil === undefined || v.detachingUntil > now,
+    );
+  }
+}

@@ -1,0 +1,222 @@
+import { randomUUID } from 'node:crypto';
+import { type Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { z } from 'zod';
+import { alertTargets, InvalidPayloadError, parsePayload } from './alertmanager/webhook.js';
+import type { Config } from './config.js';
+import type { FenceService, Handoff, NodeResult } from './fence/fence-service.js';
+import { bearerAuth } from './http/bearer-auth.js';
+import { errorBody, HttpError, invalidInput } from './http/errors.js';
+import { isValidNodeName } from './kube/node-facts.js';
+import type { Logger } from './log.js';
+
+export interface AppDeps {
+  config: Pick<Config, 'tokens' | 'dryRun' | 'maxBodyBytes' | 'nodeLabels' | 'alertNames' | 'runBudgetMs'>;
+  service: FenceService;
+  /** Throws when alertfence cannot work: the API server is unreachable or the configuration is unusable. */
+  ready: () => Promise<void>;
+  log: Logger;
+  now?: () => number;
+  /** Epoch ms by which this invocation must answer; Lambda passes its remaining time. */
+  deadlineOf?: (c: Context) => number;
+}
+
+type Env = { Variables: { requestId: string } };
+
+const manualFenceSchema = z
+  .object({
+    dryRun: z.boolean().optional(),
+    force: z.boolean().optional(),
+    reason: z.string().max(1000).optional(),
+    wait: z.boolean().optional(),
+  })
+  // Strict: a typo such as "dryrun" must not silently arm a fence.
+  .strict();
+
+const handoffSchema = z
+  .object({ node: z.string(), fenceId: z.string().min(1).max(200), holder: z.string().min(1).max(500) })
+  .strict();
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Status of a response that carries per-node results: 5xx only when a retry is wanted. */
+function resultsStatus(results: NodeResult[], accepted: ContentfulStatusCode): ContentfulStatusCode {
+  if (results.some((result) => result.outcome === 'failed' && result.retryable)) return 503;
+  return accepted;
+}
+
+/**
+ * The alertfence HTTP API, the same for every runtime: Lambda, OpenFaaS and the Node server only adapt
+ * their events to `app.fetch`.
+ *
+ * @example
+ * const app = createApp({ config, service, ready, log });
+ * serve({ fetch: app.fetch, port: config.port });
+ */
+export function createApp(deps: AppDeps): Hono<Env> {
+  const { config, service, log } = deps;
+  const now = deps.now ?? Date.now;
+  const deadlineOf = deps.deadlineOf ?? (() => now() + config.runBudgetMs);
+  const app = new Hono<Env>();
+
+  app.use(async (c, next) => {
+    const offered = c.req.header('x-request-id');
+    c.set('requestId', offered && REQUEST_ID.test(offered) ? offered : randomUUID());
+    c.header('x-request-id', c.get('requestId'));
+    const started = now();
+    await next();
+    log.info('request', {
+      requestId: c.get('requestId'),
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      durationMs: now() - started,
+    });
+  });
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    try {
+      await deps.ready();
+      return c.json({ status: 'ready' });
+    } catch (error) {
+      return c.json(errorBody('not_ready', error instanceof Error ? error.message : String(error)), 503);
+    }
+  });
+
+  app.use('/v1/*', bearerAuth(config.tokens));
+  app.on(['POST', 'PUT', 'PATCH'], '/v1/*', async (c, next) => {
+    const type = c.req.header('content-type') ?? '';
+    const empty =
+      c.req.header('content-length') === '0' ||
+      (!c.req.header('content-length') && !c.req.header('transfer-encoding'));
+    // `curl -X POST …/fence` with no body is fine: every field of a manual fence is optional.
+    if (!(empty && type === '') && !/^application\/json\s*(;|$)/i.test(type)) {
+      throw new HttpError(415, 'unsupported_media_type', 'send Content-Type: application/json');
+    }
+    await next();
+  });
+  app.on(
+    ['POST', 'PUT', 'PATCH'],
+    '/v1/*',
+    bodyLimit({
+      maxSize: config.maxBodyBytes,
+      onError: () => {
+        throw new HttpError(413, 'payload_too_large', `body over ${config.maxBodyBytes} bytes`);
+      },
+    }),
+  );
+
+  app.post('/v1/alerts', async (c) => {
+    const payload = parsePayload(await readJson(c, true));
+    const { targets, verdicts, truncatedAlerts } = alertTargets(payload, config);
+    if (truncatedAlerts > 0) {
+      log.warn('Alertmanager truncated the payload; the rest comes with the next notification', {
+        requestId: c.get('requestId'),
+        truncatedAlerts,
+      });
+    }
+    const results = await service.request(targets, {
+      requestId: c.get('requestId'),
+      dryRun: config.dryRun,
+      deadline: deadlineOf(c),
+    });
+    const all = [...results, ...verdicts];
+    return c.json({ dryRun: config.dryRun, results: all }, resultsStatus(results, 202));
+  });
+
+  app.post('/v1/nodes/:node/fence', async (c) => {
+    const node = nodeParam(c.req.param('node'));
+    const body = manualFenceSchema.safeParse(await readJson(c, false));
+    if (!body.success) {
+      throw invalidInput(
+        'invalid fence request',
+        body.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+      );
+    }
+    const options = body.data;
+    // Disarmed means disarmed: a request can ask for a dry-run, never for a real fence.
+    const dryRun = config.dryRun || options.dryRun === true;
+    const [result] = await service.request(
+      [
+        {
+          node,
+          trigger: {
+            kind: 'manual',
+            reason: options.reason ?? 'manual request',
+            force: options.force === true,
+          },
+        },
+      ],
+      { requestId: c.get('requestId'), dryRun, deadline: deadlineOf(c), wait: options.wait === true },
+    );
+    if (!result) throw new Error('fence service returned no result');
+    const status: ContentfulStatusCode =
+      result.outcome === 'accepted' && !options.wait
+        ? 202
+        : result.outcome === 'not-found'
+          ? 404
+          : result.outcome === 'failed'
+            ? result.retryable
+              ? 503
+              : 500
+            : 200;
+    return c.json({ dryRun, ...result }, status);
+  });
+
+  app.get('/v1/nodes/:node/fence', async (c) => {
+    const node = nodeParam(c.req.param('node'));
+    const journal = await service.journal(node);
+    if (!journal) throw new HttpError(404, 'not_found', `no fence recorded for node ${node}`);
+    return c.json(journal);
+  });
+
+  // Continuations of long fences, for runtimes that continue over HTTP (OpenFaaS /async-function/).
+  app.post('/v1/fences/continue', async (c) => {
+    const parsed = handoffSchema.safeParse(await readJson(c, true));
+    if (!parsed.success || !isValidNodeName(parsed.data.node)) throw invalidInput('invalid continuation');
+    const handoff: Handoff = parsed.data;
+    const result = await service.continueFence(handoff, {
+      requestId: c.get('requestId'),
+      deadline: deadlineOf(c),
+    });
+    return c.json({ status: result?.status ?? 'stale', journal: result?.journal });
+  });
+
+  app.notFound((c) => c.json(errorBody('not_found', `no route ${c.req.method} ${c.req.path}`), 404));
+
+  app.onError((error, c) => {
+    if (error instanceof HttpError)
+      return c.json(errorBody(error.code, error.message, error.details), error.status);
+    if (error instanceof InvalidPayloadError)
+      return c.json(errorBody('invalid_input', error.message, error.details), 400);
+    log.error('unhandled error', { requestId: c.get('requestId'), reason: error.message, name: error.name });
+    return c.json(
+      errorBody('internal', 'internal error; see the logs', { requestId: c.get('requestId') }),
+      500,
+    );
+  });
+
+  return app;
+}
+
+function nodeParam(value: string): string {
+  if (!isValidNodeName(value))
+    throw invalidInput('not a valid node name (RFC 1123 subdomain, at most 253 characters)');
+  return value;
+}
+
+/** Reads the JSON body; an empty body is `{}` where every field is optional. */
+async function readJson(c: Context, required: boolean): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.trim() === '') {
+    if (required) throw invalidInput('empty body; expected JSON');
+    return {};
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw invalidInput('body is not valid JSON');
+  }
+}

@@ -1,0 +1,231 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+/** A configuration value is wrong: the function refuses to start and says what to fix. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses `90s`, `5m`, `1h30m`, `250ms` (Go-style, as in Alertmanager and Prometheus) into milliseconds. */
+export function parseDuration(text: string): number {
+  const trimmed = text.trim();
+  if (!/^(\d+(ms|s|m|h))+$/.test(trimmed)) {
+    throw new ConfigError(`"${text}" is not a duration; use e.g. 30s, 5m, 1h30m`);
+  }
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  for (const [, amount, unit] of trimmed.matchAll(/(\d+)(ms|s|m|h)/g)) {
+    total += Number(amount) * (units[unit as string] ?? 0);
+  }
+  return total;
+}
+
+/** A limit given as a count (`3`) or a percentage of the nodes in scope (`40%`). */
+export type Limit = { kind: 'count'; value: number } | { kind: 'percent'; value: number };
+
+export function parseLimit(text: string): Limit {
+  const match = /^(\d+(?:\.\d+)?)(%?)$/.exec(text.trim());
+  if (!match) throw new ConfigError(`"${text}" is not a count or a percentage; use e.g. 3 or 40%`);
+  const value = Number(match[1]);
+  if (match[2] === '%') {
+    if (value > 100) throw new ConfigError(`"${text}" is over 100%`);
+    return { kind: 'percent', value };
+  }
+  if (!Number.isInteger(value)) throw new ConfigError(`"${text}" must be a whole number of nodes`);
+  return { kind: 'count', value };
+}
+
+const LABEL_SELECTOR = /^[A-Za-z0-9./_-]+(=[A-Za-z0-9._-]*)?(,[A-Za-z0-9./_-]+(=[A-Za-z0-9._-]*)?)*$/;
+
+const list = (text: string) =>
+  text
+    .split(/[,\n]/)
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+
+const bool = (name: string) =>
+  z.string().transform((text, ctx) => {
+    const value = text.trim().toLowerCase();
+    if (['true', '1', 'yes'].includes(value)) return true;
+    if (['false', '0', 'no'].includes(value)) return false;
+    ctx.addIssue({ code: 'custom', message: `${name} must be true or false, not "${text}"` });
+    return z.NEVER;
+  });
+
+const duration = z.string().transform((text, ctx) => {
+  try {
+    return parseDuration(text);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+const limit = z.string().transform((text, ctx) => {
+  try {
+    return parseLimit(text);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+const positiveInt = z
+  .string()
+  .regex(/^\d+$/, 'must be a whole number')
+  .transform(Number)
+  .pipe(z.number().int().min(1));
+
+/**
+ * Every `ALERTFENCE_*` variable, its default, and how it is checked. The README's configuration table is
+ * written from this list.
+ */
+const schema = z.object({
+  PORT: positiveInt.pipe(z.number().max(65535)).default(8080),
+  ALERTFENCE_TOKENS: z
+    .string()
+    .transform(list)
+    .pipe(
+      z
+        .array(z.string().min(16, 'each token must be at least 16 characters'))
+        .min(1, 'set at least one bearer token (ALERTFENCE_TOKENS or ALERTFENCE_TOKENS_FILE)'),
+    ),
+  ALERTFENCE_DRY_RUN: bool('ALERTFENCE_DRY_RUN').default(true),
+  ALERTFENCE_NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name')
+    .default('alertfence'),
+  ALERTFENCE_NODE_LABELS: z.string().transform(list).pipe(z.array(z.string()).min(1)).default(['node']),
+  ALERTFENCE_ALERT_NAMES: z
+    .string()
+    .transform(list)
+    .default(['KubeNodeNotReady', 'KubeNodeUnreachable', 'AlertfenceNodeDown']),
+  ALERTFENCE_NODE_SELECTOR: z
+    .string()
+    .regex(LABEL_SELECTOR, 'must be a label selector like a=b,c')
+    .optional(),
+  ALERTFENCE_EXCLUDE_LABEL: z.string().default('alertfence.io/exclude'),
+  ALERTFENCE_ALLOW_CONTROL_PLANE: bool('ALERTFENCE_ALLOW_CONTROL_PLANE').default(false),
+  ALERTFENCE_UNHEALTHY_FOR: duration.default(120_000),
+  ALERTFENCE_MAX_UNHEALTHY: limit.default({ kind: 'percent', value: 40 }),
+  ALERTFENCE_MAX_CONCURRENT_FENCES: positiveInt.default(1),
+  ALERTFENCE_COOLDOWN: duration.default(30 * 60_000),
+  ALERTFENCE_POWER_ON: z.enum(['on', 'off']).default('on'),
+  ALERTFENCE_POWER_TIMEOUT: duration.default(5 * 60_000),
+  ALERTFENCE_RELEASE_TIMEOUT: duration.default(2 * 60_000),
+  ALERTFENCE_LOCK_DURATION: duration.default(60_000),
+  ALERTFENCE_RUN_BUDGET: duration.default(14 * 60_000),
+  ALERTFENCE_MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
+  ALERTFENCE_DRIVERS: z
+    .string()
+    .transform(list)
+    .pipe(z.array(z.enum(['aws', 'openstack', 'simulated'])).min(1))
+    .default(['aws', 'openstack']),
+  ALERTFENCE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+/** The validated configuration. */
+export interface Config {
+  port: number;
+  tokens: string[];
+  dryRun: boolean;
+  namespace: string;
+  /** Alert labels that name the node, in order of preference. */
+  nodeLabels: string[];
+  /** Alert names that may start a fence; empty accepts any alert that names a node. */
+  alertNames: string[];
+  /** Opt-in: only nodes matching this label selector are fenced. Unset means every node. */
+  nodeSelector: string | undefined;
+  excludeLabel: string;
+  allowControlPlane: boolean;
+  unhealthyForMs: number;
+  maxUnhealthy: Limit;
+  maxConcurrentFences: number;
+  cooldownMs: number;
+  powerOn: 'on' | 'off';
+  powerTimeoutMs: number;
+  releaseTimeoutMs: number;
+  lockDurationMs: number;
+  runBudgetMs: number;
+  maxBodyBytes: number;
+  drivers: Array<'aws' | 'openstack' | 'simulated'>;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Resolves `NAME_FILE` variables into `NAME` (OpenFaaS mounts secrets under `/var/openfaas/secrets/`).
+ * A file holds one value a line; lines are joined with commas so list variables read naturally.
+ */
+function withSecretFiles(env: Env, readFile: (path: string) => string): Env {
+  const resolved: Env = { ...env };
+  for (const [key, path] of Object.entries(env)) {
+    if (!key.endsWith('_FILE') || !path || !key.startsWith('ALERTFENCE_')) continue;
+    const name = key.slice(0, -'_FILE'.length);
+    if (env[name] !== undefined && env[name] !== '') {
+      throw new ConfigError(`set either ${name} or ${key}, not both`);
+    }
+    let content: string;
+    try {
+      content = readFile(path);
+    } catch (error) {
+      throw new ConfigError(
+        `${key}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+        {
+          cause: error,
+        },
+      );
+    }
+    resolved[name] = list(content).join(',');
+  }
+  return resolved;
+}
+
+/**
+ * Reads and checks the configuration. Throws `ConfigError` listing every bad variable, so a misconfigured
+ * function refuses to start with one message that says what to fix. Secrets never appear in the message.
+ *
+ * @example
+ * const config = loadConfig(process.env);
+ */
+export function loadConfig(
+  env: Env,
+  readFile: (path: string) => string = (p) => readFileSync(p, 'utf8'),
+): Config {
+  const raw = withSecretFiles(env, readFile);
+  const present = Object.fromEntries(
+    Object.entries(raw).filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.') || 'config'}: ${issue.message}`,
+    );
+    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  const c = parsed.data;
+  return {
+    port: c.PORT,
+    tokens: c.ALERTFENCE_TOKENS,
+    dryRun: c.ALERTFENCE_DRY_RUN,
+    namespace: c.ALERTFENCE_NAMESPACE,
+    nodeLabels: c.ALERTFENCE_NODE_LABELS,
+    alertNames: c.ALERTFENCE_ALERT_NAMES,
+    nodeSelector: c.ALERTFENCE_NODE_SELECTOR,
+    excludeLabel: c.ALERTFENCE_EXCLUDE_LABEL,
+    allowControlPlane: c.ALERTFENCE_ALLOW_CONTROL_PLANE,
+    unhealthyForMs: c.ALERTFENCE_UNHEALTHY_FOR,
+    maxUnhealthy: c.ALERTFENCE_MAX_UNHEALTHY,
+    maxConcurrentFences: c.ALERTFENCE_MAX_CONCURRENT_FENCES,
+    cooldownMs: c.ALERTFENCE_COOLDOWN,
+    powerOn: c.ALERTFENCE_POWER_ON,
+    powerTimeoutMs: c.ALERTFENCE_POWER_TIMEOUT,
+    releaseTimeoutMs: c.ALERTFENCE_RELEASE_TIMEOUT,
+    lockDurationMs: c.ALERTFENCE_LOCK_DURATION,
+    runBudgetMs: c.ALERTFENCE_RUN_BUDGET,
+    maxBodyBytes: c.ALERTFENCE_MAX_BODY_BYTES,
+    drivers: c.ALERTFENCE_DRIVERS,
+    logLevel: c.ALERTFENCE_LOG_LEVEL,
+  };
+}

@@ -1,0 +1,72 @@
+import type { V1PersistentVolume, V1Pod, V1VolumeAttachment } from '@kubernetes/client-node';
+import type { InstanceDescription } from '../../drivers/driver.js';
+import type { Config } from '../config.js';
+import { fencingTaint, outOfServiceTaint, pvVolumeId, tolerates } from '../kube/node-facts.js';
+import { KUBE_NAMES, type Phase } from './vocabulary.js';
+
+/** One step of a fence as an operator would read it in a dry-run. */
+export interface PlannedStep {
+  phase: Phase;
+  action: string;
+  /** What the step would touch: object names, instance and volume ids. */
+  targets?: string[];
+}
+
+export interface PlanInput {
+  node: string;
+  instance: InstanceDescription;
+  pods: V1Pod[];
+  attachments: V1VolumeAttachment[];
+  persistentVolumes: V1PersistentVolume[];
+  config: Pick<Config, 'namespace' | 'powerOn' | 'releaseTimeoutMs'>;
+}
+
+/**
+ * The exact plan of a fence, from a read-only look at the cluster and the cloud. Pure: the dry-run answer
+ * is this, and nothing is called to produce it but reads.
+ */
+export function planFence(input: PlanInput): PlannedStep[] {
+  const { node, instance, config } = input;
+  const oos = outOfServiceTaint();
+  const pods = input.pods
+    .filter((pod) => !tolerates(pod, oos))
+    .map((pod) => `pod/${pod.metadata?.namespace}/${pod.metadata?.name}`);
+  const attachments = input.attachments.map((va) => `volumeattachment/${va.metadata?.name}`);
+  const pvVolumes = new Set(input.persistentVolumes.map(pvVolumeId).filter((id) => id !== undefined));
+  const detach = instance.volumes
+    .filter((volume) => !volume.root && pvVolumes.has(volume.id))
+    .map((v) => v.id);
+  const ref = `${instance.ref.provider}:${instance.ref.id}`;
+  return [
+    { phase: 'Lock', action: 'take the fence Lease', targets: [`lease/${config.namespace}/${node}`] },
+    { phase: 'Mark', action: `add taint ${fencingTaint().key}:NoSchedule`, targets: [`node/${node}`] },
+    {
+      phase: 'PowerOff',
+      action: instance.power === 'off' ? `nothing: instance is ${instance.cloudState}` : 'hard power-off',
+      targets: [ref],
+    },
+    { phase: 'VerifyOff', action: 'wait until the instance is verifiably off', targets: [ref] },
+    {
+      phase: 'Release',
+      action: `add taint ${KUBE_NAMES.outOfServiceTaintKey}=nodeshutdown:NoExecute`,
+      targets: [`node/${node}`],
+    },
+    {
+      phase: 'Release',
+      action: `wait for pods and VolumeAttachments to go; force-delete after ${config.releaseTimeoutMs / 1000}s`,
+      targets: [...pods, ...attachments],
+    },
+    {
+      phase: 'Release',
+      action: 'detach PersistentVolume volumes still attached in the cloud',
+      targets: detach,
+    },
+    { phase: 'DeleteNode', action: 'delete the Node object', targets: [`node/${node}`] },
+    {
+      phase: 'PowerOn',
+      action:
+        config.powerOn === 'on' ? 'power on and wait until running' : 'leave off (ALERTFENCE_POWER_ON=off)',
+      targets: [ref],
+    },
+  ];
+}

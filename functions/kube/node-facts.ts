@@ -1,0 +1,121 @@
+import type { V1Lease, V1Node, V1PersistentVolume, V1Pod, V1Taint } from '@kubernetes/client-node';
+import type { NodeIdentity } from '../../drivers/driver.js';
+import { KUBE_NAMES } from '../fence/vocabulary.js';
+
+/** Kubernetes object names for Nodes are DNS subdomains (RFC 1123): at most 253 characters. */
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export function isValidNodeName(name: string): boolean {
+  return name.length > 0 && name.length <= 253 && DNS_SUBDOMAIN.test(name);
+}
+
+/** The `Ready` condition's status and since when it has held. */
+export interface Readiness {
+  status: 'True' | 'False' | 'Unknown';
+  since: number | undefined;
+  reason: string | undefined;
+}
+
+export function readiness(node: V1Node): Readiness {
+  const ready = node.status?.conditions?.find((condition) => condition.type === 'Ready');
+  // A node that never reported is as unknown as one that stopped reporting.
+  if (!ready) return { status: 'Unknown', since: undefined, reason: 'NoReadyCondition' };
+  const status = ready.status === 'True' || ready.status === 'False' ? ready.status : 'Unknown';
+  return { status, since: toMillis(ready.lastTransitionTime), reason: ready.reason };
+}
+
+/** When the kubelet last renewed its heartbeat Lease in `kube-node-lease`. */
+export function leaseRenewedAt(lease: V1Lease | undefined): number | undefined {
+  return toMillis(lease?.spec?.renewTime ?? lease?.spec?.acquireTime);
+}
+
+/** Whether a Lease has a holder whose term has not run out. */
+export function isLeaseHeld(lease: V1Lease | undefined, now: number): boolean {
+  const holder = lease?.spec?.holderIdentity;
+  if (!holder) return false;
+  const renewed = leaseRenewedAt(lease);
+  const duration = (lease?.spec?.leaseDurationSeconds ?? 0) * 1000;
+  return renewed !== undefined && renewed + duration > now;
+}
+
+export function isControlPlane(node: V1Node): boolean {
+  const labels = node.metadata?.labels ?? {};
+  return KUBE_NAMES.controlPlaneLabels.some((label) => label in labels);
+}
+
+/**
+ * Equality-based label selector match (`a=b,c`, `!d` and `a!=b` included): the forms an operator writes in an
+ * environment variable.
+ */
+export function matchesSelector(
+  labels: Record<string, string> | undefined,
+  selector: string | undefined,
+): boolean {
+  if (!selector) return true;
+  const have = labels ?? {};
+  return selector.split(',').every((term) => {
+    const clause = term.trim();
+    if (clause.startsWith('!')) return !(clause.slice(1) in have);
+    const notEqual = clause.indexOf('!=');
+    if (notEqual > 0) return have[clause.slice(0, notEqual)] !== clause.slice(notEqual + 2);
+    const equal = clause.indexOf('=');
+    if (equal < 0) return clause in have;
+    const key = clause.slice(0, equal);
+    const value = clause.slice(equal + 1).replace(/^=/, '');
+    return have[key] === value;
+  });
+}
+
+export function hasTaint(node: V1Node, key: string): boolean {
+  return (node.spec?.taints ?? []).some((taint) => taint.key === key);
+}
+
+export function nodeIdentity(node: V1Node): NodeIdentity {
+  const addresses = node.status?.addresses ?? [];
+  return {
+    name: node.metadata?.name ?? '',
+    providerID: node.spec?.providerID || undefined,
+    internalIPs: addresses
+      .filter((address) => address.type === 'InternalIP')
+      .map((address) => address.address),
+  };
+}
+
+export function outOfServiceTaint(): V1Taint {
+  return {
+    key: KUBE_NAMES.outOfServiceTaintKey,
+    value: KUBE_NAMES.outOfServiceTaintValue,
+    effect: 'NoExecute',
+  };
+}
+
+export function fencingTaint(): V1Taint {
+  return { key: KUBE_NAMES.fencingTaintKey, value: 'true', effect: 'NoSchedule' };
+}
+
+/** Whether a pod tolerates a taint (the Kubernetes toleration rules, `Exists` with empty key included). */
+export function tolerates(pod: V1Pod, taint: V1Taint): boolean {
+  return (pod.spec?.tolerations ?? []).some((toleration) => {
+    if (toleration.effect && toleration.effect !== taint.effect) return false;
+    if (!toleration.key) return toleration.operator === 'Exists';
+    if (toleration.key !== taint.key) return false;
+    return toleration.operator === 'Exists' || (toleration.value ?? '') === (taint.value ?? '');
+  });
+}
+
+/**
+ * The cloud volume id behind a PersistentVolume: CSI `volumeHandle` (EBS `vol-…`, Cinder UUID) or the in-tree
+ * sources (`aws://zone/vol-…` is reduced to `vol-…`).
+ */
+export function pvVolumeId(pv: V1PersistentVolume): string | undefined {
+  const spec = pv.spec;
+  const raw = spec?.csi?.volumeHandle ?? spec?.awsElasticBlockStore?.volumeID ?? spec?.cinder?.volumeID;
+  if (!raw) return undefined;
+  return raw.startsWith('aws://') ? raw.slice(raw.lastIndexOf('/') + 1) : raw;
+}
+
+function toMillis(value: Date | string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const millis = value instanceof Date ? value.getTime() : Date.parse(value);
+  return Number.isNaN(millis) ? undefined : millis;
+}

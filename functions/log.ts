@@ -1,0 +1,68 @@
+/** One structured JSON log line per event; fields named like the journal and the API. */
+export interface LogFields {
+  requestId?: string;
+  node?: string;
+  fence?: string;
+  phase?: string;
+  outcome?: string;
+  reason?: string;
+  durationMs?: number;
+  [key: string]: unknown;
+}
+
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+  child(fields: LogFields): Logger;
+}
+
+const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
+type Level = keyof typeof LEVELS;
+
+/** Keys whose values never reach a log, whatever the caller passes. */
+const SECRET_KEY = /token|secret|password|authorization|credential|cookie|x-amz-security/i;
+
+/** Replaces secret-looking values, recursively, so no token or credential is ever written. */
+export function redact(value: unknown, depth = 0): unknown {
+  if (depth > 6 || value === null || typeof value !== 'object') return value;
+  if (value instanceof Error) {
+    return {
+      name: value.name,
+      message: value.message,
+      ...(value.cause ? { cause: redact(value.cause, depth + 1) } : {}),
+    };
+  }
+  if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1));
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [
+      key,
+      SECRET_KEY.test(key) ? '[redacted]' : redact(item, depth + 1),
+    ]),
+  );
+}
+
+export function createLogger(
+  options: { level?: Level; write?: (line: string) => void; base?: LogFields; now?: () => number } = {},
+): Logger {
+  const threshold = LEVELS[options.level ?? 'info'];
+  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const now = options.now ?? Date.now;
+  const base = options.base ?? {};
+  const emit = (level: Level, msg: string, fields?: LogFields) => {
+    if (LEVELS[level] < threshold) return;
+    const record = { time: new Date(now()).toISOString(), level, msg, ...base, ...(fields ?? {}) };
+    write(JSON.stringify(redact(record)));
+  };
+  return {
+    debug: (msg, fields) => emit('debug', msg, fields),
+    info: (msg, fields) => emit('info', msg, fields),
+    warn: (msg, fields) => emit('warn', msg, fields),
+    error: (msg, fields) => emit('error', msg, fields),
+    child: (fields) => createLogger({ ...options, base: { ...base, ...fields } }),
+  };
+}
+
+/** A logger that drops everything, for tests and benchmarks. */
+export const silentLogger: Logger = createLogger({ write: () => {} });
