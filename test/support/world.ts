@@ -1,0 +1,245 @@
+import type { V1Lease, V1Node, V1PersistentVolume, V1Pod, V1VolumeAttachment } from '@kubernetes/client-node';
+import { createDriverRegistry } from '../../drivers/registry.js';
+import { SimulatedDriver } from '../../drivers/simulated/simulated-driver.js';
+import { createApp } from '../../functions/app.js';
+import { type Config, loadConfig } from '../../functions/config.js';
+import {
+  type Continuation,
+  createFenceService,
+  type FenceService,
+  type Handoff,
+} from '../../functions/fence/fence-service.js';
+import { createLogger } from '../../functions/log.js';
+import { FakeKube } from '../fakes/kube.js';
+
+export const TOKEN = 'test-token-0123456789abcdef';
+export const SECOND_TOKEN = 'rotated-token-fedcba9876543210';
+
+/** A clock that only moves when something sleeps: waits are instant and runs are deterministic. */
+export class VirtualClock {
+  constructor(public time = Date.parse('2026-11-22T10:00:00Z')) {}
+  now = (): number => this.time;
+  sleep = async (ms: number): Promise<void> => {
+    this.time += Math.max(0, ms);
+    await new Promise((resolve) => setImmediate(resolve));
+  };
+  advance(ms: number): void {
+    this.time += ms;
+  }
+}
+
+/** Collects handoffs; `drain` runs them as the runtime would, one invocation each. */
+export class RecordingContinuation implements Continuation {
+  readonly handoffs: Handoff[] = [];
+  async schedule(handoff: Handoff): Promise<void> {
+    this.handoffs.push(handoff);
+  }
+}
+
+export interface NodeSpec {
+  name: string;
+  ready?: boolean;
+  /** For how long the node has been unhealthy (ms), when not ready. */
+  downFor?: number;
+  labels?: Record<string, string>;
+  instance?: string;
+}
+
+export function makeNode(spec: NodeSpec, now: number): V1Node {
+  const ready = spec.ready ?? true;
+  const since = new Date(now - (spec.downFor ?? 3_600_000));
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name: spec.name,
+      uid: `uid-${spec.name}`,
+      labels: { 'kubernetes.io/hostname': spec.name, ...spec.labels },
+    },
+    spec: { providerID: SimulatedDriver.providerID(spec.instance ?? `i-${spec.name}`) },
+    status: {
+      conditions: [
+        {
+          type: 'Ready',
+          status: ready ? 'True' : 'Unknown',
+          reason: ready ? 'KubeletReady' : 'NodeStatusUnknown',
+          lastTransitionTime: since,
+          lastHeartbeatTime: since,
+        },
+      ],
+      addresses: [{ type: 'InternalIP', address: '10.0.0.1' }],
+    },
+  };
+}
+
+export function kubeletLease(node: string, renewedAt: number): V1Lease {
+  return {
+    metadata: { name: node, namespace: 'kube-node-lease' },
+    spec: { holderIdentity: node, leaseDurationSeconds: 40, renewTime: new Date(renewedAt) },
+  };
+}
+
+export function statefulPod(node: string, name = 'db-0', namespace = 'default'): V1Pod {
+  return {
+    metadata: { name, namespace },
+    spec: { nodeName: node, containers: [{ name: 'db', image: 'db' }] },
+  };
+}
+
+export function attachment(node: string, pv: string): V1VolumeAttachment {
+  return {
+    metadata: { name: `csi-${pv}` },
+    spec: { attacher: 'ebs.csi.aws.com', nodeName: node, source: { persistentVolumeName: pv } },
+  };
+}
+
+export function persistentVolume(name: string, volumeHandle: string): V1PersistentVolume {
+  return { metadata: { name }, spec: { csi: { driver: 'ebs.csi.aws.com', volumeHandle } } };
+}
+
+export interface WorldOptions {
+  env?: Record<string, string>;
+  nodes?: NodeSpec[];
+}
+
+export interface World {
+  clock: VirtualClock;
+  kube: FakeKube;
+  driver: SimulatedDriver;
+  config: Config;
+  service: FenceService;
+  app: ReturnType<typeof createApp>;
+  continuation: RecordingContinuation;
+  logs: string[];
+  /** Runs scheduled continuations until none is left (or `limit` invocations), like a runtime would. */
+  drain(limit?: number): Promise<number>;
+  /** POSTs JSON to the app with the bearer token. */
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
+}
+
+/**
+ * A cluster of three workers (worker-1 dead for an hour, with a StatefulSet pod, its VolumeAttachment and an
+ * attached PV volume) on the simulated cloud, with the service and app wired as the entrypoints wire them.
+ */
+export function createWorld(options: WorldOptions = {}): World {
+  const clock = new VirtualClock();
+  const kube = new FakeKube();
+  const driver = new SimulatedDriver({
+    now: clock.now,
+    sleep: clock.sleep,
+    transitionMs: 4_000,
+    detachMs: 1_000,
+  });
+  const config = loadConfig({
+    ALERTFENCE_TOKENS: `${TOKEN},${SECOND_TOKEN}`,
+    ALERTFENCE_DRY_RUN: 'false',
+    ALERTFENCE_DRIVERS: 'simulated',
+    ALERTFENCE_MAX_UNHEALTHY: '50%',
+    ...options.env,
+  });
+  const nodes = options.nodes ?? [
+    { name: 'worker-1', ready: false, downFor: 3_600_000 },
+    { name: 'worker-2' },
+    { name: 'worker-3' },
+  ];
+  for (const spec of nodes) {
+    kube.putNode(makeNode(spec, clock.now()));
+    const healthy = spec.ready ?? true;
+    kube.putLease(
+      'kube-node-lease',
+      kubeletLease(spec.name, healthy ? clock.now() : clock.now() - (spec.downFor ?? 3_600_000)),
+    );
+    driver.addInstance(
+      spec.instance ?? `i-${spec.name}`,
+      healthy ? [] : [`vol-${spec.name}`, `vol-${spec.name}-scratch`],
+    );
+    if (!healthy) {
+      kube.pods.push(statefulPod(spec.name));
+      kube.attachments.push(attachment(spec.name, `pv-${spec.name}`));
+      kube.persistentVolumes.push(persistentVolume(`pv-${spec.name}`, `vol-${spec.name}`));
+    }
+  }
+  const logs: string[] = [];
+  const log = createLogger({ level: 'debug', write: (line) => logs.push(line), now: clock.now });
+  const continuation = new RecordingContinuation();
+  const service = createFenceService({
+    kube,
+    drivers: createDriverRegistry([driver]),
+    config,
+    log,
+    now: clock.now,
+    sleep: clock.sleep,
+    continuation,
+  });
+  const app = createApp({ config, service, ready: () => kube.ping(), log, now: clock.now });
+  let invocation = 0;
+  return {
+    clock,
+    kube,
+    driver,
+    config,
+    service,
+    app,
+    continuation,
+    logs,
+    async drain(limit = 50) {
+      let runs = 0;
+      while (continuation.handoffs.length > 0 && runs < limit) {
+        const handoff = continuation.handoffs.shift() as Handoff;
+        invocation += 1;
+        await service.continueFence(handoff, {
+          requestId: `worker-${invocation}`,
+          deadline: clock.now() + config.runBudgetMs,
+        });
+        runs += 1;
+      }
+      return runs;
+    },
+    post(path, body, headers = {}) {
+      return Promise.resolve(
+        app.request(path, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...headers },
+          body: typeof body === 'string' ? body : JSON.stringify(body),
+        }),
+      );
+    },
+  };
+}
+
+/** An Alertmanager v4 webhook payload as Alertmanager 0.25 sends it. */
+export function alertPayload(
+  alerts: Array<{
+    node?: string;
+    status?: 'firing' | 'resolved';
+    alertname?: string;
+    labels?: Record<string, string>;
+  }>,
+) {
+  return {
+    receiver: 'alertfence',
+    status: alerts.every((alert) => alert.status === 'resolved') ? 'resolved' : 'firing',
+    alerts: alerts.map((alert, index) => ({
+      status: alert.status ?? 'firing',
+      labels: {
+        alertname: alert.alertname ?? 'KubeNodeNotReady',
+        job: 'kube-state-metrics',
+        severity: 'warning',
+        ...(alert.node ? { node: alert.node } : {}),
+        ...alert.labels,
+      },
+      annotations: { summary: 'Node is not ready.' },
+      startsAt: '2026-11-22T09:55:52.92Z',
+      endsAt: alert.status === 'resolved' ? '2026-11-22T10:00:00Z' : '0001-01-01T00:00:00Z',
+      generatorURL: '',
+      fingerprint: `fp${index}`,
+    })),
+    groupLabels: { alertname: 'KubeNodeNotReady' },
+    commonLabels: {},
+    commonAnnotations: {},
+    externalURL: 'http://am:9093',
+    version: '4',
+    groupKey: '{}:{alertname="KubeNodeNotReady"}',
+    truncatedAlerts: 0,
+  };
+}
