@@ -1,0 +1,5 @@
+/** URLs of the Cinder API (block storage v3) relative to the catalog's endpoint, which ends in the project id. */
+
+export function volumeUrl(endpoint: string, volumeId: string): string {
+  return `${endpoint}/volumes/${encodeURIComponent(volumeId)}`;
+}
