@@ -1,0 +1,372 @@
+/**
+ * OpenStack configuration the way every OpenStack tool reads it: a `clouds.yaml` entry named by `OS_CLOUD`,
+ * or the `OS_*` variables of an openrc file. Secrets may also come from files (`OS_PASSWORD_FILE`,
+ * `OS_APPLICATION_CREDENTIAL_SECRET_FILE`), the way Kubernetes and OpenFaaS mount them.
+ */
+
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { DomainRef, KeystoneCredentials } from './client/identity/requests.js';
+import type { EndpointInterface } from './client/identity/results.js';
+
+/** What the driver needs from the OpenStack configuration. */
+export interface OpenStackConfig {
+  authUrl: string;
+  credentials: KeystoneCredentials;
+  region?: string;
+  interface?: EndpointInterface;
+  /** Where it came from, for the start-up log (never includes a secret). */
+  source: string;
+}
+
+/** The configuration is missing, contradictory or unsupported; the message says what to fix. */
+export class OpenStackConfigError extends Error {
+  override name = 'OpenStackConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+export interface LoadOpenStackConfigOptions {
+  /** Default `process.env`. */
+  env?: Env;
+  /** Reads a file, or returns undefined when it does not exist. Default: `fs.readFileSync`. */
+  readFile?: (path: string) => string | undefined;
+  homeDir?: string;
+  cwd?: string;
+}
+
+/**
+ * Reads the OpenStack configuration: the `clouds.yaml` cloud named by `OS_CLOUD` when set, else the `OS_*`
+ * variables. Throws `OpenStackConfigError` with a message that names the setting to fix.
+ *
+ * `clouds.yaml` is searched where openstacksdk searches: `OS_CLIENT_CONFIG_FILE`, `./clouds.yaml`,
+ * `~/.config/openstack/clouds.yaml`, `/etc/openstack/clouds.yaml`; a `secure.yaml` beside it (or at
+ * `OS_CLIENT_SECURE_FILE`) is merged in.
+ *
+ * @example
+ * // OS_CLOUD=prod with an application credential in ~/.config/openstack/clouds.yaml
+ * const config = loadOpenStackConfig();
+ * const driver = createOpenStackDriver(config);
+ */
+export function loadOpenStackConfig(options: LoadOpenStackConfigOptions = {}): OpenStackConfig {
+  const env = options.env ?? process.env;
+  const read = options.readFile ?? readIfExists;
+  const cloudName = nonEmpty(env.OS_CLOUD);
+  if (cloudName !== undefined) return fromCloudsYaml(cloudName, env, read, options);
+  return fromEnv(env, read);
+}
+
+/** A cloud entry reduced to the settings alertfence reads; the names are those of `clouds.yaml`. */
+interface CloudSettings {
+  auth_type?: string;
+  auth_url?: string;
+  username?: string;
+  user_id?: string;
+  password?: string;
+  user_domain_name?: string;
+  user_domain_id?: string;
+  project_name?: string;
+  project_id?: string;
+  project_domain_name?: string;
+  project_domain_id?: string;
+  domain_name?: string;
+  domain_id?: string;
+  application_credential_id?: string;
+  application_credential_name?: string;
+  application_credential_secret?: string;
+  region_name?: string;
+  interface?: string;
+  identity_api_version?: string;
+  cacert?: string;
+  verify?: string;
+}
+
+function fromCloudsYaml(
+  cloudName: string,
+  env: Env,
+  read: (path: string) => string | undefined,
+  options: LoadOpenStackConfigOptions,
+): OpenStackConfig {
+  const cwd = options.cwd ?? process.cwd();
+  const home = options.homeDir ?? homedir();
+  const dirs = [cwd, join(home, '.config', 'openstack'), '/etc/openstack'];
+  const cloudsFiles = [nonEmpty(env.OS_CLIENT_CONFIG_FILE), ...dirs.map((d) => join(d, 'clouds.yaml'))];
+  const secureFiles = [nonEmpty(env.OS_CLIENT_SECURE_FILE), ...dirs.map((d) => join(d, 'secure.yaml'))];
+
+  const clouds = firstFile(cloudsFiles, read);
+  if (!clouds) {
+    throw new OpenStackConfigError(
+      `OS_CLOUD=${cloudName} but no clouds.yaml was found (looked at ${cloudsFiles.filter(Boolean).join(', ')})`,
+    );
+  }
+  const entry = cloudEntry(clouds.path, clouds.text, cloudName);
+  if (!entry) throw new OpenStackConfigError(`${clouds.path} has no cloud named ${cloudName}`);
+  const secure = firstFile(secureFiles, read);
+  const secret = secure ? cloudEntry(secure.path, secure.text, cloudName) : undefined;
+
+  const settings: CloudSettings = { ...flatten(entry), ...(secret ? flatten(secret) : {}) };
+  // Secrets kept out of clouds.yaml (a ConfigMap) can come from the environment or a mounted file.
+  settings.password ??= secretFromEnv(env, 'OS_PASSWORD', read);
+  settings.application_credential_secret ??= secretFromEnv(env, 'OS_APPLICATION_CREDENTIAL_SECRET', read);
+  return build(
+    settings,
+    `clouds.yaml ${clouds.path}, cloud ${cloudName}${secure ? ` (+ ${secure.path})` : ''}`,
+    env,
+  );
+}
+
+function fromEnv(env: Env, read: (path: string) => string | undefined): OpenStackConfig {
+  const settings: CloudSettings = {};
+  const names: Record<keyof CloudSettings, string[]> = {
+    auth_type: ['OS_AUTH_TYPE'],
+    auth_url: ['OS_AUTH_URL'],
+    username: ['OS_USERNAME'],
+    user_id: ['OS_USER_ID'],
+    password: [],
+    user_domain_name: ['OS_USER_DOMAIN_NAME'],
+    user_domain_id: ['OS_USER_DOMAIN_ID'],
+    project_name: ['OS_PROJECT_NAME', 'OS_TENANT_NAME'],
+    project_id: ['OS_PROJECT_ID', 'OS_TENANT_ID'],
+    project_domain_name: ['OS_PROJECT_DOMAIN_NAME'],
+    project_domain_id: ['OS_PROJECT_DOMAIN_ID'],
+    domain_name: ['OS_DOMAIN_NAME'],
+    domain_id: ['OS_DOMAIN_ID'],
+    application_credential_id: ['OS_APPLICATION_CREDENTIAL_ID'],
+    application_credential_name: ['OS_APPLICATION_CREDENTIAL_NAME'],
+    application_credential_secret: [],
+    region_name: ['OS_REGION_NAME'],
+    interface: ['OS_INTERFACE', 'OS_ENDPOINT_TYPE'],
+    identity_api_version: ['OS_IDENTITY_API_VERSION'],
+    cacert: ['OS_CACERT'],
+    verify: [],
+  };
+  for (const [key, vars] of Object.entries(names) as [keyof CloudSettings, string[]][]) {
+    for (const name of vars) {
+      const value = nonEmpty(env[name]);
+      if (value !== undefined) {
+        settings[key] = value;
+        break;
+      }
+    }
+  }
+  settings.password = secretFromEnv(env, 'OS_PASSWORD', read);
+  settings.application_credential_secret = secretFromEnv(env, 'OS_APPLICATION_CREDENTIAL_SECRET', read);
+  if (nonEmpty(env.OS_INSECURE) !== undefined && /^(1|true|yes)$/i.test(env.OS_INSECURE ?? '')) {
+    settings.verify = 'false';
+  }
+  if (settings.auth_url === undefined) {
+    throw new OpenStackConfigError(
+      'no OpenStack configuration: set OS_CLOUD (with a clouds.yaml) or OS_AUTH_URL and the other OS_* variables',
+    );
+  }
+  return build(settings, 'OS_* environment variables', env);
+}
+
+function build(s: CloudSettings, source: string, env: Env): OpenStackConfig {
+  const where = `(${source})`;
+  if (!s.auth_url) throw new OpenStackConfigError(`auth_url is missing ${where}`);
+  if (s.identity_api_version !== undefined && !/^3(\.\d+)?$/.test(s.identity_api_version)) {
+    throw new OpenStackConfigError(
+      `identity_api_version ${s.identity_api_version} is not supported ${where}: alertfence speaks Keystone v3 only`,
+    );
+  }
+  if (s.verify !== undefined && /^(false|no|0)$/i.test(s.verify)) {
+    throw new OpenStackConfigError(
+      `TLS verification cannot be turned off ${where}; give the cloud's CA with NODE_EXTRA_CA_CERTS instead`,
+    );
+  }
+  if (s.cacert !== undefined && env.NODE_EXTRA_CA_CERTS !== s.cacert) {
+    // Node's fetch reads extra CAs once, at process start, from NODE_EXTRA_CA_CERTS only.
+    throw new OpenStackConfigError(
+      `cacert ${s.cacert} is set ${where}, but Node's fetch only trusts extra CAs from NODE_EXTRA_CA_CERTS: set NODE_EXTRA_CA_CERTS=${s.cacert}`,
+    );
+  }
+  const config: OpenStackConfig = { authUrl: s.auth_url, credentials: credentialsOf(s, where), source };
+  if (s.region_name) config.region = s.region_name;
+  const iface = interfaceOf(s.interface, where);
+  if (iface) config.interface = iface;
+  return config;
+}
+
+function credentialsOf(s: CloudSettings, where: string): KeystoneCredentials {
+  const authType = (s.auth_type ?? inferAuthType(s)).toLowerCase().replace(/[-_]/g, '');
+  if (authType === 'v3applicationcredential' || authType === 'applicationcredential') {
+    if (!s.application_credential_secret) {
+      throw new OpenStackConfigError(
+        `application_credential_secret is missing ${where} (or set OS_APPLICATION_CREDENTIAL_SECRET_FILE)`,
+      );
+    }
+    if (s.project_id || s.project_name) {
+      // Keystone rejects a scope in an application-credential request: the credential carries its project.
+      throw new OpenStackConfigError(
+        `an application credential is bound to its project; remove project_name/project_id ${where}`,
+      );
+    }
+    if (s.application_credential_id) {
+      return {
+        method: 'application_credential',
+        credential: { id: s.application_credential_id },
+        secret: s.application_credential_secret,
+      };
+    }
+    if (s.application_credential_name) {
+      return {
+        method: 'application_credential',
+        credential: {
+          name: s.application_credential_name,
+          user: userOf(s, where, 'an application credential name'),
+        },
+        secret: s.application_credential_secret,
+      };
+    }
+    throw new OpenStackConfigError(
+      `application_credential_id or application_credential_name is missing ${where}`,
+    );
+  }
+  if (authType === 'password' || authType === 'v3password') {
+    if (!s.password) throw new OpenStackConfigError(`password is missing ${where} (or set OS_PASSWORD_FILE)`);
+    let project: Extract<KeystoneCredentials, { method: 'password' }>['project'];
+    if (s.project_id) project = { id: s.project_id };
+    else if (s.project_name) {
+      const domain = domainOf(s.project_domain_id ?? s.domain_id, s.project_domain_name ?? s.domain_name);
+      if (!domain) {
+        throw new OpenStackConfigError(
+          `project_domain_name or project_domain_id is missing for project ${s.project_name} ${where}`,
+        );
+      }
+      project = { name: s.project_name, domain };
+    } else {
+      throw new OpenStackConfigError(
+        `project_name or project_id is missing ${where}: the driver needs a project-scoped token`,
+      );
+    }
+    return { method: 'password', user: userOf(s, where, 'a user name'), password: s.password, project };
+  }
+  throw new OpenStackConfigError(
+    `auth_type ${s.auth_type} is not supported ${where}: use v3applicationcredential (recommended) or password`,
+  );
+}
+
+function inferAuthType(s: CloudSettings): string {
+  return s.application_credential_secret !== undefined ||
+    s.application_credential_id !== undefined ||
+    s.application_credential_name !== undefined
+    ? 'v3applicationcredential'
+    : 'password';
+}
+
+function userOf(
+  s: CloudSettings,
+  where: string,
+  why: string,
+): { id: string } | { name: string; domain: DomainRef } {
+  if (s.user_id) return { id: s.user_id };
+  if (!s.username) throw new OpenStackConfigError(`username or user_id is missing ${where}`);
+  const domain = domainOf(s.user_domain_id ?? s.domain_id, s.user_domain_name ?? s.domain_name);
+  if (!domain) {
+    throw new OpenStackConfigError(
+      `user_domain_name or user_domain_id is missing ${where}: ${why} is only unique within a domain (often "Default")`,
+    );
+  }
+  return { name: s.username, domain };
+}
+
+function domainOf(id: string | undefined, name: string | undefined): DomainRef | undefined {
+  if (id) return { id };
+  if (name) return { name };
+  return undefined;
+}
+
+function interfaceOf(value: string | undefined, where: string): EndpointInterface | undefined {
+  if (value === undefined) return undefined;
+  // Older openrc files say publicURL / internalURL (the Keystone v2 names).
+  const normalised = value.toLowerCase().replace(/url$/, '');
+  if (normalised === 'public' || normalised === 'internal' || normalised === 'admin') return normalised;
+  throw new OpenStackConfigError(`interface ${value} is not public, internal or admin ${where}`);
+}
+
+/** Reads `NAME`, or the file named by `NAME_FILE`; both at once is a mistake worth stopping for. */
+function secretFromEnv(
+  env: Env,
+  name: string,
+  read: (path: string) => string | undefined,
+): string | undefined {
+  const value = nonEmpty(env[name]);
+  const file = nonEmpty(env[`${name}_FILE`]);
+  if (value !== undefined && file !== undefined) {
+    throw new OpenStackConfigError(`both ${name} and ${name}_FILE are set; keep one`);
+  }
+  if (file === undefined) return value;
+  const text = read(file);
+  if (text === undefined) throw new OpenStackConfigError(`${name}_FILE names ${file}, which does not exist`);
+  const secret = text.replace(/\r?\n$/, '');
+  if (!secret) throw new OpenStackConfigError(`${name}_FILE names ${file}, which is empty`);
+  return secret;
+}
+
+function cloudEntry(path: string, text: string, cloudName: string): Record<string, unknown> | undefined {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (error) {
+    throw new OpenStackConfigError(`${path} is not valid YAML: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  if (!isRecord(doc) || !isRecord(doc.clouds)) {
+    throw new OpenStackConfigError(`${path} has no top-level "clouds:" map`);
+  }
+  const entry = doc.clouds[cloudName];
+  if (entry === undefined) return undefined;
+  if (!isRecord(entry)) throw new OpenStackConfigError(`${path}: cloud ${cloudName} is not a map`);
+  return entry;
+}
+
+/** The `auth:` block and the top level of a cloud entry as one flat map of strings. */
+function flatten(entry: Record<string, unknown>): CloudSettings {
+  const out: Record<string, string> = {};
+  const take = (source: Record<string, unknown>) => {
+    for (const [key, value] of Object.entries(source)) {
+      if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+        out[key] = String(value);
+      }
+    }
+  };
+  take(entry);
+  if (isRecord(entry.auth)) take(entry.auth);
+  if (out.endpoint_type !== undefined && out.interface === undefined) out.interface = out.endpoint_type;
+  if (out.tenant_name !== undefined && out.project_name === undefined) out.project_name = out.tenant_name;
+  if (out.tenant_id !== undefined && out.project_id === undefined) out.project_id = out.tenant_id;
+  return out;
+}
+
+function firstFile(
+  paths: readonly (string | undefined)[],
+  read: (path: string) => string | undefined,
+): { path: string; text: string } | undefined {
+  for (const path of paths) {
+    if (path === undefined) continue;
+    const text = read(path);
+    if (text !== undefined) return { path, text };
+  }
+  return undefined;
+}
+
+function readIfExists(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new OpenStackConfigError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
