@@ -120,7 +120,7 @@ const schema = z.object({
     .string()
     .transform(list)
     .pipe(z.array(z.enum(['aws', 'openstack', 'simulated'])).min(1))
-    .default(['aws', 'openstack']),
+    .default(['aws']),
   ALERTFENCE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 

@@ -25,6 +25,8 @@ export interface SimulatedDriverOptions {
   transitionMs?: number;
   /** How long a detach takes, in ms. */
   detachMs?: number;
+  /** Create a running instance (with one data volume) on first sight of an unknown id: for the demo. */
+  autoCreate?: boolean;
   now?: () => number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   pollSchedule?: readonly number[];
@@ -45,8 +47,10 @@ export class SimulatedDriver implements PowerDriver {
   private readonly now: () => number;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   private readonly pollSchedule: readonly number[] | undefined;
+  private readonly autoCreate: boolean;
 
   constructor(options: SimulatedDriverOptions = {}) {
+    this.autoCreate = options.autoCreate ?? false;
     this.transitionMs = options.transitionMs ?? 2000;
     this.detachMs = options.detachMs ?? 1000;
     this.now = options.now ?? Date.now;
@@ -77,6 +81,7 @@ export class SimulatedDriver implements PowerDriver {
 
   async resolve(node: NodeIdentity, _options: CallOptions): Promise<InstanceRef> {
     const id = node.providerID?.slice(SCHEME.length) ?? '';
+    if (this.autoCreate && id && !this.instances.has(id)) this.addInstance(id, [`vol-${id}`]);
     if (!this.instances.has(id)) throw new InstanceNotFoundError(`no simulated instance "${id}"`);
     return { provider: this.name, id };
   }

@@ -35,7 +35,8 @@ export interface RunContext {
   /** Epoch ms by which this invocation must have saved its work and returned. */
   deadline: number;
   requestId: string;
-  signal?: AbortSignal;
+  /** Checked between steps: when true (the process is shutting down), save and hand the fence on. */
+  shouldStop?: () => boolean;
 }
 
 export type RunStatus = 'succeeded' | 'continue' | 'retry' | 'failed' | 'aborted' | 'lock-lost';
@@ -119,6 +120,12 @@ export async function runFence(
   for (;;) {
     const phase = nextPhase(journal);
     if (!phase) return { status: journal.status === 'aborted' ? 'aborted' : 'succeeded', journal };
+    if (context.shouldStop?.()) {
+      // Release the hold so the next invocation resumes at once instead of waiting out the Lease.
+      await save({ ...journal, updatedAt: new Date(now()).toISOString() }, undefined).catch(() => {});
+      log.info('stopping on request; the journal holds the progress', { phase, outcome: 'continue' });
+      return { status: 'continue', journal };
+    }
     if (now() >= context.deadline - SAVE_MARGIN_MS) {
       log.info('invocation time is up; handing the fence on', { phase, outcome: 'continue' });
       return { status: 'continue', journal };

@@ -65,16 +65,22 @@ export interface RequestOptions {
   deadline: number;
   /** Run the fence in this invocation until done (manual `wait`) instead of handing it to the runtime. */
   wait?: boolean;
+  /** True once the process is shutting down: a running fence saves its step and stops. */
+  shouldStop?: () => boolean;
+}
+
+/** Options of one invocation that continues a fence. */
+export interface ContinueOptions {
+  requestId: string;
+  deadline: number;
+  shouldStop?: () => boolean;
 }
 
 export interface FenceService {
   /** Confirms, guards and starts (or plans) fences; answers without waiting for the long phases. */
   request(targets: FenceTarget[], options: RequestOptions): Promise<NodeResult[]>;
   /** Continues a fence handed over by an earlier invocation. */
-  continueFence(
-    handoff: Handoff,
-    options: { requestId: string; deadline: number },
-  ): Promise<RunResult | undefined>;
+  continueFence(handoff: Handoff, options: ContinueOptions): Promise<RunResult | undefined>;
   journal(node: string): Promise<FenceJournal | undefined>;
 }
 
@@ -110,7 +116,7 @@ export function createFenceService(deps: FenceServiceDeps): FenceService {
       const result = await runFence(
         deps,
         { journal, lease },
-        { holder, deadline: options.deadline, requestId: options.requestId },
+        { holder, deadline: options.deadline, requestId: options.requestId, shouldStop: options.shouldStop },
       );
       if (result.status === 'continue') {
         await deps.continuation.schedule({ node: journal.node, fenceId: journal.id, holder });

@@ -9,7 +9,7 @@ describe('fence flow', () => {
 
     // Act
     const response = await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
-    const body = await response.json();
+    const body = (await response.json()) as { results: unknown[] };
     await world.drain();
 
     // Assess
@@ -20,10 +20,13 @@ describe('fence flow', () => {
     expect(journal?.steps.map((step) => step.phase)).toEqual(PHASES);
     expect(world.kube.nodes.has('worker-1')).toBe(false);
     expect(world.driver.calls.filter((call) => call.method === 'powerOff')).toHaveLength(1);
-    expect(world.driver.calls.filter((call) => call.method === 'detachVolume').map((c) => c.volumeId)).toEqual([
-      'vol-worker-1',
-    ]);
-    const instance = await world.driver.describe({ provider: 'simulated', id: 'i-worker-1' }, { deadline: Infinity });
+    expect(
+      world.driver.calls.filter((call) => call.method === 'detachVolume').map((c) => c.volumeId),
+    ).toEqual(['vol-worker-1']);
+    const instance = await world.driver.describe(
+      { provider: 'simulated', id: 'i-worker-1' },
+      { deadline: Infinity },
+    );
     expect(instance.power).toBe('on');
     expect(instance.volumes.map((v) => v.id)).toEqual(['i-worker-1-root', 'vol-worker-1-scratch']);
   });

@@ -1,0 +1,72 @@
+import { KubeConfig } from '@kubernetes/client-node';
+import { ConfigError } from '../config.js';
+import { createKubeClient, type KubeClientOptions } from './client.js';
+import type { KubePort } from './port.js';
+
+type Env = Record<string, string | undefined>;
+
+/** Where alertfence's Kubernetes identity comes from, in order of precedence. */
+export type KubeAccessMode = 'inline' | 'kubeconfig' | 'in-cluster' | 'eks';
+
+export interface KubeAccess {
+  mode: KubeAccessMode;
+  kube: KubePort;
+}
+
+/** Builds the EKS token supplier; injected so this module does not load the AWS SDK unless EKS is used. */
+export type EksTokenFactory = (options: { clusterName: string; region: string }) => () => Promise<string>;
+
+/**
+ * Chooses the Kubernetes access mode from the environment:
+ * - `ALERTFENCE_KUBECONFIG_INLINE` (or `_FILE`): a whole kubeconfig as text;
+ * - `KUBECONFIG`: a kubeconfig path;
+ * - in a cluster (`KUBERNETES_SERVICE_HOST`): the pod's service account;
+ * - `ALERTFENCE_EKS_CLUSTER` with `ALERTFENCE_KUBE_SERVER` and `ALERTFENCE_KUBE_CA_DATA`: an EKS IAM token
+ *   generated from the function's AWS role.
+ */
+export function loadKubeAccess(env: Env, eksToken?: EksTokenFactory): KubeAccess {
+  const kc = new KubeConfig();
+  const options: KubeClientOptions = {};
+  let mode: KubeAccessMode;
+  try {
+    if (env.ALERTFENCE_KUBECONFIG_INLINE) {
+      kc.loadFromString(env.ALERTFENCE_KUBECONFIG_INLINE);
+      mode = 'inline';
+    } else if (env.KUBECONFIG) {
+      kc.loadFromFile(env.KUBECONFIG);
+      mode = 'kubeconfig';
+    } else if (env.KUBERNETES_SERVICE_HOST) {
+      kc.loadFromCluster();
+      mode = 'in-cluster';
+    } else if (env.ALERTFENCE_EKS_CLUSTER) {
+      const server = env.ALERTFENCE_KUBE_SERVER;
+      const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+      if (!server || !region) {
+        throw new ConfigError(
+          'EKS access needs ALERTFENCE_KUBE_SERVER (the cluster endpoint) and AWS_REGION',
+        );
+      }
+      if (!eksToken) throw new ConfigError('EKS access is not available in this runtime');
+      kc.loadFromClusterAndUser(
+        {
+          name: env.ALERTFENCE_EKS_CLUSTER,
+          server,
+          skipTLSVerify: false,
+          ...(env.ALERTFENCE_KUBE_CA_DATA ? { caData: env.ALERTFENCE_KUBE_CA_DATA } : {}),
+        },
+        { name: 'alertfence' },
+      );
+      options.bearerToken = eksToken({ clusterName: env.ALERTFENCE_EKS_CLUSTER, region });
+      mode = 'eks';
+    } else {
+      throw new ConfigError(
+        'no Kubernetes access: set KUBECONFIG, ALERTFENCE_KUBECONFIG_INLINE(_FILE), run in a cluster, or set ALERTFENCE_EKS_CLUSTER',
+      );
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(`cannot load Kubernetes access: ${(error as Error).message}`, { cause: error });
+  }
+  if (!kc.getCurrentCluster()) throw new ConfigError(`Kubernetes access (${mode}) names no current cluster`);
+  return { mode, kube: createKubeClient(kc, options) };
+}

@@ -1,0 +1,90 @@
+import { eksBearerTokenProvider } from '../drivers/aws-ec2/eks-token.js';
+import { createEc2Driver } from '../drivers/aws-ec2/index.js';
+import type { PowerDriver } from '../drivers/driver.js';
+import { createOpenStackDriver, loadOpenStackConfig } from '../drivers/openstack/index.js';
+import { sleep } from '../drivers/poll.js';
+import { createDriverRegistry } from '../drivers/registry.js';
+import { SimulatedDriver } from '../drivers/simulated/simulated-driver.js';
+import { type AppDeps, createApp } from './app.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
+import { type Continuation, createFenceService, type FenceService } from './fence/fence-service.js';
+import { loadKubeAccess } from './kube/access.js';
+import type { KubePort } from './kube/port.js';
+import { createLogger, type Logger } from './log.js';
+
+type Env = Record<string, string | undefined>;
+
+/** Everything an entrypoint needs, built from the environment once per process (cold start). */
+export interface Runtime {
+  config: Config;
+  log: Logger;
+  kube: KubePort;
+  service: FenceService;
+  app: ReturnType<typeof createApp>;
+}
+
+export interface RuntimeOptions {
+  continuation: Continuation;
+  deadlineOf?: AppDeps['deadlineOf'];
+  /** Tests and the demo inject these instead of the environment's. */
+  kube?: KubePort;
+  drivers?: PowerDriver[];
+  log?: Logger;
+}
+
+/** The enabled power drivers, configured the way each cloud configures its own tools. */
+export function driversFromEnv(config: Config, env: Env): PowerDriver[] {
+  return config.drivers.map((name) => {
+    switch (name) {
+      case 'aws':
+        return createEc2Driver({
+          ...(env.AWS_REGION ? { region: env.AWS_REGION } : {}),
+          ...(env.ALERTFENCE_AWS_ENDPOINT ? { endpoint: env.ALERTFENCE_AWS_ENDPOINT } : {}),
+          ...(env.ALERTFENCE_AWS_ROLE_ARN ? { roleArn: env.ALERTFENCE_AWS_ROLE_ARN } : {}),
+          ...(env.ALERTFENCE_AWS_CLUSTER_NAME ? { clusterName: env.ALERTFENCE_AWS_CLUSTER_NAME } : {}),
+          ...(env.ALERTFENCE_AWS_LOOKUP_TAG ? { lookupTagKey: env.ALERTFENCE_AWS_LOOKUP_TAG } : {}),
+        });
+      case 'openstack':
+        try {
+          return createOpenStackDriver({
+            ...loadOpenStackConfig({ env }),
+            ...(env.OS_INTERFACE === 'internal' ? { interface: 'internal' as const } : {}),
+          });
+        } catch (error) {
+          throw new ConfigError(`OpenStack driver: ${(error as Error).message}`, { cause: error });
+        }
+      case 'simulated':
+        // The demo cloud: any `simulated:///<id>` node resolves to a running instance with one data volume.
+        return new SimulatedDriver({ autoCreate: true });
+    }
+    throw new ConfigError(`unknown driver ${name}`);
+  });
+}
+
+/**
+ * Builds the configuration, the Kubernetes client, the drivers, the fence service and the app. Throws
+ * `ConfigError` with one message that says what to fix, so a misconfigured function refuses to start.
+ */
+export function buildRuntime(env: Env, options: RuntimeOptions): Runtime {
+  const config = loadConfig(env);
+  const log = options.log ?? createLogger({ level: config.logLevel, base: { component: 'alertfence' } });
+  const kube = options.kube ?? loadKubeAccess(env, eksBearerTokenProvider).kube;
+  const drivers = createDriverRegistry(options.drivers ?? driversFromEnv(config, env));
+  const service = createFenceService({
+    kube,
+    drivers,
+    config,
+    log,
+    now: Date.now,
+    sleep: (ms) => sleep(ms),
+    continuation: options.continuation,
+  });
+  const app = createApp({
+    config,
+    service,
+    log,
+    ready: () => kube.ping(),
+    ...(options.deadlineOf ? { deadlineOf: options.deadlineOf } : {}),
+  });
+  return { config, log, kube, service, app };
+}
