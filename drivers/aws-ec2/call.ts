@@ -1,0 +1,130 @@
+/**
+ * One EC2 call bounded by the invocation's deadline: an abort signal that fires at the deadline (or with
+ * the caller's), and explicit retries with backoff for throttling and server faults that stop before the
+ * deadline. The SDK clients the driver builds have `maxAttempts: 1`, so these are the only retries.
+ */
+import { type CallOptions, DeadlineExceededError } from '../driver.js';
+import { sleep as defaultSleep } from '../poll.js';
+import { classifyEc2Error, isRetryableKind } from './errors.js';
+
+/** How failed calls are retried. Times are injectable so unit tests run on fake clocks. */
+export interface RetryPolicy {
+  /** Backoff ceiling of the first retry in ms; doubles per retry up to `maxDelayMs`. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Attempts per call, the first included; the deadline usually ends a retry loop first. */
+  maxAttempts: number;
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  now: () => number;
+  /** Uniform in [0, 1); spreads concurrent retries apart (jitter). */
+  random: () => number;
+}
+
+/** 200 ms doubling to 5 s, 8 attempts: about 20 s of backoff at most, less when the deadline is nearer. */
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  baseDelayMs: 200,
+  maxDelayMs: 5000,
+  maxAttempts: 8,
+  sleep: defaultSleep,
+  now: Date.now,
+  random: Math.random,
+};
+
+/**
+ * Delay before retry number `retry` (0 for the first retry): "equal jitter", half the exponential ceiling
+ * plus a random half, so retries never bunch at zero yet spread apart.
+ */
+export function backoffDelay(retry: number, policy: RetryPolicy): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** retry);
+  return Math.round(ceiling / 2 + (policy.random() * ceiling) / 2);
+}
+
+/** Sleeps `ms`, or throws `DeadlineExceededError` (without sleeping) when that would pass the deadline. */
+export async function sleepWithin(
+  ms: number,
+  options: CallOptions,
+  policy: RetryPolicy,
+  what: string,
+  cause?: unknown,
+): Promise<void> {
+  if (policy.now() + ms >= options.deadline) {
+    throw new DeadlineExceededError(`deadline passed before ${what}`, { cause });
+  }
+  await policy.sleep(ms, options.signal);
+}
+
+/**
+ * Runs `operation` (one SDK call, given an abort signal to pass on) until it succeeds, retrying throttling
+ * and transient faults with backoff while the deadline allows.
+ *
+ * Throws `DeadlineExceededError` when the deadline passes (the in-flight request is aborted) or the caller
+ * aborts (with the abort reason as `cause`), and otherwise the call's last error unchanged, so the caller
+ * can act on its code (`IncorrectInstanceState`, `DryRunOperation`, …).
+ */
+export async function callWithin<T>(
+  operation: (abortSignal: AbortSignal) => Promise<T>,
+  options: CallOptions,
+  policy: RetryPolicy,
+  what: string,
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    const remaining = options.deadline - policy.now();
+    if (remaining <= 0) throw new DeadlineExceededError(`deadline passed before ${what}`);
+    if (options.signal?.aborted) throw abortedError(options.signal, what);
+    let error: unknown;
+    try {
+      return await raceDeadline(operation, remaining, options.signal, what);
+    } catch (caught) {
+      error = caught;
+    }
+    if (options.signal?.aborted) throw abortedError(options.signal, what);
+    if (error instanceof DeadlineExceededError) throw error;
+    const kind = classifyEc2Error(error);
+    if (!isRetryableKind(kind) || attempt + 1 >= policy.maxAttempts) throw error;
+    options.onProgress?.(`${what}: ${kind} (${errorLabel(error)}), retry ${attempt + 1}`);
+    await sleepWithin(backoffDelay(attempt, policy), options, policy, `retrying ${what}`, error);
+  }
+}
+
+/**
+ * Runs one attempt with an abort signal that fires after `ms` or when the caller aborts, and settles no
+ * later than that even if the SDK is still busy (e.g. resolving credentials, which does not observe the
+ * signal).
+ */
+async function raceDeadline<T>(
+  operation: (abortSignal: AbortSignal) => Promise<T>,
+  ms: number,
+  callerSignal: AbortSignal | undefined,
+  what: string,
+): Promise<T> {
+  const controller = new AbortController();
+  const onCallerAbort = () => controller.abort(callerSignal?.reason);
+  callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
+  const timer = setTimeout(
+    () => controller.abort(new DeadlineExceededError(`deadline passed during ${what}`)),
+    ms,
+  );
+  const aborted = new Promise<never>((_, reject) => {
+    controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+  });
+  const pending = operation(controller.signal);
+  // Whichever side loses the race may reject later; that is not a failure of this call.
+  aborted.catch(() => {});
+  pending.catch(() => {});
+  try {
+    return await Promise.race([pending, aborted]);
+  } finally {
+    clearTimeout(timer);
+    callerSignal?.removeEventListener('abort', onCallerAbort);
+  }
+}
+
+// The caller aborts when its invocation is about to end: to the workflow that is a deadline, and retryable.
+function abortedError(signal: AbortSignal, what: string): DeadlineExceededError {
+  return new DeadlineExceededError(`${what} aborted by the caller`, { cause: signal.reason });
+}
+
+function errorLabel(error: unknown): string {
+  const name = typeof error === 'object' && error !== null ? (error as { name?: unknown }).name : undefined;
+  return typeof name === 'string' ? name : 'error';
+}
