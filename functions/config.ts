@@ -35,7 +35,9 @@ export function parseLimit(text: string): Limit {
   return { kind: 'count', value };
 }
 
-const LABEL_SELECTOR = /^[A-Za-z0-9./_-]+(=[A-Za-z0-9._-]*)?(,[A-Za-z0-9./_-]+(=[A-Za-z0-9._-]*)?)*$/;
+// Every form `matchesSelector` understands: `key`, `!key`, `key=value`, `key==value`, `key!=value`.
+const LABEL_SELECTOR =
+  /^(![A-Za-z0-9./_-]+|[A-Za-z0-9./_-]+((!=|==?)[A-Za-z0-9._-]*)?)(,(![A-Za-z0-9./_-]+|[A-Za-z0-9./_-]+((!=|==?)[A-Za-z0-9._-]*)?))*$/;
 
 const list = (text: string) =>
   text
@@ -87,7 +89,14 @@ const schema = z.object({
     .transform(list)
     .pipe(
       z
-        .array(z.string().min(16, 'each token must be at least 16 characters'))
+        .array(
+          z
+            .string()
+            .min(16, 'each token must be at least 16 characters')
+            // What an Authorization header can carry (bearerAuth accepts no other): a token with a space or a
+            // non-ASCII character could never be presented, and every request would be a silent 401.
+            .regex(/^[\x21-\x7e]+$/, 'each token must be printable ASCII without spaces'),
+        )
         .min(1, 'set at least one bearer token (ALERTFENCE_TOKENS or ALERTFENCE_TOKENS_FILE)'),
     ),
   ALERTFENCE_DRY_RUN: bool('ALERTFENCE_DRY_RUN').default(true),
