@@ -25,6 +25,8 @@ export interface SimulatedDriverOptions {
   transitionMs?: number;
   /** How long a detach takes, in ms. */
   detachMs?: number;
+  /** Called at every driver call, before it acts: tests check the cloud's true state here. */
+  onCall?: (call: { method: string; id: string; volumeId?: string }) => void;
   /** Create a running instance (with one data volume) on first sight of an unknown id: for the demo. */
   autoCreate?: boolean;
   now?: () => number;
@@ -48,8 +50,10 @@ export class SimulatedDriver implements PowerDriver {
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   private readonly pollSchedule: readonly number[] | undefined;
   private readonly autoCreate: boolean;
+  private readonly onCall: SimulatedDriverOptions['onCall'];
 
   constructor(options: SimulatedDriverOptions = {}) {
+    this.onCall = options.onCall;
     this.autoCreate = options.autoCreate ?? false;
     this.transitionMs = options.transitionMs ?? 2000;
     this.detachMs = options.detachMs ?? 1000;
@@ -87,7 +91,7 @@ export class SimulatedDriver implements PowerDriver {
   }
 
   async describe(ref: InstanceRef, _options: CallOptions): Promise<InstanceDescription> {
-    this.calls.push({ method: 'describe', id: ref.id });
+    this.record({ method: 'describe', id: ref.id });
     const instance = this.instances.get(ref.id);
     if (!instance) return { ref, power: 'off', cloudState: 'terminated', gone: true, volumes: [] };
     this.settle(instance);
@@ -103,7 +107,7 @@ export class SimulatedDriver implements PowerDriver {
   }
 
   async powerOff(ref: InstanceRef, _options: CallOptions): Promise<void> {
-    this.calls.push({ method: 'powerOff', id: ref.id });
+    this.record({ method: 'powerOff', id: ref.id });
     const instance = this.require(ref);
     this.settle(instance);
     if (instance.state === 'running' || instance.state === 'pending') {
@@ -113,7 +117,7 @@ export class SimulatedDriver implements PowerDriver {
   }
 
   async powerOn(ref: InstanceRef, _options: CallOptions): Promise<void> {
-    this.calls.push({ method: 'powerOn', id: ref.id });
+    this.record({ method: 'powerOn', id: ref.id });
     const instance = this.require(ref);
     this.settle(instance);
     if (instance.state === 'stopped') {
@@ -123,7 +127,7 @@ export class SimulatedDriver implements PowerDriver {
   }
 
   async detachVolume(ref: InstanceRef, volumeId: string, _options: CallOptions): Promise<void> {
-    this.calls.push({ method: 'detachVolume', id: ref.id, volumeId });
+    this.record({ method: 'detachVolume', id: ref.id, volumeId });
     const volume = this.require(ref).volumes.find((candidate) => candidate.id === volumeId);
     if (!volume) return;
     if (volume.root) throw new Error(`refusing to detach root volume ${volumeId}`);
@@ -168,6 +172,11 @@ export class SimulatedDriver implements PowerDriver {
     const instance = this.instances.get(ref.id);
     if (!instance) throw new InstanceNotFoundError(`no simulated instance "${ref.id}"`);
     return instance;
+  }
+
+  private record(call: { method: string; id: string; volumeId?: string }): void {
+    this.onCall?.(call);
+    this.calls.push(call);
   }
 
   /** Completes transitions whose time has come. */

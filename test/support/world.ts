@@ -100,6 +100,9 @@ export function persistentVolume(name: string, volumeHandle: string): V1Persiste
 export interface WorldOptions {
   env?: Record<string, string>;
   nodes?: NodeSpec[];
+  /** Replaces the in-memory API server (e.g. a subclass that injects crashes). */
+  kube?: FakeKube;
+  driverOptions?: Partial<ConstructorParameters<typeof SimulatedDriver>[0]>;
 }
 
 export interface World {
@@ -123,12 +126,13 @@ export interface World {
  */
 export function createWorld(options: WorldOptions = {}): World {
   const clock = new VirtualClock();
-  const kube = new FakeKube();
+  const kube = options.kube ?? new FakeKube();
   const driver = new SimulatedDriver({
     now: clock.now,
     sleep: clock.sleep,
     transitionMs: 4_000,
     detachMs: 1_000,
+    ...options.driverOptions,
   });
   const config = loadConfig({
     ALERTFENCE_TOKENS: `${TOKEN},${SECOND_TOKEN}`,
