@@ -1,0 +1,236 @@
+import { describe, expect, it } from 'vitest';
+import { createLogger, redact } from '../../functions/log.js';
+import { alertPayload, createWorld, SECOND_TOKEN, TOKEN } from '../support/world.js';
+
+const SECRET = 's3cr3t-value-that-must-not-leak';
+
+/** `value` nested `depth` objects deep under keys that are not secret. */
+function nest(value: unknown, depth: number): unknown {
+  let nested = value;
+  for (let i = 0; i < depth; i += 1) nested = { level: nested };
+  return nested;
+}
+
+describe('redact', () => {
+  it.each([
+    'token',
+    'accessToken',
+    'ALERTFENCE_TOKENS',
+    'x-amz-security-token',
+    'secret',
+    'clientSecret',
+    'password',
+    'Authorization',
+    'proxy-authorization',
+    'credentials',
+    'applicationCredentialSecret',
+    'cookie',
+  ])('should mask the value of a %s key', (key) => {
+    // Act
+    const redacted = redact({ [key]: SECRET, kept: 'visible' });
+
+    // Assess
+    expect(redacted).toEqual({ [key]: '[redacted]', kept: 'visible' });
+  });
+
+  it('should mask secret keys inside objects and arrays', () => {
+    // Prepare
+    const fields = {
+      request: { headers: { authorization: `Bearer ${SECRET}`, accept: 'application/json' } },
+      tokens: [SECRET],
+      steps: [{ phase: 'PowerOff', auth: { password: SECRET } }],
+    };
+
+    // Act
+    const redacted = redact(fields);
+
+    // Assess
+    expect(JSON.stringify(redacted)).not.toContain(SECRET);
+    expect(redacted).toEqual({
+      request: { headers: { authorization: '[redacted]', accept: 'application/json' } },
+      tokens: '[redacted]',
+      steps: [{ phase: 'PowerOff', auth: { password: '[redacted]' } }],
+    });
+  });
+
+  it.each([1, 3, 6, 7, 10, 50])('should mask a secret key %i levels deep', (depth) => {
+    // Prepare
+    const fields = nest({ token: SECRET }, depth);
+
+    // Act
+    const line = JSON.stringify(redact(fields));
+
+    // Assess
+    // BUG (reported) for depth >= 7: functions/log.ts `redact` returns the value unchanged past depth 6,
+    // secrets included; it should replace what it does not walk (e.g. with '[truncated]').
+    expect(line).not.toContain(SECRET);
+  });
+
+  it('should not throw on a circular structure, and mask what it shows', () => {
+    // Prepare
+    const fields: Record<string, unknown> = { password: SECRET };
+    fields.self = fields;
+
+    // Act
+    const render = () => JSON.stringify(redact(fields));
+
+    // Assess
+    // BUG (reported): the depth cut-off hands the cycle back unchanged, so JSON.stringify throws and a
+    // log call with such a field throws out of the logger.
+    expect(render).not.toThrow();
+    expect(render()).not.toContain(SECRET);
+  });
+
+  it('should leave primitives and null as they are', () => {
+    // Act
+    const values = [redact('text'), redact(3), redact(null), redact(undefined), redact(true)];
+
+    // Assess
+    expect(values).toEqual(['text', 3, null, undefined, true]);
+  });
+
+  it('should serialise an Error with its name, message and cause', () => {
+    // Prepare
+    const cause = Object.assign(new Error('connect ECONNREFUSED'), { name: 'FetchError' });
+    const error = new Error('describe failed', { cause });
+    error.name = 'DriverError';
+
+    // Act
+    const redacted = redact({ error });
+
+    // Assess
+    expect(redacted).toEqual({
+      error: {
+        name: 'DriverError',
+        message: 'describe failed',
+        cause: { name: 'FetchError', message: 'connect ECONNREFUSED' },
+      },
+    });
+  });
+
+  it('should mask secrets in the cause of an Error', () => {
+    // Prepare
+    const error = new Error('auth failed', { cause: { status: 401, credential: SECRET } });
+
+    // Act
+    const line = JSON.stringify(redact({ error }));
+
+    // Assess
+    expect(line).not.toContain(SECRET);
+    expect(line).toContain('auth failed');
+  });
+});
+
+describe('createLogger', () => {
+  it('should write one JSON line per event with time, level, message and fields', () => {
+    // Prepare
+    const lines: string[] = [];
+    const log = createLogger({
+      write: (line) => lines.push(line),
+      now: () => Date.parse('2026-11-22T10:00:00Z'),
+    });
+
+    // Act
+    log.info('fence started', { requestId: 'r1', node: 'worker-1', phase: 'Lock', outcome: 'accepted' });
+
+    // Assess
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0] ?? '')).toEqual({
+      time: '2026-11-22T10:00:00.000Z',
+      level: 'info',
+      msg: 'fence started',
+      requestId: 'r1',
+      node: 'worker-1',
+      phase: 'Lock',
+      outcome: 'accepted',
+    });
+  });
+
+  it('should drop lines under its level', () => {
+    // Prepare
+    const lines: string[] = [];
+    const log = createLogger({ level: 'warn', write: (line) => lines.push(line) });
+
+    // Act
+    log.debug('a');
+    log.info('b');
+    log.warn('c');
+    log.error('d');
+
+    // Assess
+    expect(lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toEqual(['c', 'd']);
+  });
+
+  it('should redact the fields of a line and of a child logger', () => {
+    // Prepare
+    const lines: string[] = [];
+    const log = createLogger({ write: (line) => lines.push(line) }).child({ apiKey: 'k', token: SECRET });
+
+    // Act
+    log.error('keystone refused', { password: SECRET, error: new Error('401') });
+
+    // Assess
+    expect(lines.join('\n')).not.toContain(SECRET);
+    expect(JSON.parse(lines[0] ?? '')).toMatchObject({
+      token: '[redacted]',
+      password: '[redacted]',
+      error: { message: '401' },
+    });
+  });
+});
+
+describe('logs of a whole fence', () => {
+  it('should never contain a bearer token', async () => {
+    // Prepare
+    const world = createWorld();
+
+    // Act
+    await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
+    await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]), {
+      authorization: `Bearer ${SECOND_TOKEN}`,
+    });
+    const refused = await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]), {
+      authorization: `Bearer ${TOKEN.slice(0, -1)}x`,
+    });
+    await world.post('/v1/alerts', '{"version":', { authorization: `Bearer ${SECOND_TOKEN}` });
+    await world.post('/v1/nodes/worker-2/fence', { dryRun: true, reason: 'check' });
+    await world.drain();
+    await world.app.request('/v1/nodes/worker-1/fence', {
+      headers: { authorization: `Bearer ${SECOND_TOKEN}` },
+    });
+    await world.app.request('/readyz');
+
+    // Assess
+    expect(refused.status).toBe(401);
+    const all = world.logs.join('\n');
+    expect(world.logs.length).toBeGreaterThan(10);
+    expect(all).toContain('"phase":"PowerOff"');
+    expect(all).toContain('"status":401');
+    expect(all).not.toContain(TOKEN);
+    expect(all).not.toContain(SECOND_TOKEN);
+    expect(all).not.toContain(TOKEN.slice(0, -1));
+    for (const line of world.logs) expect(() => JSON.parse(line)).not.toThrow();
+  });
+
+  it('should log one line per request with its id, status and duration', async () => {
+    // Prepare
+    const world = createWorld();
+
+    // Act
+    await world.post('/v1/alerts', alertPayload([{ node: 'worker-2' }]), { 'x-request-id': 'req-42' });
+
+    // Assess
+    const requests = world.logs
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line.msg === 'request');
+    expect(requests).toEqual([
+      expect.objectContaining({
+        requestId: 'req-42',
+        method: 'POST',
+        path: '/v1/alerts',
+        status: 202,
+        durationMs: expect.any(Number),
+      }),
+    ]);
+  });
+});
