@@ -1,0 +1,52 @@
+import type { V1Lease } from '@kubernetes/client-node';
+import { readJournal } from '../../functions/fence/journal.js';
+import type { Phase } from '../../functions/fence/vocabulary.js';
+import type { MutationOptions } from '../../functions/kube/port.js';
+import { FakeKube } from './kube.js';
+
+/** The process died: thrown at the crash point and by every later call of the same "process". */
+export class CrashError extends Error {
+  override name = 'CrashError';
+}
+
+/**
+ * A FakeKube whose caller "crashes" right after the journal records a given phase: the write lands, then
+ * this and every later call fail until `restart()`, as when a function instance dies mid-fence and its
+ * Lease stays held by a dead holder.
+ */
+export class CrashingKube extends FakeKube {
+  crashAfter: Phase | undefined;
+  crashed = false;
+  private dead = false;
+
+  constructor() {
+    super();
+    this.beforeCall = () => {
+      if (this.dead) throw new CrashError('process is dead');
+    };
+  }
+
+  restart(): void {
+    this.dead = false;
+  }
+
+  private maybeCrash(lease: V1Lease): void {
+    if (!this.crashed && this.crashAfter && readJournal(lease)?.phase === this.crashAfter) {
+      this.crashed = true;
+      this.dead = true;
+      throw new CrashError(`crashed after ${this.crashAfter}`);
+    }
+  }
+
+  override async createLease(namespace: string, lease: V1Lease, options?: MutationOptions) {
+    const stored = await super.createLease(namespace, lease, options);
+    this.maybeCrash(stored);
+    return stored;
+  }
+
+  override async replaceLease(namespace: string, lease: V1Lease, options?: MutationOptions) {
+    const stored = await super.replaceLease(namespace, lease, options);
+    this.maybeCrash(stored);
+    return stored;
+  }
+}
