@@ -91,6 +91,8 @@ export interface OpenStackDriverOptions {
 const IDLE_POLLS_BEFORE_REISSUE = 2;
 /** How many polls a volume may stay attached and idle before the detach is issued again. */
 const ATTACHED_POLLS_BEFORE_REISSUE = 3;
+/** Time kept back from a wait's deadline for its last probe. */
+const PROBE_RESERVE_MS = 2000;
 /** Attempts of a power action whose answer was lost (5xx, 429, no response). */
 const ACTION_ATTEMPTS = 3;
 
@@ -190,6 +192,7 @@ export class OpenStackDriver implements PowerDriver {
       let idlePolls = 0;
       const reading = await pollUntil<ServerReading>({
         ...options,
+        deadline: this.#pollDeadline(options),
         what: `server ${ref.id} to be ${want === 'off' ? 'SHUTOFF' : 'ACTIVE'}`,
         probe: () => this.#readServer(ref, options),
         // Off is SHUTOFF with no task in progress (or gone); on is ACTIVE with none.
@@ -264,6 +267,7 @@ export class OpenStackDriver implements PowerDriver {
       const attachedPolls = new Map<string, number>();
       await pollUntil<Volume[]>({
         ...options,
+        deadline: this.#pollDeadline(options),
         what: `volumes ${volumeIds.join(', ')} to detach from server ${ref.id}`,
         probe: async () => {
           const left: Volume[] = [];
@@ -319,6 +323,16 @@ export class OpenStackDriver implements PowerDriver {
       }
     }
     return { ok: problems.length === 0, problems };
+  }
+
+  /**
+   * `pollUntil` makes its last probe right at the deadline, where a deadline-bounded request has no time
+   * left; end the polling a little earlier so that last look really happens and the error names the last
+   * state seen.
+   */
+  #pollDeadline(options: CallOptions): number {
+    const reserve = Math.min(PROBE_RESERVE_MS, Math.max(0, (options.deadline - this.#now()) / 10));
+    return options.deadline - reserve;
   }
 
   async #resolveProviderID(node: NodeIdentity, options: CallOptions): Promise<InstanceRef> {
