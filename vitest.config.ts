@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 // to keep the 2-core CI machine from thrashing.
 export default defineConfig({
   test: {
+    reporters: ['default', './test/support/summary-reporter.ts'],
     projects: [
       {
         test: {
