@@ -15,6 +15,7 @@ import {
   type AttachedVolume,
   type CallOptions,
   DeadlineExceededError,
+  DriverError,
   type InstanceDescription,
   InstanceNotFoundError,
   type InstanceRef,
@@ -89,6 +90,14 @@ const POWER_OF_STATE: Readonly<Record<string, PowerState>> = {
   stopping: 'transitioning',
   'shutting-down': 'transitioning',
 };
+
+// StateReason codes of an instance that EC2 stopped again right after a start (EC2 API reference,
+// StateReason): not a dropped request, so not worth another StartInstances.
+const START_FAILURE_REASONS = new Set([
+  'Client.InternalError',
+  'Client.VolumeLimitExceeded',
+  'Client.InvalidSnapshot.NotFound',
+]);
 
 /** `cloudState` of an instance that DescribeInstances no longer knows (terminated long ago). */
 export const MISSING_STATE = 'not-found';
@@ -218,13 +227,13 @@ export class Ec2Driver implements PowerDriver {
     want: 'on' | 'off',
     options: CallOptions,
   ): Promise<InstanceDescription> {
-    return pollReportingLastState<InstanceDescription>({
+    const view = await pollReportingLastState<InstanceView>({
       ...this.pollOptions(options),
       what: `${ref.id} to be ${want}`,
-      probe: () => this.describe(ref, options),
-      done: (description) => description.power === want,
-      describeState: (description) => description.cloudState,
-      onPending: async (description) => {
+      probe: () => this.read(ref, options),
+      done: ({ description }) => description.power === want,
+      describeState: ({ description }) => description.cloudState,
+      onPending: async ({ description, instance }) => {
         if (want === 'off' && description.cloudState === 'running') {
           // The stop was dropped, or someone started the instance again: stop it again. `pending` is left
           // to become `running` first, because StopInstances refuses it.
@@ -235,11 +244,21 @@ export class Ec2Driver implements PowerDriver {
           throw new InstanceNotFoundError(`cannot power on ${ref.id}: it is ${description.cloudState}`);
         }
         if (want === 'on' && description.cloudState === 'stopped') {
+          const reason = instance?.StateReason?.Code;
+          if (reason !== undefined && START_FAILURE_REASONS.has(reason)) {
+            // EC2 started and stopped it again: starting once more fails the same way (typically the caller
+            // lacks kms:CreateGrant on the key of an encrypted volume; AWS re:Post "kms-iam-ec2-permission").
+            throw new DriverError(
+              `${ref.id} went back to stopped after StartInstances (${reason}); check kms:CreateGrant on the keys of its encrypted volumes`,
+              { retryable: false },
+            );
+          }
           options.onProgress?.(`instance ${ref.id} is stopped after a start: starting it again`);
           await this.powerOn(ref, options);
         }
       },
     });
+    return view.description;
   }
 
   async detachVolume(ref: InstanceRef, volumeId: string, options: CallOptions): Promise<void> {

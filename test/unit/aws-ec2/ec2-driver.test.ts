@@ -524,6 +524,23 @@ describe('Ec2Driver', () => {
       expect(ec2.commandCalls(StartInstancesCommand)).toHaveLength(1);
     });
 
+    it('should fail at once, without starting again, when EC2 stopped the instance right after the start', async () => {
+      // Prepare: what a missing kms:CreateGrant for an encrypted volume looks like.
+      const { driver, ec2, deadlineIn } = setup();
+      ec2
+        .on(DescribeInstancesCommand)
+        .resolvesOnce(instanceOutput({ state: 'pending' }))
+        .resolves(instanceOutput({ state: 'stopped', reason: 'Client.InternalError' }));
+
+      // Act
+      const waiting = driver.waitForPower(REF, 'on', deadlineIn(60_000));
+
+      // Assess
+      await expect(waiting).rejects.toThrow(/Client.InternalError/);
+      await expect(waiting).rejects.toMatchObject({ retryable: false });
+      expect(ec2.commandCalls(StartInstancesCommand)).toHaveLength(0);
+    });
+
     it('should fail at once when waiting for a terminated instance to come on', async () => {
       // Prepare
       const { driver, ec2, clock, deadlineIn } = setup();

@@ -56,6 +56,8 @@ export interface InstanceShape {
   /** Data volumes: id → attachment status. */
   data?: Record<string, AttachmentStatus>;
   root?: boolean;
+  /** `StateReason.Code`, e.g. `Client.InternalError`. */
+  reason?: string;
 }
 
 /** A DescribeInstances answer for one instance with a root volume on /dev/xvda and the given data volumes. */
@@ -72,6 +74,7 @@ export function instanceOutput(shape: InstanceShape): DescribeInstancesCommandOu
           {
             InstanceId: shape.id ?? INSTANCE_ID,
             State: { Name: shape.state },
+            ...(shape.reason ? { StateReason: { Code: shape.reason } } : {}),
             RootDeviceName: '/dev/xvda',
             BlockDeviceMappings: [
               ...(shape.root === false
