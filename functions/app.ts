@@ -9,6 +9,7 @@ import type { FenceService, Handoff, NodeResult } from './fence/fence-service.js
 import { bearerAuth } from './http/bearer-auth.js';
 import { errorBody, HttpError, invalidInput } from './http/errors.js';
 import { isValidNodeName } from './kube/node-facts.js';
+import { KubeUnavailableError } from './kube/port.js';
 import type { Logger } from './log.js';
 
 export interface AppDeps {
@@ -189,6 +190,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.onError((error, c) => {
     if (error instanceof HttpError)
       return c.json(errorBody(error.code, error.message, error.details), error.status);
+    if (error instanceof KubeUnavailableError) {
+      // Typed and retryable: the API server is down or overloaded; a retry may succeed.
+      log.warn('API server unavailable', { requestId: c.get('requestId'), reason: error.message });
+      return c.json(errorBody('unavailable', error.message), 503);
+    }
     if (error instanceof InvalidPayloadError)
       return c.json(errorBody('invalid_input', error.message, error.details), 400);
     log.error('unhandled error', { requestId: c.get('requestId'), reason: error.message, name: error.name });

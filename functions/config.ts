@@ -63,6 +63,10 @@ const duration = z.string().transform((text, ctx) => {
   }
 });
 
+/** A duration with a floor: below it the function could start but never work (or would lose a guard). */
+const durationAtLeast = (minMs: number, why: string) =>
+  duration.pipe(z.number().min(minMs, `must be at least ${minMs / 1000}s: ${why}`));
+
 const limit = z.string().transform((text, ctx) => {
   try {
     return parseLimit(text);
@@ -115,15 +119,22 @@ const schema = z.object({
     .optional(),
   ALERTFENCE_EXCLUDE_LABEL: z.string().default('alertfence.io/exclude'),
   ALERTFENCE_ALLOW_CONTROL_PLANE: bool('ALERTFENCE_ALLOW_CONTROL_PLANE').default(false),
-  ALERTFENCE_UNHEALTHY_FOR: duration.default(120_000),
+  ALERTFENCE_UNHEALTHY_FOR: durationAtLeast(10_000, 'below it a live kubelet may look dead').default(120_000),
   ALERTFENCE_MAX_UNHEALTHY: limit.default({ kind: 'percent', value: 40 }),
   ALERTFENCE_MAX_CONCURRENT_FENCES: positiveInt.default(1),
   ALERTFENCE_COOLDOWN: duration.default(30 * 60_000),
   ALERTFENCE_POWER_ON: z.enum(['on', 'off']).default('on'),
-  ALERTFENCE_POWER_TIMEOUT: duration.default(5 * 60_000),
+  ALERTFENCE_POWER_TIMEOUT: durationAtLeast(10_000, 'clouds take seconds to stop a machine').default(
+    5 * 60_000,
+  ),
   ALERTFENCE_RELEASE_TIMEOUT: duration.default(2 * 60_000),
-  ALERTFENCE_LOCK_DURATION: duration.default(60_000),
-  ALERTFENCE_RUN_BUDGET: duration.default(14 * 60_000),
+  ALERTFENCE_LOCK_DURATION: durationAtLeast(10_000, 'each step renews the Lock within half of it').default(
+    60_000,
+  ),
+  ALERTFENCE_RUN_BUDGET: durationAtLeast(
+    10_000,
+    'an invocation needs time to run a step and save it',
+  ).default(14 * 60_000),
   ALERTFENCE_MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
   ALERTFENCE_DRIVERS: z
     .string()
@@ -141,7 +152,7 @@ export interface Config {
   namespace: string;
   /** Alert labels that name the node, in order of preference. */
   nodeLabels: string[];
-  /** Alert names that may start a fence; empty accepts any alert that names a node. */
+  /** Alert names that may start a fence; empty (configured as `*`) accepts any alert that names a node. */
   alertNames: string[];
   /** Opt-in: only nodes matching this label selector are fenced. Unset means every node. */
   nodeSelector: string | undefined;
@@ -220,7 +231,8 @@ export function loadConfig(
     dryRun: c.ALERTFENCE_DRY_RUN,
     namespace: c.ALERTFENCE_NAMESPACE,
     nodeLabels: c.ALERTFENCE_NODE_LABELS,
-    alertNames: c.ALERTFENCE_ALERT_NAMES,
+    // `*` accepts any alert that names a node (the route decides what is sent).
+    alertNames: c.ALERTFENCE_ALERT_NAMES.includes('*') ? [] : c.ALERTFENCE_ALERT_NAMES,
     nodeSelector: c.ALERTFENCE_NODE_SELECTOR,
     excludeLabel: c.ALERTFENCE_EXCLUDE_LABEL,
     allowControlPlane: c.ALERTFENCE_ALLOW_CONTROL_PLANE,

@@ -24,21 +24,30 @@ type Level = keyof typeof LEVELS;
 /** Keys whose values never reach a log, whatever the caller passes. */
 const SECRET_KEY = /token|secret|password|authorization|credential|cookie|x-amz-security/i;
 
-/** Replaces secret-looking values, recursively, so no token or credential is ever written. */
-export function redact(value: unknown, depth = 0): unknown {
-  if (depth > 6 || value === null || typeof value !== 'object') return value;
+/** Deeper than this, a value is cut: a log line is for people, and a deep value could hide a secret. */
+const MAX_DEPTH = 6;
+
+/**
+ * Replaces secret-looking values, recursively, so no token or credential is ever written. Values nested
+ * past `MAX_DEPTH` and repeated references (cycles) are cut, never passed through unmasked.
+ */
+export function redact(value: unknown, depth = 0, seen: WeakSet<object> = new WeakSet()): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > MAX_DEPTH) return '[truncated]';
+  if (seen.has(value)) return '[circular]';
+  seen.add(value);
   if (value instanceof Error) {
     return {
       name: value.name,
       message: value.message,
-      ...(value.cause ? { cause: redact(value.cause, depth + 1) } : {}),
+      ...(value.cause ? { cause: redact(value.cause, depth + 1, seen) } : {}),
     };
   }
-  if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1));
+  if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1, seen));
   return Object.fromEntries(
     Object.entries(value).map(([key, item]) => [
       key,
-      SECRET_KEY.test(key) ? '[redacted]' : redact(item, depth + 1),
+      SECRET_KEY.test(key) ? '[redacted]' : redact(item, depth + 1, seen),
     ]),
   );
 }
