@@ -86,6 +86,8 @@ export async function callWithin<T>(
   }
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * Runs one attempt with an abort signal that fires after `ms` or when the caller aborts, and settles no
  * later than that even if the SDK is still busy (e.g. resolving credentials, which does not observe the
@@ -100,10 +102,11 @@ async function raceDeadline<T>(
   const controller = new AbortController();
   const onCallerAbort = () => controller.abort(callerSignal?.reason);
   callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
-  const timer = setTimeout(
-    () => controller.abort(new DeadlineExceededError(`deadline passed during ${what}`)),
-    ms,
-  );
+  // setTimeout fires at once for delays beyond 2^31-1 ms; a far (or infinite) deadline needs no timer.
+  const timer =
+    ms <= MAX_TIMER_MS
+      ? setTimeout(() => controller.abort(new DeadlineExceededError(`deadline passed during ${what}`)), ms)
+      : undefined;
   const aborted = new Promise<never>((_, reject) => {
     controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
   });

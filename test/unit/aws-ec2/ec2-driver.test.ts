@@ -790,6 +790,22 @@ describe('Ec2Driver', () => {
       expect(signal?.aborted).toBe(true);
     });
 
+    it('should work with a deadline too far away for a timer', async () => {
+      // Prepare
+      const { driver, ec2 } = setup();
+      ec2
+        .on(DescribeInstancesCommand)
+        .callsFake(
+          () => new Promise((resolve) => setTimeout(() => resolve(instanceOutput({ state: 'running' })), 20)),
+        );
+
+      // Act
+      const description = await driver.describe(REF, { deadline: Number.POSITIVE_INFINITY });
+
+      // Assess
+      expect(description.power).toBe('on');
+    });
+
     it('should stop at once when the caller aborts', async () => {
       // Prepare
       const { driver, ec2, deadlineIn } = setup();
