@@ -84,6 +84,11 @@ export interface FenceService {
   journal(node: string): Promise<FenceJournal | undefined>;
 }
 
+/** Backoff of in-invocation retries after a transient failure; then the next alert repeat resumes. */
+const RETRY_DELAYS_MS = [2_000, 5_000, 15_000] as const;
+/** Retries need room before the invocation's deadline to run a step and save it. */
+const RETRY_DEADLINE_MARGIN_MS = 10_000;
+
 const summary = (journal: FenceJournal) => ({ id: journal.id, phase: journal.phase, status: journal.status });
 
 export function createFenceService(deps: FenceServiceDeps): FenceService {
@@ -363,24 +368,41 @@ export function createFenceService(deps: FenceServiceDeps): FenceService {
     },
 
     async continueFence(handoff, options) {
-      const lease = await kube.getLease(config.namespace, journalLeaseName(handoff.node));
-      const journal = readJournal(lease);
-      if (!lease || !journal || journal.id !== handoff.fenceId) return undefined;
-      const holder = `${options.requestId}/${newId()}`;
-      // Only the invocation that handed over may be taken over while its hold lasts.
-      const current = lease.spec?.holderIdentity;
-      if (current && current !== handoff.holder) return undefined;
-      const taken = await takeOver(journal, lease, holder);
-      if (!taken) return undefined;
-      const result = await runFence(deps, taken, {
-        holder,
-        deadline: options.deadline,
-        requestId: options.requestId,
-      });
-      if (result.status === 'continue') {
-        await deps.continuation.schedule({ node: handoff.node, fenceId: handoff.fenceId, holder });
+      for (let retry = 0; ; retry++) {
+        const lease = await kube.getLease(config.namespace, journalLeaseName(handoff.node));
+        const journal = readJournal(lease);
+        if (!lease || !journal || journal.id !== handoff.fenceId) return undefined;
+        // Only the invocation that handed over may be taken over while its hold lasts; a failed run has
+        // released its hold, so a retry finds it empty.
+        const current = lease.spec?.holderIdentity;
+        if (current && current !== handoff.holder) return undefined;
+        const holder = `${options.requestId}/${newId()}`;
+        const taken = await takeOver(journal, lease, holder);
+        if (!taken) return undefined;
+        const result = await runFence(deps, taken, {
+          holder,
+          deadline: options.deadline,
+          requestId: options.requestId,
+          shouldStop: options.shouldStop,
+        });
+        if (result.status === 'continue') {
+          await deps.continuation.schedule({ node: handoff.node, fenceId: handoff.fenceId, holder });
+          return result;
+        }
+        // A transient failure (throttling, an API server blip) is retried here with backoff rather than
+        // left to Alertmanager's next repeat, which may be many minutes away.
+        const delay = RETRY_DELAYS_MS[retry];
+        if (result.status !== 'retry' || delay === undefined || options.shouldStop?.()) return result;
+        if (now() + delay >= options.deadline - RETRY_DEADLINE_MARGIN_MS) return result;
+        deps.log.info('retrying after a transient failure', {
+          requestId: options.requestId,
+          node: handoff.node,
+          fence: handoff.fenceId,
+          reason: result.journal.lastError?.message,
+          retryInMs: delay,
+        });
+        await deps.sleep(delay);
       }
-      return result;
     },
 
     async journal(node) {
