@@ -75,15 +75,19 @@ else
 fi
 
 # --- Keystone ----------------------------------------------------------------------------------------
-keystone_works() {
-  local bin="$1"
-  [[ -x "$bin/keystone-manage" && -x "$bin/keystone-wsgi-public" ]] \
-    && "$bin/keystone-manage" --version >/dev/null 2>&1
+# $1: bin directory, $2: the interpreter that owns it. Reading the package metadata is instant;
+# keystone-manage --version takes seconds, so it only runs right after an install.
+# Recent PyPI keystone (30.0.0 checked) no longer ships keystone-wsgi-public; test/peers/keystone.ts then serves
+# keystone.server.wsgi with the standard library's wsgiref, as that script did.
+keystone_present() {
+  [[ -x "$1/keystone-manage" ]] && keystone_version "$2" >/dev/null 2>&1
 }
+keystone_version() { "$1" -c 'import importlib.metadata as m; print(m.version("keystone"))'; }
+keystone_works() { "$1/keystone-manage" --version >/dev/null 2>&1; }
 
-if keystone_works /usr/bin; then
+if keystone_present /usr/bin "$PYTHON"; then
   log "keystone: Debian python3-keystone already present"
-elif keystone_works "$KEYSTONE_VENV/bin"; then
+elif keystone_present "$KEYSTONE_VENV/bin" "$KEYSTONE_VENV/bin/python"; then
   log "keystone: PyPI keystone already present in $KEYSTONE_VENV"
 else
   if apt_install python3-keystone && keystone_works /usr/bin; then
@@ -115,12 +119,13 @@ fi
 
 # --- Summary -----------------------------------------------------------------------------------------
 version_of() { "$@" 2>&1 | head -n 1; }
+pip_version() { "$VENV/bin/python" -c "import importlib.metadata as m; print(m.version('$1'))"; }
 log "alertmanager: $(version_of /usr/bin/prometheus-alertmanager --version)"
-log "promtool:     $(version_of /usr/bin/promtool --version)"
-if keystone_works /usr/bin; then
-  log "keystone:     $(version_of /usr/bin/keystone-manage --version) (/usr/bin)"
+log "prometheus:   $(version_of /usr/bin/prometheus --version)"
+if keystone_present /usr/bin "$PYTHON"; then
+  log "keystone:     $(keystone_version "$PYTHON") (/usr/bin)"
 else
-  log "keystone:     $(version_of "$KEYSTONE_VENV/bin/keystone-manage" --version) ($KEYSTONE_VENV/bin)"
+  log "keystone:     $(keystone_version "$KEYSTONE_VENV/bin/python") ($KEYSTONE_VENV/bin)"
 fi
-log "moto_server:  $("$VENV/bin/python" -c 'import moto; print(moto.__version__)') ($VENV/bin)"
-log "cfn-lint:     $(version_of "$VENV/bin/cfn-lint" --version) ($VENV/bin)"
+log "moto:         $(pip_version moto) ($VENV/bin/moto_server)"
+log "cfn-lint:     $(pip_version cfn-lint) ($VENV/bin/cfn-lint)"
