@@ -6,6 +6,7 @@
 import {
   type AttachedVolume,
   type CallOptions,
+  DeadlineExceededError,
   DriverAuthError,
   DriverError,
   type InstanceDescription,
@@ -15,7 +16,7 @@ import {
   type PowerDriver,
   type PreflightResult,
 } from '../driver.js';
-import { DEFAULT_POLL_SCHEDULE, sleep as defaultSleep, pollUntil } from '../poll.js';
+import { DEFAULT_POLL_SCHEDULE, sleep as defaultSleep, type PollOptions, pollUntil } from '../poll.js';
 import { getVolume } from './client/block-storage/requests.js';
 import type { Volume } from './client/block-storage/results.js';
 import {
@@ -190,9 +191,7 @@ export class OpenStackDriver implements PowerDriver {
   ): Promise<InstanceDescription> {
     return this.#guard(`wait for server ${ref.id} to be ${want}`, options, async () => {
       let idlePolls = 0;
-      const reading = await pollUntil<ServerReading>({
-        ...options,
-        deadline: this.#pollDeadline(options),
+      const reading = await this.#poll<ServerReading>(options, {
         what: `server ${ref.id} to be ${want === 'off' ? 'SHUTOFF' : 'ACTIVE'}`,
         probe: () => this.#readServer(ref, options),
         // Off is SHUTOFF with no task in progress (or gone); on is ACTIVE with none.
@@ -215,9 +214,6 @@ export class OpenStackDriver implements PowerDriver {
             await this.#powerAction(ref, want, options);
           }
         },
-        schedule: this.#schedule,
-        sleep: this.#sleep,
-        now: this.#now,
       });
       return this.#describeReading(ref, reading, options);
     });
@@ -265,9 +261,7 @@ export class OpenStackDriver implements PowerDriver {
     await this.#guard(`wait for volumes to detach from server ${ref.id}`, options, async () => {
       const pending = new Set(volumeIds);
       const attachedPolls = new Map<string, number>();
-      await pollUntil<Volume[]>({
-        ...options,
-        deadline: this.#pollDeadline(options),
+      await this.#poll<Volume[]>(options, {
         what: `volumes ${volumeIds.join(', ')} to detach from server ${ref.id}`,
         probe: async () => {
           const left: Volume[] = [];
@@ -292,9 +286,6 @@ export class OpenStackDriver implements PowerDriver {
             }
           }
         },
-        schedule: this.#schedule,
-        sleep: this.#sleep,
-        now: this.#now,
       });
     });
   }
@@ -326,13 +317,39 @@ export class OpenStackDriver implements PowerDriver {
   }
 
   /**
-   * `pollUntil` makes its last probe right at the deadline, where a deadline-bounded request has no time
-   * left; end the polling a little earlier so that last look really happens and the error names the last
-   * state seen.
+   * `pollUntil` with this driver's clock and schedule. Its last probe comes right at the deadline, where a
+   * deadline-bounded request has no time left: polling ends a little earlier so that last look can happen,
+   * and a probe cut off by the deadline still reports the last state seen.
    */
-  #pollDeadline(options: CallOptions): number {
+  async #poll<T>(
+    options: CallOptions,
+    poll: Pick<PollOptions<T>, 'what' | 'probe' | 'done' | 'describeState' | 'onPending'>,
+  ): Promise<T> {
     const reserve = Math.min(PROBE_RESERVE_MS, Math.max(0, (options.deadline - this.#now()) / 10));
-    return options.deadline - reserve;
+    const show = poll.describeState ?? String;
+    let last: T | undefined;
+    let seen = false;
+    return pollUntil<T>({
+      ...options,
+      ...poll,
+      deadline: options.deadline - reserve,
+      probe: async () => {
+        try {
+          last = await poll.probe();
+          seen = true;
+          return last;
+        } catch (error) {
+          if (!(error instanceof DeadlineExceededError) || !seen) throw error;
+          throw new DeadlineExceededError(
+            `deadline passed while waiting for ${poll.what} (last state: ${show(last as T)})`,
+            { cause: error },
+          );
+        }
+      },
+      schedule: this.#schedule,
+      sleep: this.#sleep,
+      now: this.#now,
+    });
   }
 
   async #resolveProviderID(node: NodeIdentity, options: CallOptions): Promise<InstanceRef> {
