@@ -13,10 +13,13 @@ export function createDriverRegistry(drivers: readonly PowerDriver[]): DriverReg
     pick(node) {
       const matching = drivers.filter((driver) => driver.handles(node));
       if (matching.length === 1 && matching[0]) return { driver: matching[0] };
+      // A driver configured as the default claims every node; the providerID's own scheme wins over it.
+      const scheme = node.providerID?.split(':')[0];
+      const own = matching.filter((driver) => driver.name === scheme);
+      if (own.length === 1 && own[0]) return { driver: own[0] };
       if (matching.length > 1) {
         return { reason: `several drivers claim the node: ${matching.map((d) => d.name).join(', ')}` };
       }
-      const scheme = node.providerID?.split(':')[0];
       return {
         reason: node.providerID
           ? `no enabled driver for providerID scheme "${scheme}" (ALERTFENCE_DRIVERS: ${drivers.map((d) => d.name).join(', ') || 'none'})`
