@@ -15,7 +15,8 @@ describe('resume after a crash', () => {
       // Act: the first invocation dies; Alertmanager repeats the notification after the Lease ran out.
       await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
       await world.drain().catch(() => {});
-      const crashed = await (kube.restart(), world.service.journal('worker-1'));
+      kube.restart();
+      const crashed = await world.service.journal('worker-1');
       world.continuation.handoffs.length = 0;
       world.clock.advance(world.config.lockDurationMs + 1_000);
       const repeat = (await (
