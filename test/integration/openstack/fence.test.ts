@@ -1,3 +1,4 @@
+import type { V1PersistentVolume } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type CallOptions,
@@ -8,6 +9,22 @@ import {
   type NodeIdentity,
 } from '../../../drivers/driver.js';
 import { createOpenStackDriver, type OpenStackDriver } from '../../../drivers/openstack/index.js';
+import { createDriverRegistry } from '../../../drivers/registry.js';
+import { createApp } from '../../../functions/app.js';
+import { loadConfig } from '../../../functions/config.js';
+import { createFenceService, type Handoff } from '../../../functions/fence/fence-service.js';
+import { PHASES } from '../../../functions/fence/vocabulary.js';
+import { createLogger } from '../../../functions/log.js';
+import { FakeKube } from '../../fakes/kube.js';
+import {
+  alertPayload,
+  attachment,
+  kubeletLease,
+  makeNode,
+  RecordingContinuation,
+  statefulPod,
+  TOKEN,
+} from '../../support/world.js';
 import { documentedAccessRules, ExchangeLog, startTestCloud, type TestCloud } from './cloud.js';
 
 const POWER_OFF_MS = 1500;
@@ -273,5 +290,117 @@ describe('OpenStack driver fencing through the Nova/Cinder contract fake', () =>
 
     // Assess
     expect(error).toBeInstanceOf(DriverAuthError);
+  });
+  describe('the whole fence workflow', () => {
+    it('should fence a dead OpenStack node from an Alertmanager webhook: SHUTOFF, PV volume available, Node deleted, ACTIVE again', async () => {
+      // Prepare: worker-dead has been NotReady with a stale kubelet Lease for an hour and runs a StatefulSet
+      // pod whose PV is the Cinder volume; two healthy workers keep the storm guard quiet.
+      const { serverId, boot, pv, data, node } = seedServer('worker-dead', '10.0.2.10');
+      const kube = new FakeKube();
+      const now = Date.now();
+      const workers = [
+        { name: 'worker-dead', ready: false, providerID: node.providerID },
+        {
+          name: 'worker-ok-1',
+          ready: true,
+          providerID: `openstack:///${seedServer('worker-ok-1', '10.0.2.11').serverId}`,
+        },
+        {
+          name: 'worker-ok-2',
+          ready: true,
+          providerID: `openstack:///${seedServer('worker-ok-2', '10.0.2.12').serverId}`,
+        },
+      ];
+      for (const worker of workers) {
+        const object = makeNode({ name: worker.name, ready: worker.ready, downFor: 3_600_000 }, now);
+        object.spec = { providerID: worker.providerID ?? '' };
+        kube.putNode(object);
+        kube.putLease('kube-node-lease', kubeletLease(worker.name, worker.ready ? now : now - 3_600_000));
+      }
+      kube.pods.push(statefulPod('worker-dead'));
+      kube.attachments.push(attachment('worker-dead', 'pv-postgres'));
+      const cinderPV: V1PersistentVolume = {
+        metadata: { name: 'pv-postgres' },
+        spec: { csi: { driver: 'cinder.csi.openstack.org', volumeHandle: pv } },
+      };
+      kube.persistentVolumes.push(cinderPV);
+
+      await driver.session.authenticate(call());
+      const mark = log.mark();
+      const config = loadConfig({
+        ALERTFENCE_TOKENS: TOKEN,
+        ALERTFENCE_DRY_RUN: 'false',
+        ALERTFENCE_DRIVERS: 'openstack',
+        ALERTFENCE_MAX_UNHEALTHY: '50%',
+      });
+      const logs: string[] = [];
+      const continuation = new RecordingContinuation();
+      const service = createFenceService({
+        kube,
+        drivers: createDriverRegistry([driver]),
+        config,
+        log: createLogger({ level: 'debug', write: (line) => logs.push(line) }),
+        now: Date.now,
+        sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+        continuation,
+      });
+      const app = createApp({
+        config,
+        service,
+        ready: () => kube.ping(),
+        log: createLogger({ level: 'error' }),
+        now: Date.now,
+      });
+
+      // Act: the webhook answers at once; the runtime then runs the handed-over continuations.
+      const response = await app.request('/v1/alerts', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(alertPayload([{ node: 'worker-dead' }])),
+      });
+      const accepted = (await response.json()) as { results: Array<{ outcome: string }> };
+      const callsAtAnswer = log.since(mark).length;
+      while (continuation.handoffs.length > 0) {
+        const handoff = continuation.handoffs.shift() as Handoff;
+        await service.continueFence(handoff, {
+          requestId: 'worker',
+          deadline: Date.now() + config.runBudgetMs,
+        });
+      }
+
+      // Assess
+      expect(response.status).toBe(202);
+      expect(accepted.results[0]?.outcome).toBe('accepted');
+      const journal = await service.journal('worker-dead');
+      expect(journal?.status).toBe('succeeded');
+      expect(journal?.steps.map((step) => step.phase)).toEqual(PHASES);
+      expect(journal?.instance).toMatchObject({ provider: 'openstack', id: serverId });
+      expect(kube.nodes.has('worker-dead')).toBe(false);
+      expect(env.cloud.server(serverId)).toMatchObject({
+        status: 'ACTIVE',
+        taskState: null,
+        volumeIds: [boot, data],
+      });
+      expect(env.cloud.volume(pv)).toEqual({ id: pv, status: 'available', attachedTo: [] });
+      expect(env.cloud.volume(boot).attachedTo).toEqual([serverId]);
+      expect(env.cloud.volume(data).attachedTo).toEqual([serverId]);
+      const calls = log.since(mark);
+      console.info(
+        `OpenStack calls of one whole fence through the workflow: ${calls.length} (${callsAtAnswer} before the webhook answered): ${calls
+          .map(
+            (e) => `${e.method} ${new URL(e.url).pathname.replace(/[0-9a-f-]{32,36}/g, '{id}')} ${e.status}`,
+          )
+          .join('; ')}`,
+      );
+      expect(calls.every((e) => e.status !== undefined && e.status < 300)).toBe(true);
+      // The fixed part of a fence; polls add GETs in proportion to how long Nova and Cinder take.
+      expect(callsAtAnswer).toBe(1);
+      expect(calls.filter((e) => e.method === 'POST').map((e) => e.url.endsWith('/action'))).toEqual([
+        true,
+        true,
+      ]);
+      expect(calls.filter((e) => e.method === 'DELETE')).toHaveLength(1);
+      expect(calls.filter((e) => e.url.includes('/auth/tokens'))).toHaveLength(0);
+    });
   });
 });
