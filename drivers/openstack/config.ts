@@ -28,6 +28,7 @@ export class OpenStackConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/** Where `loadOpenStackConfig` reads from; tests inject all of it. */
 export interface LoadOpenStackConfigOptions {
   /** Default `process.env`. */
   env?: Env;

@@ -60,6 +60,7 @@ export const COMPUTE_SERVICE_TYPES = ['compute'] as const;
  */
 export const BLOCK_STORAGE_SERVICE_TYPES = ['volumev3', 'block-storage'] as const;
 
+/** How to reach the cloud and how patient to be with it; only `authUrl` and `credentials` are required. */
 export interface OpenStackDriverOptions {
   /** Keystone, with or without `/v3`. */
   authUrl: string;

@@ -9,6 +9,7 @@ import type { Server, VolumeAttachment } from './client/compute/results.js';
 /** What the driver read for a server: the server, or nothing because Nova says it does not exist. */
 export type ServerReading = Server | { gone: true };
 
+/** Narrows a reading to the server Nova did not find. */
 export function isGone(reading: ServerReading): reading is { gone: true } {
   return 'gone' in reading;
 }

@@ -177,8 +177,8 @@ const MAX_MICROVERSION: [number, number] = [2, 96];
 /** Statuses from which Nova lets a volume be detached (nova/compute/api.py `detach_volume`). */
 const DETACHABLE = new Set<ServerStatus>(['ACTIVE', 'PAUSED', 'SHUTOFF', 'SHELVED_OFFLOADED']);
 
-class HttpFault extends Error {
-  override name = 'HttpFault';
+class FaultError extends Error {
+  override name = 'FaultError';
   constructor(
     readonly status: number,
     readonly fault: string,
@@ -222,7 +222,7 @@ export async function startNovaCinder(options: NovaCinderOptions): Promise<NovaC
     const server = servers.get(id);
     // Nova hides other projects' servers behind the same 404 as missing ones.
     if (!server || server.projectId !== projectId) {
-      throw new HttpFault(404, 'itemNotFound', `Instance ${id} could not be found.`);
+      throw new FaultError(404, 'itemNotFound', `Instance ${id} could not be found.`);
     }
     settle(server);
     return server;
@@ -230,7 +230,7 @@ export async function startNovaCinder(options: NovaCinderOptions): Promise<NovaC
   const getVolume = (id: string, projectId: string | undefined): VolumeRecord => {
     const volume = volumes.get(id);
     if (!volume || volume.projectId !== projectId) {
-      throw new HttpFault(404, 'itemNotFound', `Volume ${id} could not be found.`);
+      throw new FaultError(404, 'itemNotFound', `Volume ${id} could not be found.`);
     }
     settle(volume);
     return volume;
@@ -259,7 +259,7 @@ export async function startNovaCinder(options: NovaCinderOptions): Promise<NovaC
       }
       if (response.status === 404 || response.status === 401) return undefined;
       if (response.status !== 200) {
-        throw new HttpFault(
+        throw new FaultError(
           503,
           'serviceUnavailable',
           `Keystone answered ${response.status} to token validation`,
@@ -372,14 +372,14 @@ export async function startNovaCinder(options: NovaCinderOptions): Promise<NovaC
 
   function serverAction(server: ServerRecord, body: unknown): void {
     if (typeof body !== 'object' || body === null || Object.keys(body).length !== 1) {
-      throw new HttpFault(400, 'badRequest', 'Malformed request body');
+      throw new FaultError(400, 'badRequest', 'Malformed request body');
     }
     const [action] = Object.keys(body) as [string];
     if (action !== 'os-stop' && action !== 'os-start') {
-      throw new HttpFault(400, 'badRequest', `There is no such action: ${action}`);
+      throw new FaultError(400, 'badRequest', `There is no such action: ${action}`);
     }
     const verb = action === 'os-stop' ? 'stop' : 'start';
-    if (server.locked) throw new HttpFault(409, 'conflictingRequest', `Instance ${server.id} is locked`);
+    if (server.locked) throw new FaultError(409, 'conflictingRequest', `Instance ${server.id} is locked`);
     // nova/compute/api.py: stop needs vm_state ACTIVE or ERROR, start needs STOPPED; both need no task.
     const allowed = action === 'os-stop' ? ['ACTIVE', 'ERROR'] : ['SHUTOFF'];
     if (server.taskState !== null || !allowed.includes(server.status)) {
@@ -387,7 +387,7 @@ export async function startNovaCinder(options: NovaCinderOptions): Promise<NovaC
         server.taskState === null
           ? `vm_state ${server.status.toLowerCase()}`
           : `task_state ${server.taskState}`;
-      throw new HttpFault(
+      throw new FaultError(
         409,
         'conflictingRequest',
         `Cannot '${verb}' instance ${server.id} while it is in ${state}`,
@@ -412,23 +412,27 @@ export async function startNovaCinder(options: NovaCinderOptions): Promise<NovaC
 
   function detach(server: ServerRecord, volumeId: string): void {
     const volume = volumes.get(volumeId);
-    if (!volume) throw new HttpFault(404, 'itemNotFound', `Volume ${volumeId} could not be found.`);
+    if (!volume) throw new FaultError(404, 'itemNotFound', `Volume ${volumeId} could not be found.`);
     settle(volume);
     const attachment = server.attachments.find((a) => a.volumeId === volumeId);
     if (!attachment) {
-      throw new HttpFault(404, 'itemNotFound', `Instance ${server.id} is not attached to volume ${volumeId}`);
+      throw new FaultError(
+        404,
+        'itemNotFound',
+        `Instance ${server.id} is not attached to volume ${volumeId}`,
+      );
     }
-    if (attachment.root) throw new HttpFault(400, 'badRequest', 'Cannot detach a root device volume');
-    if (server.locked) throw new HttpFault(409, 'conflictingRequest', `Instance ${server.id} is locked`);
+    if (attachment.root) throw new FaultError(400, 'badRequest', 'Cannot detach a root device volume');
+    if (server.locked) throw new FaultError(409, 'conflictingRequest', `Instance ${server.id} is locked`);
     if (server.taskState !== null || !DETACHABLE.has(server.status)) {
-      throw new HttpFault(
+      throw new FaultError(
         409,
         'conflictingRequest',
         `Cannot 'detach_volume' instance ${server.id} while it is in task_state ${server.taskState ?? 'None'}`,
       );
     }
     if (volume.status !== 'in-use') {
-      throw new HttpFault(
+      throw new FaultError(
         400,
         'badRequest',
         `Invalid volume: Unable to detach volume. Volume status must be 'in-use' and attach_status must be 'attached' to detach.`,
@@ -457,7 +461,7 @@ export async function startNovaCinder(options: NovaCinderOptions): Promise<NovaC
       .filter(Boolean);
     const [collection, id, sub, subId] = segments;
     if (url.pathname.split('/')[1] !== 'v2.1' || collection !== 'servers') {
-      throw new HttpFault(404, 'itemNotFound', 'The resource could not be found.');
+      throw new FaultError(404, 'itemNotFound', 'The resource could not be found.');
     }
     if (req.method === 'GET' && id === 'detail' && sub === undefined) {
       const matches = [...servers.values()].filter((server) => {
@@ -475,7 +479,7 @@ export async function startNovaCinder(options: NovaCinderOptions): Promise<NovaC
       });
       return [200, { servers: matches.map((s) => serverView(s, microversion)) }];
     }
-    if (id === undefined) throw new HttpFault(405, 'badMethod', 'Method not allowed');
+    if (id === undefined) throw new FaultError(405, 'badMethod', 'Method not allowed');
     const server = getServer(id, token.projectId);
     if (req.method === 'GET' && sub === undefined) return [200, { server: serverView(server, microversion) }];
     if (req.method === 'POST' && sub === 'action' && subId === undefined) {
@@ -501,18 +505,18 @@ export async function startNovaCinder(options: NovaCinderOptions): Promise<NovaC
         return [202, undefined];
       }
     }
-    throw new HttpFault(404, 'itemNotFound', 'The resource could not be found.');
+    throw new FaultError(404, 'itemNotFound', 'The resource could not be found.');
   }
 
   function handleVolume(req: IncomingMessage, url: URL, token: ValidatedToken): [number, unknown] {
     const [version, projectId, collection, id, ...rest] = url.pathname.split('/').filter(Boolean);
     if (version !== 'v3' || collection !== 'volumes' || id === undefined || rest.length > 0) {
-      throw new HttpFault(404, 'itemNotFound', 'The resource could not be found.');
+      throw new FaultError(404, 'itemNotFound', 'The resource could not be found.');
     }
     if (projectId !== token.projectId) {
-      throw new HttpFault(403, 'forbidden', `Policy doesn't allow access to project ${projectId}.`);
+      throw new FaultError(403, 'forbidden', `Policy doesn't allow access to project ${projectId}.`);
     }
-    if (req.method !== 'GET') throw new HttpFault(405, 'badMethod', 'Method not allowed');
+    if (req.method !== 'GET') throw new FaultError(405, 'badMethod', 'Method not allowed');
     return [200, volumeView(getVolume(id, token.projectId))];
   }
 
@@ -539,12 +543,12 @@ export async function startNovaCinder(options: NovaCinderOptions): Promise<NovaC
           typeof presented === 'string' && presented !== '' ? await validate(presented) : undefined;
         if (!token) {
           headers['www-authenticate'] = `Keystone uri="${options.keystone.authUrl}"`;
-          throw new HttpFault(401, 'error', 'The request you have made requires authentication.');
+          throw new FaultError(401, 'error', 'The request you have made requires authentication.');
         }
         if (!allowedByAccessRules(token, service, record.method, url.pathname)) {
           // keystonemiddleware raises InvalidToken, which is a 401 like any bad token.
           headers['www-authenticate'] = `Keystone uri="${options.keystone.authUrl}"`;
-          throw new HttpFault(401, 'error', 'The request you have made requires authentication.');
+          throw new FaultError(401, 'error', 'The request you have made requires authentication.');
         }
         if (service === 'compute') {
           // After authentication, as in Nova's paste pipeline (auth token middleware, then the API).
@@ -564,7 +568,7 @@ export async function startNovaCinder(options: NovaCinderOptions): Promise<NovaC
         if (fault) {
           fault.left--;
           Object.assign(headers, fault.headers);
-          throw new HttpFault(
+          throw new FaultError(
             fault.status,
             fault.status === 429 ? 'overLimit' : 'computeFault',
             'injected fault',
@@ -573,7 +577,7 @@ export async function startNovaCinder(options: NovaCinderOptions): Promise<NovaC
         [status, body] =
           service === 'compute' ? await handleCompute(req, url, token) : handleVolume(req, url, token);
       } catch (error) {
-        if (!(error instanceof HttpFault)) {
+        if (!(error instanceof FaultError)) {
           status = 500;
           body = { computeFault: { code: 500, message: String(error) } };
         } else {
@@ -740,10 +744,10 @@ function parseMicroversion(req: IncomingMessage): [number, number] {
   if (asked === undefined) return [2, 1];
   if (asked === 'latest') return MAX_MICROVERSION;
   const match = /^(\d+)\.(\d+)$/.exec(asked);
-  if (!match) throw new HttpFault(400, 'badRequest', `Invalid API version request: ${asked}`);
+  if (!match) throw new FaultError(400, 'badRequest', `Invalid API version request: ${asked}`);
   const version: [number, number] = [Number(match[1]), Number(match[2])];
   if (!atLeast(version, [2, 1]) || !atLeast(MAX_MICROVERSION, version)) {
-    throw new HttpFault(406, 'notAcceptable', `Version ${asked} is not supported by the API.`);
+    throw new FaultError(406, 'notAcceptable', `Version ${asked} is not supported by the API.`);
   }
   return version;
 }
@@ -757,12 +761,12 @@ async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   for await (const chunk of req) chunks.push(chunk as Buffer);
   const text = Buffer.concat(chunks).toString('utf8');
   if (req.headers['content-type']?.split(';')[0]?.trim() !== 'application/json') {
-    throw new HttpFault(415, 'badMediaType', 'Unsupported Content-Type');
+    throw new FaultError(415, 'badMediaType', 'Unsupported Content-Type');
   }
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    throw new HttpFault(400, 'badRequest', 'Malformed request body');
+    throw new FaultError(400, 'badRequest', 'Malformed request body');
   }
 }
 

@@ -8,6 +8,7 @@ import { DeadlineExceededError } from '../../driver.js';
 import { sleep as defaultSleep } from '../../poll.js';
 import { OpenStackError } from './errors.js';
 
+/** The methods the client sends. */
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** The deadline (epoch ms) and abort signal every request runs under; the same shape as a driver call's. */
@@ -24,6 +25,7 @@ export interface TokenProvider {
   invalidate(token: string): void;
 }
 
+/** One request as a caller describes it. */
 export interface HttpRequest {
   method: HttpMethod;
   url: string;
@@ -39,6 +41,7 @@ export interface HttpRequest {
   idempotent?: boolean;
 }
 
+/** A successful (2xx) answer, body already read. */
 export interface HttpResponse {
   method: HttpMethod;
   url: string;
@@ -60,6 +63,7 @@ export interface HttpExchange {
   requestId?: string;
 }
 
+/** Bounds of the retries of transient failures. */
 export interface RetryPolicy {
   /** Extra attempts after the first, for transient failures of idempotent requests. */
   retries: number;
@@ -68,6 +72,7 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
+/** Injection points and limits of an `HttpClient`. */
 export interface HttpClientOptions {
   /** Injectable for tests and instrumentation; defaults to the global `fetch`. */
   fetch?: typeof fetch;
@@ -83,7 +88,9 @@ export interface HttpClientOptions {
   random?: () => number;
 }
 
+/** Up to 4 retries, 250 ms doubling to 5 s: about 8 s of patience, well inside a fence's budget. */
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { retries: 4, baseDelayMs: 250, maxDelayMs: 5000 };
+/** Upper bound of one attempt; Nova and Cinder answer reads in well under a second when healthy. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 const IDEMPOTENT_METHODS: ReadonlySet<HttpMethod> = new Set(['GET', 'HEAD', 'PUT', 'DELETE']);

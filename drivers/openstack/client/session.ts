@@ -7,6 +7,7 @@ import type { HttpClient, RequestOptions, TokenProvider } from './http.js';
 import { issueToken, type KeystoneCredentials } from './identity/requests.js';
 import { type EndpointQuery, type IssuedToken, selectEndpoint } from './identity/results.js';
 
+/** What a session needs to issue tokens. */
 export interface KeystoneSessionOptions {
   http: HttpClient;
   /** Keystone's URL, with or without `/v3`. */

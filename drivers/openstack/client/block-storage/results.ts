@@ -26,6 +26,7 @@ export interface Volume {
   attachedTo: string[];
 }
 
+/** Reads `{"volume": {…}}`; throws when it is not the documented shape. */
 export function parseVolumeBody(value: unknown): Volume {
   const { volume } = volumeBodySchema.parse(value);
   return {

@@ -62,6 +62,7 @@ export interface VolumeAttachment {
   device: string | undefined;
 }
 
+/** Reads `{"server": {…}}`; throws when it is not the documented shape. */
 export function parseServerBody(value: unknown): Server {
   return toServer(serverBodySchema.parse(value).server);
 }
@@ -75,6 +76,7 @@ export function parseServersBody(value: unknown): { servers: Server[]; next: str
   };
 }
 
+/** Reads `{"volumeAttachments": […]}`; throws when it is not the documented shape. */
 export function parseVolumeAttachmentsBody(value: unknown): VolumeAttachment[] {
   return volumeAttachmentsBodySchema
     .parse(value)

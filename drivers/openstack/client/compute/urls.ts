@@ -1,5 +1,6 @@
 /** URLs of the Nova API (compute v2.1) relative to the catalog's compute endpoint. */
 
+/** `GET` reads the server. */
 export function serverUrl(endpoint: string, serverId: string): string {
   return `${endpoint}/servers/${encodeURIComponent(serverId)}`;
 }
@@ -15,6 +16,7 @@ export function serversDetailUrl(endpoint: string, filters: Record<string, strin
   return `${endpoint}/servers/detail${query ? `?${query}` : ''}`;
 }
 
+/** `GET` lists the volumes attached to the server. */
 export function volumeAttachmentsUrl(endpoint: string, serverId: string): string {
   return `${serverUrl(endpoint, serverId)}/os-volume_attachments`;
 }

@@ -30,6 +30,7 @@ export interface ApplicationCredentialCredentials {
   secret: string;
 }
 
+/** The credentials alertfence can authenticate with. */
 export type KeystoneCredentials = PasswordCredentials | ApplicationCredentialCredentials;
 
 /** The JSON body of `POST /v3/auth/tokens` for `credentials` (Keystone API reference, "Authentication"). */

@@ -30,6 +30,7 @@ const tokenBodySchema = z.object({
   }),
 });
 
+/** One service of the catalog with its endpoints. */
 export type CatalogService = z.infer<typeof serviceSchema>;
 
 /** A token as the client keeps it: the secret id, its lifetime, its scope and the catalog. */
