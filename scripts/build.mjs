@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+// Bundles each function with esbuild: one ESM file per function, minified, with a linked source map, and
+// prints a size report (bytes, gzip, the packages that weigh most).
+//
+//   node scripts/build.mjs                       all functions into dist/
+//   node scripts/build.mjs --json                the report as JSON on stdout (bench/runtimes.ts reads it)
+//   node scripts/build.mjs --only lambda,server  some functions
+//   node scripts/build.mjs --outdir DIR --entry NAME=PATH ...
+//                                                other entry points (tests bundle their own entries with the
+//                                                same options as the shipped functions)
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { build } from 'esbuild';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The shipped functions. Lambda gets a directory of its own because SAM zips `CodeUri` as it is. */
+const FUNCTIONS = [
+  { name: 'lambda', entry: 'functions/lambda.ts', outfile: 'lambda/lambda.mjs' },
+  { name: 'lambda-bootstrap', entry: 'functions/lambda-bootstrap.ts', outfile: 'lambda-bootstrap.mjs' },
+  { name: 'openfaas', entry: 'functions/openfaas.ts', outfile: 'openfaas.mjs' },
+  { name: 'server', entry: 'functions/server.ts', outfile: 'server.mjs' },
+];
+
+/** The issue's budget for one bundle; over it, the report says so (the build still succeeds). */
+const SIZE_TARGET_BYTES = 1.5 * 1024 * 1024;
+
+/**
+ * Options shared by every bundle. The banner gives CommonJS dependencies (client-node, the AWS SDK's
+ * transitive packages) the `require` that an ES module lacks: esbuild keeps `require("node:…")` calls of
+ * CJS code as they are.
+ */
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node22',
+  minify: true,
+  // Stack traces map back to the TypeScript with `node --enable-source-maps`; the sources themselves are
+  // left out, which keeps the maps a third of the size.
+  sourcemap: 'linked',
+  sourcesContent: false,
+  // Prefer the ES module builds: they tree-shake, the CommonJS ones do not.
+  mainFields: ['module', 'main'],
+  metafile: true,
+  logLevel: 'warning',
+  banner: {
+    js: "import { createRequire as __alertfenceCreateRequire } from 'node:module'; const require = __alertfenceCreateRequire(import.meta.url);",
+  },
+};
+
+function parseCli(argv) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      json: { type: 'boolean', default: false },
+      outdir: { type: 'string', default: join(root, 'dist') },
+      only: { type: 'string' },
+      entry: { type: 'string', multiple: true },
+    },
+  });
+  let targets = FUNCTIONS;
+  if (values.entry?.length) {
+    targets = values.entry.map((spec) => {
+      const [name, entry] = spec.split('=');
+      if (!name || !entry) throw new Error(`--entry wants NAME=PATH, not "${spec}"`);
+      return { name, entry, outfile: `${name}.mjs` };
+    });
+  }
+  if (values.only) {
+    const wanted = new Set(values.only.split(','));
+    targets = targets.filter((target) => wanted.has(target.name));
+    if (targets.length === 0) throw new Error(`--only ${values.only} matches no function`);
+  }
+  return { json: values.json, outdir: resolve(values.outdir), targets };
+}
+
+/** Bytes in the output per npm package (or `(alertfence)` for our own code), heaviest first. */
+function packageWeights(metafile, outfile) {
+  const output = metafile.outputs[relative(process.cwd(), outfile)] ?? Object.values(metafile.outputs)[0];
+  const weights = new Map();
+  for (const [input, { bytesInOutput }] of Object.entries(output?.inputs ?? {})) {
+    const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input);
+    const name = match?.[1] ?? '(alertfence)';
+    weights.set(name, (weights.get(name) ?? 0) + bytesInOutput);
+  }
+  return [...weights.entries()].map(([name, bytes]) => ({ name, bytes })).sort((a, b) => b.bytes - a.bytes);
+}
+
+async function bundle(target, outdir) {
+  const outfile = join(outdir, target.outfile);
+  await mkdir(dirname(outfile), { recursive: true });
+  const started = performance.now();
+  const result = await build({ ...common, entryPoints: [resolve(root, target.entry)], outfile });
+  const code = await readFile(outfile);
+  const map = await readFile(`${outfile}.map`);
+  return {
+    name: target.name,
+    entry: target.entry,
+    file: outfile,
+    bytes: code.length,
+    gzipBytes: gzipSync(code, { level: 9 }).length,
+    mapBytes: map.length,
+    overTarget: code.length > SIZE_TARGET_BYTES,
+    buildMs: Math.round(performance.now() - started),
+    packages: packageWeights(result.metafile, outfile),
+  };
+}
+
+const kib = (bytes) => `${(bytes / 1024).toFixed(0)} KiB`;
+
+function printReport(reports) {
+  const lines = [];
+  for (const report of reports) {
+    const flag = report.overTarget ? `  over the ${kib(SIZE_TARGET_BYTES)} target` : '';
+    lines.push(
+      `${report.name.padEnd(18)} ${kib(report.bytes).padStart(9)}  gzip ${kib(report.gzipBytes).padStart(8)}  ` +
+        `map ${kib(report.mapBytes).padStart(8)}  ${relative(root, report.file)}${flag}`,
+    );
+    const heaviest = report.packages
+      .slice(0, 6)
+      .map((pkg) => `${pkg.name} ${kib(pkg.bytes)}`)
+      .join(', ');
+    lines.push(`${''.padEnd(18)} heaviest: ${heaviest}`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+async function main() {
+  const { json, outdir, targets } = parseCli(process.argv.slice(2));
+  // A stale bundle or map from an earlier build must not be reported or shipped if this one fails.
+  for (const target of targets) {
+    await rm(join(outdir, target.outfile), { force: true });
+    await rm(join(outdir, `${target.outfile}.map`), { force: true });
+  }
+  const reports = [];
+  for (const target of targets) reports.push(await bundle(target, outdir));
+  await writeFile(join(outdir, 'size-report.json'), `${JSON.stringify(reports, null, 2)}\n`);
+  if (json) process.stdout.write(`${JSON.stringify(reports)}\n`);
+  else printReport(reports);
+}
+
+main().catch((error) => {
+  process.stderr.write(`build failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
