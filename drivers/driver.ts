@@ -64,7 +64,10 @@ export interface PowerDriver {
   /** Finds the instance of a node; throws `InstanceNotFoundError` on zero or several matches. */
   resolve(node: NodeIdentity, options: CallOptions): Promise<InstanceRef>;
   describe(ref: InstanceRef, options: CallOptions): Promise<InstanceDescription>;
-  /** Starts a hard power-off (no OS shutdown). Idempotent: an instance already off or stopping is fine. */
+  /**
+   * Starts a power-off, as hard as the cloud allows (EC2 skips the OS shutdown; Nova's `os-stop` waits its
+   * `shutdown_timeout` before destroying the guest). Idempotent: an instance already off or stopping is fine.
+   */
   powerOff(ref: InstanceRef, options: CallOptions): Promise<void>;
   /** Starts a power-on. Idempotent: an instance already on or starting is fine. */
   powerOn(ref: InstanceRef, options: CallOptions): Promise<void>;

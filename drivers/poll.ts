@@ -1,5 +1,8 @@
 import { type CallOptions, DeadlineExceededError } from './driver.js';
 
+/** Time kept for the last probe itself: a poll that starts at the deadline has no time to answer. */
+export const PROBE_RESERVE_MS = 500;
+
 /** Delays between polls, in ms: quick first looks (moto and fast clouds), then a steady pace. */
 export const DEFAULT_POLL_SCHEDULE: readonly number[] = [250, 500, 1000, 2000, 3000, 5000];
 
@@ -36,7 +39,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /**
  * Polls `probe` until `done`, never sleeping past the deadline: the last sleep is shortened so one final
- * probe happens right before it. Throws `DeadlineExceededError` with the last observed state.
+ * probe still has `PROBE_RESERVE_MS` to answer. Throws `DeadlineExceededError` with the last observed state.
  */
 export async function pollUntil<T>(options: PollOptions<T>): Promise<T> {
   const schedule = options.schedule ?? DEFAULT_POLL_SCHEDULE;
@@ -47,7 +50,7 @@ export async function pollUntil<T>(options: PollOptions<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     const value = await options.probe();
     if (options.done(value)) return value;
-    const remaining = options.deadline - now();
+    const remaining = options.deadline - now() - PROBE_RESERVE_MS;
     if (remaining <= 0) {
       throw new DeadlineExceededError(
         `deadline passed while waiting for ${options.what} (last state: ${show(value)})`,

@@ -46,10 +46,7 @@ export function driversFromEnv(config: Config, env: Env): PowerDriver[] {
         });
       case 'openstack':
         try {
-          return createOpenStackDriver({
-            ...loadOpenStackConfig({ env }),
-            ...(env.OS_INTERFACE === 'internal' ? { interface: 'internal' as const } : {}),
-          });
+          return createOpenStackDriver(loadOpenStackConfig({ env }));
         } catch (error) {
           throw new ConfigError(`OpenStack driver: ${(error as Error).message}`, { cause: error });
         }

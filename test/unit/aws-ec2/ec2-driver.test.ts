@@ -14,7 +14,7 @@ import {
   InstanceNotFoundError,
   type PowerState,
 } from '../../../drivers/driver.js';
-import { DEFAULT_POLL_SCHEDULE } from '../../../drivers/poll.js';
+import { DEFAULT_POLL_SCHEDULE, PROBE_RESERVE_MS } from '../../../drivers/poll.js';
 import {
   awsError,
   INSTANCE_ID,
@@ -453,9 +453,9 @@ describe('Ec2Driver', () => {
       // Assess
       await expect(waiting).rejects.toThrow(DeadlineExceededError);
       await expect(waiting).rejects.toThrow(/last state: stopping/);
-      // 250 + 500 + 1000, then the last sleep is cut to the 250 ms left: never past the deadline.
-      expect(clock.sleeps).toEqual([250, 500, 1000, 250]);
-      expect(clock.time).toBe(options.deadline);
+      // 250 + 500, then the sleep is cut to 750 ms so the last probe keeps PROBE_RESERVE_MS to answer.
+      expect(clock.sleeps).toEqual([250, 500, 750]);
+      expect(clock.time).toBe(options.deadline - PROBE_RESERVE_MS);
     });
 
     it('should count terminated as off', async () => {
