@@ -1,0 +1,197 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type TempDir, tempDir, waitUntil } from '../../peers/process.js';
+import { alertPayload } from '../../support/world.js';
+import { type Bundles, buildBundles, functionBundles } from './support/bundles.js';
+import { startTarpit, TOKEN, writeKubeconfig } from './support/env.js';
+import { type GatewayStandIn, startGatewayStandIn } from './support/openfaas-gateway.js';
+import { startWatchdog, type Watchdog } from './support/watchdog.js';
+
+const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+
+describe('OpenFaaS function behind the real of-watchdog (HTTP mode)', () => {
+  let bundles: Bundles;
+  let dir: TempDir;
+  let tarpit: Awaited<ReturnType<typeof startTarpit>>;
+  let watchdog: Watchdog;
+
+  beforeAll(async () => {
+    bundles = await functionBundles();
+    dir = await tempDir('alertfence-openfaas');
+    // An API server that accepts connections and never answers: requests that need it outlive exec_timeout.
+    tarpit = await startTarpit();
+    await writeFile(join(dir.path, 'alertfence-tokens'), `${TOKEN}\n`);
+    watchdog = await startWatchdog({
+      fprocess: `${process.execPath} ${bundles.file('openfaas')}`,
+      execTimeout: '2s',
+      env: {
+        // As OpenFaaS mounts the secret under /var/openfaas/secrets/<name>.
+        ALERTFENCE_TOKENS_FILE: join(dir.path, 'alertfence-tokens'),
+        KUBECONFIG: await writeKubeconfig(dir.path, tarpit.url),
+        ALERTFENCE_DRIVERS: 'simulated',
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await watchdog?.stop();
+    await tarpit?.stop();
+    await dir?.remove();
+  });
+
+  it("should answer the watchdog's health endpoint", async () => {
+    // Act
+    const response = await fetch(`${watchdog.url}/_/health`);
+
+    // Assess
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe('OK');
+  });
+
+  it('should answer a request proxied through the watchdog', async () => {
+    // Act
+    const response = await fetch(`${watchdog.url}/healthz`);
+
+    // Assess
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-duration-seconds')).toMatch(/^\d+\.\d+$/);
+    expect(await response.json()).toEqual({ status: 'ok' });
+  });
+
+  it('should reject an alert without the token read from the secret file', async () => {
+    // Act
+    const response = await fetch(`${watchdog.url}/v1/alerts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer not-the-secret-token-xx' },
+      body: JSON.stringify(alertPayload([{ node: 'worker-1' }])),
+    });
+
+    // Assess
+    expect(response.status).toBe(401);
+  });
+
+  it('should be cut off by the watchdog with 504 once exec_timeout passes', async () => {
+    // Act: /readyz waits on the API server, which never answers.
+    const started = performance.now();
+    const response = await fetch(`${watchdog.url}/readyz`);
+    const elapsed = performance.now() - started;
+
+    // Assess
+    expect(response.status).toBe(504);
+    expect(response.headers.get('x-openfaas-internal')).toBe('of-watchdog');
+    expect(elapsed).toBeGreaterThanOrEqual(1_900);
+    expect(elapsed).toBeLessThan(6_000);
+    expect(watchdog.logs()).toContain('Upstream HTTP killed due to exec_timeout: 2s');
+  });
+});
+
+describe('OpenFaaS function shutting down behind the watchdog', () => {
+  it('should stop on the SIGTERM the watchdog forwards, and exit 0', async () => {
+    // Arrange
+    const bundles = await functionBundles();
+    const dir = await tempDir('alertfence-openfaas-stop');
+    const watchdog = await startWatchdog({
+      fprocess: `${process.execPath} ${bundles.file('openfaas')}`,
+      env: {
+        ALERTFENCE_TOKENS: TOKEN,
+        KUBECONFIG: await writeKubeconfig(dir.path, 'https://127.0.0.1:1'),
+        ALERTFENCE_DRIVERS: 'simulated',
+      },
+    });
+    try {
+      // Act: SIGTERM to the watchdog alone, as the kubelet sends it; the watchdog forwards it to the function.
+      process.kill(watchdog.process.pid, 'SIGTERM');
+      await waitUntil(() => watchdog.process.exitStatus(), {
+        timeoutMs: 20_000,
+        what: 'the watchdog to exit',
+      });
+
+      // Assess: the function logged its shutdown, and the watchdog did not see it die (a non-zero exit of the
+      // function is fatal to the watchdog and logged).
+      expect(watchdog.logs()).toContain('"msg":"shutting down","component":"alertfence","signal":"SIGTERM"');
+      expect(watchdog.logs()).toContain('"msg":"stopped"');
+      expect(watchdog.logs()).not.toContain('Forked function has terminated');
+      expect(watchdog.process.exitStatus()).toBe('exit code 0');
+    } finally {
+      await watchdog.stop();
+      await dir.remove();
+    }
+  });
+});
+
+describe("OpenFaaS continuation through the gateway's /async-function/ path", () => {
+  const EXEC_TIMEOUT_MS = 8_000;
+  let bundles: Bundles;
+  let gateway: GatewayStandIn;
+  let watchdog: Watchdog;
+
+  beforeAll(async () => {
+    bundles = await buildBundles({
+      'openfaas-fake-cluster': 'test/integration/runtimes/fixtures/openfaas-fake-cluster.ts',
+    });
+    const launcher = join(bundles.dir.path, 'run-openfaas-fixture.mjs');
+    await writeFile(launcher, "await import('./openfaas-fake-cluster.mjs');\n");
+    gateway = await startGatewayStandIn();
+    watchdog = await startWatchdog({
+      fprocess: `${process.execPath} ${launcher}`,
+      execTimeout: `${EXEC_TIMEOUT_MS / 1000}s`,
+      env: {
+        ALERTFENCE_TOKENS: TOKEN,
+        ALERTFENCE_DRY_RUN: 'false',
+        ALERTFENCE_DRIVERS: 'simulated',
+        ALERTFENCE_OPENFAAS_GATEWAY: gateway.url,
+        ALERTFENCE_OPENFAAS_FUNCTION: 'alertfence',
+        FIXTURE_TRANSITION_MS: '4000',
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await watchdog?.stop();
+    await gateway?.stop();
+    await bundles?.dir.remove();
+  });
+
+  it('should queue the fence with the gateway and finish it over replayed calls that each answer before exec_timeout', async () => {
+    // Act 1: the alert through the watchdog.
+    const accepted = await fetch(`${watchdog.url}/v1/alerts`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify(alertPayload([{ node: 'worker-1' }])),
+    });
+
+    // Assess 1: answered at once; the continuation was queued at /async-function/ with a bearer token.
+    expect(accepted.status, watchdog.logs()).toBe(202);
+    const fenceId = ((await accepted.json()) as { results: Array<{ fence?: { id: string } }> }).results[0]
+      ?.fence?.id;
+    expect(gateway.calls).toHaveLength(1);
+    expect(gateway.calls[0]).toMatchObject({
+      functionName: 'alertfence',
+      path: '/v1/fences/continue',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    });
+    expect(JSON.parse(gateway.calls[0]?.body ?? '{}')).toMatchObject({ node: 'worker-1', fenceId });
+
+    // Act 2: the queue worker replays each queued call, including those the function queues itself.
+    const replays = await gateway.deliver(watchdog.url);
+
+    // Assess 2
+    expect(replays.length, watchdog.logs()).toBeGreaterThanOrEqual(2);
+    for (const replay of replays) {
+      expect(replay.status).toBe(200);
+      expect(replay.durationMs).toBeLessThan(EXEC_TIMEOUT_MS);
+    }
+    expect(replays.map((replay) => (replay.json as { status: string }).status).at(-1)).toBe('succeeded');
+    const journal = await waitUntil(
+      async () => {
+        const response = await fetch(`${watchdog.url}/v1/nodes/worker-1/fence`, { headers: auth });
+        const body = (await response.json()) as { status: string };
+        return body.status === 'succeeded' ? body : undefined;
+      },
+      { timeoutMs: 5_000, what: 'the fence journal to say succeeded' },
+    );
+    expect(journal).toMatchObject({ id: fenceId, phase: 'Done', attempt: replays.length + 1 });
+    expect(watchdog.logs()).not.toContain('Upstream HTTP killed due to exec_timeout');
+  });
+});
