@@ -10,6 +10,7 @@ import {
   StorageV1Api,
   setHeaderOptions,
   type V1Lease,
+  V1MicroTime,
   type V1Taint,
   VersionApi,
 } from '@kubernetes/client-node';
@@ -38,7 +39,11 @@ const PATCH_ATTEMPTS = 5;
 const dryRunParam = (options?: MutationOptions) => (options?.dryRun ? { dryRun: 'All' } : {});
 const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
 
-/** Maps a client failure to the port's errors by HTTP status; anything without a status is unreachable. */
+/**
+ * Maps a client failure to the port's errors by HTTP status; anything without a status is unreachable.
+ * 422 (Invalid) is not a conflict: the API server refused the object itself, and a retry would be refused
+ * again.
+ */
 function classify(error: unknown, what: string): KubeError {
   if (error instanceof KubeError) return error;
   if (error instanceof ApiException) {
@@ -47,7 +52,7 @@ function classify(error: unknown, what: string): KubeError {
       | { reason?: string; message?: string }
       | undefined;
     const message = `${what}: HTTP ${status}${body?.reason ? ` ${body.reason}` : ''}${body?.message ? `: ${body.message}` : ''}`;
-    if (status === 409 || status === 422) return new KubeConflictError(message, { status, cause: error });
+    if (status === 409) return new KubeConflictError(message, { status, cause: error });
     if (status === 401 || status === 403) return new KubeForbiddenError(message, { status, cause: error });
     if (status === 429 || status >= 500) return new KubeUnavailableError(message, { status, cause: error });
     return new KubeError(message, { status, cause: error });
@@ -65,6 +70,40 @@ function safeJson(text: string): unknown {
 }
 
 const isNotFound = (error: unknown) => error instanceof ApiException && error.code === 404;
+
+/**
+ * A Lease's `acquireTime` and `renewTime` are `metav1.MicroTime`: the API server parses them with six
+ * fractional digits and refuses the whole Lease (400) when a plain `Date` serialises with three.
+ * client-node's `V1MicroTime` writes six; values read back from the server (strings) pass unchanged.
+ */
+function withMicroTimes(lease: V1Lease): V1Lease {
+  const spec = lease.spec;
+  if (!spec) return lease;
+  const micro = (value: Date | undefined) =>
+    value instanceof Date && !(value instanceof V1MicroTime) ? new V1MicroTime(value.getTime()) : value;
+  return {
+    ...lease,
+    spec: {
+      ...spec,
+      ...(spec.acquireTime ? { acquireTime: micro(spec.acquireTime) } : {}),
+      ...(spec.renewTime ? { renewTime: micro(spec.renewTime) } : {}),
+    },
+  };
+}
+
+/**
+ * JSON patch operation that makes a patch conditional on the object's `resourceVersion`: when the object
+ * changed since it was read, the API server answers 409 Conflict (optimistic concurrency, as for a PUT).
+ * Unlike a `test` operation, whose failure is a 422 like any invalid object, the status says what happened.
+ */
+function precondition(resourceVersion: string | undefined) {
+  return resourceVersion
+    ? [{ op: 'replace', path: '/metadata/resourceVersion', value: resourceVersion }]
+    : [];
+}
+
+/** An Event about a cluster-scoped object (a Node) must be filed in `default` (legacyValidateEvent). */
+const CLUSTER_SCOPED_EVENT_NAMESPACE = 'default';
 
 async function call<T>(what: string, run: () => Promise<T>): Promise<T> {
   try {
@@ -132,8 +171,8 @@ export function createKubeClient(kc: KubeConfig, options: KubeClientOptions = {}
   const fieldManager = KUBE_NAMES.component;
 
   /**
-   * Patches the taint list with a JSON patch guarded by a `test` of `resourceVersion`: other taints are
-   * kept (a merge patch would replace the whole list), and a concurrent change makes us re-read, not clobber.
+   * Patches the taint list with a JSON patch conditional on `resourceVersion`: other taints are kept (a merge
+   * patch would replace the whole list), and a concurrent change makes us re-read, not clobber.
    */
   async function patchTaints(
     node: string,
@@ -147,7 +186,7 @@ export function createKubeClient(kc: KubeConfig, options: KubeClientOptions = {}
       const next = change(taints);
       if (!next) return;
       const patch = [
-        { op: 'test', path: '/metadata/resourceVersion', value: current.metadata?.resourceVersion },
+        ...precondition(current.metadata?.resourceVersion),
         { op: current.spec?.taints ? 'replace' : 'add', path: '/spec/taints', value: next },
       ];
       try {
@@ -193,18 +232,30 @@ export function createKubeClient(kc: KubeConfig, options: KubeClientOptions = {}
       ).items,
     createLease: (namespace, lease, options) =>
       call(`create lease ${namespace}/${lease.metadata?.name}`, () =>
-        coordination.createNamespacedLease({ namespace, body: lease, fieldManager, ...dryRunParam(options) }),
+        coordination.createNamespacedLease({
+          namespace,
+          body: withMicroTimes(lease),
+          fieldManager,
+          ...dryRunParam(options),
+        }),
       ),
     replaceLease: async (namespace, lease: V1Lease, options) => {
       const name = lease.metadata?.name ?? '';
+      const body = withMicroTimes(lease);
+      // Not a PUT: Leases allow create-on-update, so a PUT of a deleted Lease silently recreates it without
+      // looking at resourceVersion (registry/coordination/lease/strategy.go). A PATCH never creates, and
+      // replacing labels, annotations and spec whole is what a PUT would have written.
+      const patch = [
+        ...precondition(lease.metadata?.resourceVersion),
+        { op: 'add', path: '/metadata/labels', value: body.metadata?.labels ?? {} },
+        { op: 'add', path: '/metadata/annotations', value: body.metadata?.annotations ?? {} },
+        { op: 'add', path: '/spec', value: body.spec ?? {} },
+      ];
       try {
-        return await coordination.replaceNamespacedLease({
-          name,
-          namespace,
-          body: lease,
-          fieldManager,
-          ...dryRunParam(options),
-        });
+        return await coordination.patchNamespacedLease(
+          { name, namespace, body: patch, fieldManager, ...dryRunParam(options) },
+          jsonPatch,
+        );
       } catch (error) {
         // A Lease deleted under us is a lost compare-and-swap too.
         if (isNotFound(error))
@@ -237,12 +288,18 @@ export function createKubeClient(kc: KubeConfig, options: KubeClientOptions = {}
 
     createEvent: (namespace, event: EventInput, options) => {
       const now = new Date();
-      return call(`create event in ${namespace}`, () =>
+      // The API server files an Event in its subject's namespace, and one about a cluster-scoped subject only
+      // in `default`, where `kubectl describe node` looks; elsewhere it is refused with 422.
+      const eventNamespace =
+        event.subject.kind === 'Node'
+          ? CLUSTER_SCOPED_EVENT_NAMESPACE
+          : (event.subject.namespace ?? namespace);
+      return call(`create event in ${eventNamespace}`, () =>
         core.createNamespacedEvent({
-          namespace,
+          namespace: eventNamespace,
           ...dryRunParam(options),
           body: {
-            metadata: { generateName: `${event.subject.name.slice(0, 200)}.`, namespace },
+            metadata: { generateName: `${event.subject.name.slice(0, 200)}.`, namespace: eventNamespace },
             involvedObject: {
               apiVersion: event.subject.apiVersion,
               kind: event.subject.kind,
