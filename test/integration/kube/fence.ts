@@ -31,12 +31,18 @@ export interface RealFence {
   post(path: string, body: unknown): Promise<Response>;
 }
 
-export function createRealFence(
-  kube: KubePort,
-  env: Record<string, string> = {},
-  driverOptions: SimulatedDriverOptions = {},
-): RealFence {
-  const driver = new SimulatedDriver({ transitionMs: 300, detachMs: 200, ...driverOptions });
+export interface RealFenceOptions {
+  /** `ALERTFENCE_*` variables over the defaults (armed, simulated driver). */
+  env?: Record<string, string>;
+  /** A cloud shared with other fence services, as separate invocations share the real one. */
+  driver?: SimulatedDriver;
+  driverOptions?: SimulatedDriverOptions;
+}
+
+export function createRealFence(kube: KubePort, options: RealFenceOptions = {}): RealFence {
+  const driver =
+    options.driver ?? new SimulatedDriver({ transitionMs: 300, detachMs: 200, ...options.driverOptions });
+  const env = options.env ?? {};
   const config = loadConfig({
     ALERTFENCE_TOKENS: TOKEN,
     ALERTFENCE_DRY_RUN: 'false',

@@ -54,8 +54,7 @@ describe('alertfence RBAC on a real API server', () => {
     // two healthy nodes. A release timeout of 0 makes the executor force-delete the pod and the attachment
     // itself (no controllers run here), so every permission of the role is exercised.
     const fence = createRealFence(suite.kube, {
-      ALERTFENCE_MAX_UNHEALTHY: '50%',
-      ALERTFENCE_RELEASE_TIMEOUT: '0s',
+      env: { ALERTFENCE_MAX_UNHEALTHY: '50%', ALERTFENCE_RELEASE_TIMEOUT: '0s' },
     });
     fence.driver.addInstance('i-worker-1', ['vol-worker-1', 'vol-worker-1-scratch']);
     await putNode(suite, { name: 'worker-1', ready: false, providerID: 'simulated:///i-worker-1' });
