@@ -8,6 +8,9 @@
 //   node scripts/build.mjs --outdir DIR --entry NAME=PATH ...
 //                                                other entry points (tests bundle their own entries with the
 //                                                same options as the shipped functions)
+//   node scripts/build.mjs --stub PACKAGE ...    replace a package by an inert stand-in, to measure what it
+//                                                costs in bytes and load time (bench/runtimes.ts); such a
+//                                                bundle loads but does not work
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +63,7 @@ function parseCli(argv) {
       outdir: { type: 'string', default: join(root, 'dist') },
       only: { type: 'string' },
       entry: { type: 'string', multiple: true },
+      stub: { type: 'string', multiple: true },
     },
   });
   let targets = FUNCTIONS;
@@ -75,7 +79,38 @@ function parseCli(argv) {
     targets = targets.filter((target) => wanted.has(target.name));
     if (targets.length === 0) throw new Error(`--only ${values.only} matches no function`);
   }
-  return { json: values.json, outdir: resolve(values.outdir), targets };
+  return { json: values.json, outdir: resolve(values.outdir), targets, stubs: values.stub ?? [] };
+}
+
+/**
+ * Resolves the given packages (and their subpaths) to an inert stand-in that has the real module's export
+ * names, each a callable, constructible, extensible no-op, so the rest of the bundle still loads.
+ */
+function stubPlugin(packages) {
+  const escaped = packages.map((name) => name.replace(/[.+?^${}()|[\]\\/]/g, '\\$&').replace(/\*/g, '.*'));
+  const filter = new RegExp(`^(${escaped.join('|')})(/.*)?$`);
+  return {
+    name: 'alertfence-stub',
+    setup(builder) {
+      builder.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'alertfence-stub' }));
+      builder.onLoad({ filter: /.*/, namespace: 'alertfence-stub' }, async (args) => {
+        let names = [];
+        try {
+          names = Object.keys(await import(args.path)).filter(
+            (name) => /^[A-Za-z_$][\w$]*$/.test(name) && name !== 'default',
+          );
+        } catch {
+          // Not loadable on its own (a deep import): a default export only.
+        }
+        const inert =
+          'const inert = new Proxy(function () {}, { get: (_t, key) => (key === "then" ? undefined : inert), apply: () => inert, construct: () => ({}) });';
+        return {
+          loader: 'js',
+          contents: `${inert}\nexport default inert;\nexport { ${names.map((name) => `inert as ${name}`).join(', ')} };`,
+        };
+      });
+    },
+  };
 }
 
 /** Bytes in the output per npm package (or `(alertfence)` for our own code), heaviest first. */
@@ -90,11 +125,16 @@ function packageWeights(metafile, outfile) {
   return [...weights.entries()].map(([name, bytes]) => ({ name, bytes })).sort((a, b) => b.bytes - a.bytes);
 }
 
-async function bundle(target, outdir) {
+async function bundle(target, outdir, stubs) {
   const outfile = join(outdir, target.outfile);
   await mkdir(dirname(outfile), { recursive: true });
   const started = performance.now();
-  const result = await build({ ...common, entryPoints: [resolve(root, target.entry)], outfile });
+  const result = await build({
+    ...common,
+    entryPoints: [resolve(root, target.entry)],
+    outfile,
+    ...(stubs.length > 0 ? { plugins: [stubPlugin(stubs)], logLevel: 'error' } : {}),
+  });
   const code = await readFile(outfile);
   const map = await readFile(`${outfile}.map`);
   return {
@@ -130,14 +170,14 @@ function printReport(reports) {
 }
 
 async function main() {
-  const { json, outdir, targets } = parseCli(process.argv.slice(2));
+  const { json, outdir, targets, stubs } = parseCli(process.argv.slice(2));
   // A stale bundle or map from an earlier build must not be reported or shipped if this one fails.
   for (const target of targets) {
     await rm(join(outdir, target.outfile), { force: true });
     await rm(join(outdir, `${target.outfile}.map`), { force: true });
   }
   const reports = [];
-  for (const target of targets) reports.push(await bundle(target, outdir));
+  for (const target of targets) reports.push(await bundle(target, outdir, stubs));
   await writeFile(join(outdir, 'size-report.json'), `${JSON.stringify(reports, null, 2)}\n`);
   if (json) process.stdout.write(`${JSON.stringify(reports)}\n`);
   else printReport(reports);

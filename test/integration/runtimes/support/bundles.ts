@@ -29,11 +29,13 @@ export interface Bundles {
 /**
  * Runs `scripts/build.mjs` — the script `npm run build` runs — into a temporary directory: the shipped
  * functions, or the given extra entry points (name → path from the repository root) with the same options.
+ * `stubs` replaces packages by inert stand-ins (`--stub`), to measure what they cost.
  */
-export async function buildBundles(entries?: Record<string, string>): Promise<Bundles> {
+export async function buildBundles(entries?: Record<string, string>, stubs: string[] = []): Promise<Bundles> {
   const dir = await tempDir('alertfence-bundles');
   const args = [join(ROOT, 'scripts/build.mjs'), '--json', '--outdir', dir.path];
   for (const [name, path] of Object.entries(entries ?? {})) args.push('--entry', `${name}=${path}`);
+  for (const stub of stubs) args.push('--stub', stub);
   const result = await runCommand(process.execPath, args, { cwd: ROOT, timeoutMs: 180_000 });
   const lastLine = result.stdout.trim().split('\n').at(-1) ?? '[]';
   const reports = JSON.parse(lastLine) as BundleReport[];

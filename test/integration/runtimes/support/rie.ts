@@ -59,8 +59,8 @@ export async function startRie(options: RieOptions): Promise<Rie> {
       `--runtime-interface-emulator-address=127.0.0.1:${invokePort}`,
       `--runtime-api-address=127.0.0.1:${runtimePort}`,
       '--log-level=info',
+      // As the template deploys it: no --enable-source-maps (it costs cold start).
       process.execPath,
-      '--enable-source-maps',
       options.bootstrapFile,
       `${module}.handler`,
     ],
