@@ -105,11 +105,13 @@ export function startOpenFaas(
     // of-watchdog forwards SIGTERM at once and keeps proxying until its own drain ends; requests that still
     // reach us while fences drain are answered.
     log.info('shutting down', { signal, activeFences: inProcess.active });
+    const graceEnds = Date.now() + SHUTDOWN_GRACE_MS;
     const drained = await inProcess.drain(SHUTDOWN_GRACE_MS);
-    // Let requests the watchdog is still proxying finish; idle keep-alive connections close at once.
+    // Then let the requests in flight finish, within what is left of the grace period (idle keep-alive
+    // connections close at once). A continuation step cut off here is resumed once its Lease hold expires.
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
-      setTimeout(resolve, HANDOFF_MARGIN_MS).unref();
+      setTimeout(resolve, Math.max(0, graceEnds - Date.now())).unref();
     });
     log.info(drained ? 'stopped' : 'stopped with fences still running; their journals resume them', {
       signal,
