@@ -1,11 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SimulatedDriver } from '../../../drivers/simulated/simulated-driver.js';
-import type { FakeKube } from '../../fakes/kube.js';
-import { type AlertmanagerServer, startAlertmanager } from '../../peers/alertmanager.js';
+import { describe, expect, it } from 'vitest';
+import { startAlertmanager } from '../../peers/alertmanager.js';
 import { waitUntil } from '../../peers/process.js';
 import { seedFakeCluster } from './fixtures/fake-cluster.js';
-import { type AppServer, type Exchange, startAppServer } from './support/app-server.js';
+import { type Exchange, startAppServer } from './support/app-server.js';
 import { TOKEN, WRONG_TOKEN } from './support/env.js';
+import { useSetup } from './support/setup.js';
 
 interface Payload {
   status: 'firing' | 'resolved';
@@ -38,40 +37,39 @@ const outcomes = (exchange: Exchange | undefined) =>
   );
 
 describe('Alertmanager notifying the local server', () => {
-  let kube: FakeKube;
-  let driver: SimulatedDriver;
-  let server: AppServer;
-  let alertmanager: AlertmanagerServer;
-
-  beforeAll(async () => {
-    ({ kube, driver } = seedFakeCluster(400, {
-      dead: ['worker-1', 'worker-2'],
-      healthy: ['worker-3', 'worker-4', 'worker-5'],
-    }));
-    server = await startAppServer({
-      env: {
-        ALERTFENCE_TOKENS: TOKEN,
-        ALERTFENCE_DRY_RUN: 'false',
-        ALERTFENCE_DRIVERS: 'simulated',
-        ALERTFENCE_MAX_CONCURRENT_FENCES: '2',
-      },
-      kube,
-      drivers: [driver],
-    });
-    alertmanager = await startAlertmanager({
-      webhookUrl: `${server.url}/v1/alerts`,
-      bearerToken: TOKEN,
-      // Group by nothing: one notification carries every node, the grouped case; repeats come fast.
-      route: { groupBy: [], groupWait: '1s', groupInterval: '2s', repeatInterval: '6s' },
-    });
-  });
-
-  afterAll(async () => {
-    await alertmanager?.stop();
-    await server?.stop();
-  });
+  const setup = useSetup(
+    async () => {
+      const { kube, driver } = seedFakeCluster(400, {
+        dead: ['worker-1', 'worker-2'],
+        healthy: ['worker-3', 'worker-4', 'worker-5'],
+      });
+      const server = await startAppServer({
+        env: {
+          ALERTFENCE_TOKENS: TOKEN,
+          ALERTFENCE_DRY_RUN: 'false',
+          ALERTFENCE_DRIVERS: 'simulated',
+          ALERTFENCE_MAX_CONCURRENT_FENCES: '2',
+        },
+        kube,
+        drivers: [driver],
+      });
+      const alertmanager = await startAlertmanager({
+        webhookUrl: `${server.url}/v1/alerts`,
+        bearerToken: TOKEN,
+        // Group by nothing: one notification carries every node, the grouped case; repeats come fast.
+        route: { groupBy: [], groupWait: '1s', groupInterval: '2s', repeatInterval: '6s' },
+      });
+      return { kube, driver, server, alertmanager };
+    },
+    async ({ server, alertmanager }) => {
+      await alertmanager.stop();
+      await server.stop();
+    },
+  );
 
   it('should fence each dead node of a grouped notification once, skip repeats and resolved alerts, and fence nothing twice', async () => {
+    const { kube, driver, server, alertmanager } = setup();
+
     // Act 1: worker-1 is named by two alerts; worker-3 is healthy.
     await alertmanager.postAlerts([
       { labels: notReady('worker-1') },

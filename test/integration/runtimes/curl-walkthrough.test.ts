@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCommand } from '../../peers/process.js';
 import { seedFakeCluster } from './fixtures/fake-cluster.js';
-import { type AppServer, startAppServer } from './support/app-server.js';
+import { startAppServer } from './support/app-server.js';
 import { ROOT } from './support/bundles.js';
 import { TOKEN } from './support/env.js';
+import { useSetup } from './support/setup.js';
 
 interface Step {
   title: string;
@@ -39,21 +40,18 @@ function readWalkthrough(markdown: string): Step[] {
 const steps = readWalkthrough(readFileSync(join(ROOT, 'docs/curl-walkthrough.md'), 'utf8'));
 
 describe('the README curl walkthrough (docs/curl-walkthrough.md)', () => {
-  let server: AppServer;
-
-  beforeAll(async () => {
-    // worker-1 dead for an hour, worker-2..4 healthy, on the simulated cloud; armed, as the text says.
-    const { kube, driver } = seedFakeCluster(300);
-    server = await startAppServer({
-      env: { ALERTFENCE_TOKENS: TOKEN, ALERTFENCE_DRY_RUN: 'false', ALERTFENCE_DRIVERS: 'simulated' },
-      kube,
-      drivers: [driver],
-    });
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const setup = useSetup(
+    () => {
+      // worker-1 dead for an hour, worker-2..4 healthy, on the simulated cloud; armed, as the text says.
+      const { kube, driver } = seedFakeCluster(300);
+      return startAppServer({
+        env: { ALERTFENCE_TOKENS: TOKEN, ALERTFENCE_DRY_RUN: 'false', ALERTFENCE_DRIVERS: 'simulated' },
+        kube,
+        drivers: [driver],
+      });
+    },
+    (server) => server.stop(),
+  );
 
   it('should have a step for each thing the walkthrough shows', () => {
     expect(steps.map((step) => step.expected)).toEqual([200, 200, 401, 200, 200, 202, 200, 200, 202, 400]);
@@ -62,6 +60,8 @@ describe('the README curl walkthrough (docs/curl-walkthrough.md)', () => {
   it.each(steps.map((step, index) => [index + 1, step.title, step] as const))(
     'step %i (%s)',
     async (_index, _title, step) => {
+      const server = setup();
+
       // Act: the command exactly as written, in bash, with the two variables the text exports.
       const result = await runCommand('bash', ['-c', step.command], {
         env: { ALERTFENCE_URL: server.url, TOKEN },

@@ -1,44 +1,46 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { journalLeaseName, readJournal } from '../../../functions/fence/journal.js';
 import { alertPayload } from '../../support/world.js';
 import { putNode, readNode, useControlPlane } from '../kube/cluster.js';
 import { functionBundles } from './support/bundles.js';
 import { TOKEN } from './support/env.js';
-import { type LambdaApiStandIn, startLambdaApiStandIn } from './support/lambda-api.js';
+import { startLambdaApiStandIn } from './support/lambda-api.js';
 import { functionUrlEvent, readFunctionUrlResult } from './support/lambda-events.js';
-import { type Rie, startRie } from './support/rie.js';
+import { startRie } from './support/rie.js';
+import { useSetup } from './support/setup.js';
 
 describe('Lambda bundle under the emulator, fencing on a real API server', () => {
   const TIMEOUT_SECONDS = 8;
   const suite = useControlPlane();
-  let lambdaApi: LambdaApiStandIn;
-  let rie: Rie;
-
-  beforeAll(async () => {
-    const bundles = await functionBundles();
-    lambdaApi = await startLambdaApiStandIn();
-    rie = await startRie({
-      handlerFile: bundles.file('lambda'),
-      bootstrapFile: bundles.file('lambda-bootstrap'),
-      timeoutSeconds: TIMEOUT_SECONDS,
-      env: {
-        ALERTFENCE_TOKENS: TOKEN,
-        ALERTFENCE_DRY_RUN: 'false',
-        // The demo cloud lives in the execution environment, which the emulator keeps warm between events.
-        ALERTFENCE_DRIVERS: 'simulated',
-        ALERTFENCE_LAMBDA_ENDPOINT: lambdaApi.url,
-        // As the alertfence ServiceAccount, bound only to infra/kubernetes/.
-        KUBECONFIG: suite.cluster.alertfenceKubeconfig,
-      },
-    });
-  });
-
-  afterAll(async () => {
-    await rie?.stop();
-    await lambdaApi?.stop();
-  });
+  const setup = useSetup(
+    async () => {
+      const bundles = await functionBundles();
+      const lambdaApi = await startLambdaApiStandIn();
+      const rie = await startRie({
+        handlerFile: bundles.file('lambda'),
+        bootstrapFile: bundles.file('lambda-bootstrap'),
+        timeoutSeconds: TIMEOUT_SECONDS,
+        env: {
+          ALERTFENCE_TOKENS: TOKEN,
+          ALERTFENCE_DRY_RUN: 'false',
+          // The demo cloud lives in the execution environment, which the emulator keeps warm between events.
+          ALERTFENCE_DRIVERS: 'simulated',
+          ALERTFENCE_LAMBDA_ENDPOINT: lambdaApi.url,
+          // As the alertfence ServiceAccount, bound only to infra/kubernetes/.
+          KUBECONFIG: suite.cluster.alertfenceKubeconfig,
+        },
+      });
+      return { lambdaApi, rie };
+    },
+    async ({ lambdaApi, rie }) => {
+      await rie.stop();
+      await lambdaApi.stop();
+    },
+  );
 
   it('should fence a dead node from an alert through the Function URL and the self-invoked workers', async () => {
+    const { lambdaApi, rie } = setup();
+
     // Arrange
     await putNode(suite, { name: 'worker-1', ready: false, providerID: 'simulated:///i-worker-1' });
     for (const name of ['worker-2', 'worker-3']) {

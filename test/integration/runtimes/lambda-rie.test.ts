@@ -1,11 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TempDir, tempDir } from '../../peers/process.js';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../peers/process.js';
 import { alertPayload } from '../../support/world.js';
-import { type Bundles, buildBundles, functionBundles } from './support/bundles.js';
+import { buildBundles, functionBundles } from './support/bundles.js';
 import { refusedAddress, TOKEN, WRONG_TOKEN, writeKubeconfig } from './support/env.js';
-import { type LambdaApiStandIn, startLambdaApiStandIn } from './support/lambda-api.js';
+import { startLambdaApiStandIn } from './support/lambda-api.js';
 import { functionUrlEvent, readFunctionUrlResult } from './support/lambda-events.js';
-import { type Rie, startRie } from './support/rie.js';
+import { startRie } from './support/rie.js';
+import { useSetup } from './support/setup.js';
 
 interface AlertsAnswer {
   dryRun: boolean;
@@ -13,28 +14,28 @@ interface AlertsAnswer {
 }
 
 describe('Lambda bundle under the Runtime Interface Emulator', () => {
-  let bundles: Bundles;
-  let dir: TempDir;
-  let rie: Rie;
-
-  beforeAll(async () => {
-    bundles = await functionBundles();
-    dir = await tempDir('alertfence-lambda');
-    // Runtime-contract tests: an API server that refuses connections stands for "unreachable".
-    const kubeconfig = await writeKubeconfig(dir.path, await refusedAddress());
-    rie = await startRie({
-      handlerFile: bundles.file('lambda'),
-      bootstrapFile: bundles.file('lambda-bootstrap'),
-      env: { ALERTFENCE_TOKENS: TOKEN, KUBECONFIG: kubeconfig, ALERTFENCE_DRIVERS: 'simulated' },
-    });
-  });
-
-  afterAll(async () => {
-    await rie?.stop();
-    await dir?.remove();
-  });
+  const setup = useSetup(
+    async () => {
+      const bundles = await functionBundles();
+      const dir = await tempDir('alertfence-lambda');
+      // Runtime-contract tests: an API server that refuses connections stands for "unreachable".
+      const kubeconfig = await writeKubeconfig(dir.path, await refusedAddress());
+      const rie = await startRie({
+        handlerFile: bundles.file('lambda'),
+        bootstrapFile: bundles.file('lambda-bootstrap'),
+        env: { ALERTFENCE_TOKENS: TOKEN, KUBECONFIG: kubeconfig, ALERTFENCE_DRIVERS: 'simulated' },
+      });
+      return { dir, rie };
+    },
+    async ({ dir, rie }) => {
+      await rie.stop();
+      await dir.remove();
+    },
+  );
 
   it('should answer GET /healthz as a Function URL response', async () => {
+    const { rie } = setup();
+
     // Act
     const invoked = await rie.invoke(functionUrlEvent('GET', '/healthz'));
 
@@ -51,6 +52,8 @@ describe('Lambda bundle under the Runtime Interface Emulator', () => {
     ['no token', undefined],
     ['a wrong token', WRONG_TOKEN],
   ])('should answer 401 in the Function URL response to an alert with %s', async (_case, token) => {
+    const { rie } = setup();
+
     // Act
     const invoked = await rie.invoke(
       functionUrlEvent('POST', '/v1/alerts', {
@@ -67,6 +70,8 @@ describe('Lambda bundle under the Runtime Interface Emulator', () => {
   });
 
   it('should answer 400 to a body that is not JSON', async () => {
+    const { rie } = setup();
+
     // Act
     const invoked = await rie.invoke(
       functionUrlEvent('POST', '/v1/alerts', { body: '{not json', token: TOKEN }),
@@ -79,6 +84,8 @@ describe('Lambda bundle under the Runtime Interface Emulator', () => {
   });
 
   it('should answer 503 to /readyz and to an alert while the API server is unreachable, so Alertmanager retries', async () => {
+    const { rie } = setup();
+
     // Act
     const ready = readFunctionUrlResult((await rie.invoke(functionUrlEvent('GET', '/readyz'))).payload);
     const alert = readFunctionUrlResult(
@@ -101,6 +108,8 @@ describe('Lambda bundle under the Runtime Interface Emulator', () => {
   });
 
   it('should run a continuation event as the worker and fail the invocation when the API server is unreachable, so Lambda retries the event', async () => {
+    const { rie } = setup();
+
     // Arrange
     const event = {
       alertfence: 'continue',
@@ -115,6 +124,8 @@ describe('Lambda bundle under the Runtime Interface Emulator', () => {
   });
 
   it('should fail an event that is neither a Function URL request nor a continuation', async () => {
+    const { rie } = setup();
+
     // Act
     const invoked = await rie.invoke({ source: 'aws.events' });
 
@@ -156,38 +167,38 @@ describe('Lambda bundle with a configuration error', () => {
 
 describe('Lambda continuation hand-off under the Runtime Interface Emulator', () => {
   const TIMEOUT_SECONDS = 8;
-  let bundles: Bundles;
-  let lambdaApi: LambdaApiStandIn;
-  let rie: Rie;
-
-  beforeAll(async () => {
-    bundles = await buildBundles({
-      'lambda-fake-cluster': 'test/integration/runtimes/fixtures/lambda-fake-cluster.ts',
-      'lambda-bootstrap': 'functions/lambda-bootstrap.ts',
-    });
-    // The emulator has no Invoke API: the function's SDK is pointed at a stand-in that queues Event invokes.
-    lambdaApi = await startLambdaApiStandIn();
-    rie = await startRie({
-      handlerFile: bundles.file('lambda-fake-cluster'),
-      bootstrapFile: bundles.file('lambda-bootstrap'),
-      timeoutSeconds: TIMEOUT_SECONDS,
-      env: {
-        ALERTFENCE_TOKENS: TOKEN,
-        ALERTFENCE_DRY_RUN: 'false',
-        ALERTFENCE_DRIVERS: 'simulated',
-        ALERTFENCE_LAMBDA_ENDPOINT: lambdaApi.url,
-        FIXTURE_TRANSITION_MS: '4000',
-      },
-    });
-  });
-
-  afterAll(async () => {
-    await rie?.stop();
-    await lambdaApi?.stop();
-    await bundles?.dir.remove();
-  });
+  const setup = useSetup(
+    async () => {
+      const bundles = await buildBundles({
+        'lambda-fake-cluster': 'test/integration/runtimes/fixtures/lambda-fake-cluster.ts',
+        'lambda-bootstrap': 'functions/lambda-bootstrap.ts',
+      });
+      // The emulator has no Invoke API: the function's SDK is pointed at a stand-in that queues Event invokes.
+      const lambdaApi = await startLambdaApiStandIn();
+      const rie = await startRie({
+        handlerFile: bundles.file('lambda-fake-cluster'),
+        bootstrapFile: bundles.file('lambda-bootstrap'),
+        timeoutSeconds: TIMEOUT_SECONDS,
+        env: {
+          ALERTFENCE_TOKENS: TOKEN,
+          ALERTFENCE_DRY_RUN: 'false',
+          ALERTFENCE_DRIVERS: 'simulated',
+          ALERTFENCE_LAMBDA_ENDPOINT: lambdaApi.url,
+          FIXTURE_TRANSITION_MS: '4000',
+        },
+      });
+      return { bundles, lambdaApi, rie };
+    },
+    async ({ bundles, lambdaApi, rie }) => {
+      await rie.stop();
+      await lambdaApi.stop();
+      await bundles.dir.remove();
+    },
+  );
 
   it('should accept the alert, self-invoke asynchronously, and finish the fence over worker invocations that each hand on before their deadline', async () => {
+    const { lambdaApi, rie } = setup();
+
     // Act 1: Alertmanager's notification through the Function URL.
     const alerts = alertPayload([
       { node: 'worker-1' },

@@ -1,46 +1,46 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TempDir, tempDir, waitUntil } from '../../peers/process.js';
+import { describe, expect, it } from 'vitest';
+import { tempDir, waitUntil } from '../../peers/process.js';
 import { alertPayload } from '../../support/world.js';
-import { type Bundles, buildBundles, functionBundles } from './support/bundles.js';
+import { buildBundles, functionBundles } from './support/bundles.js';
 import { startTarpit, TOKEN, writeKubeconfig } from './support/env.js';
-import { type GatewayStandIn, startGatewayStandIn } from './support/openfaas-gateway.js';
-import { startWatchdog, type Watchdog } from './support/watchdog.js';
+import { startGatewayStandIn } from './support/openfaas-gateway.js';
+import { useSetup } from './support/setup.js';
+import { startWatchdog } from './support/watchdog.js';
 
 const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 
 describe('OpenFaaS function behind the real of-watchdog (HTTP mode)', () => {
-  let bundles: Bundles;
-  let dir: TempDir;
-  let tarpit: Awaited<ReturnType<typeof startTarpit>>;
-  let watchdog: Watchdog;
-
-  beforeAll(async () => {
-    bundles = await functionBundles();
-    dir = await tempDir('alertfence-openfaas');
-    // An API server that accepts connections and never answers: requests that need it outlive exec_timeout.
-    tarpit = await startTarpit();
-    await writeFile(join(dir.path, 'alertfence-tokens'), `${TOKEN}\n`);
-    watchdog = await startWatchdog({
-      fprocess: `${process.execPath} ${bundles.file('openfaas')}`,
-      execTimeout: '2s',
-      env: {
-        // As OpenFaaS mounts the secret under /var/openfaas/secrets/<name>.
-        ALERTFENCE_TOKENS_FILE: join(dir.path, 'alertfence-tokens'),
-        KUBECONFIG: await writeKubeconfig(dir.path, tarpit.url),
-        ALERTFENCE_DRIVERS: 'simulated',
-      },
-    });
-  });
-
-  afterAll(async () => {
-    await watchdog?.stop();
-    await tarpit?.stop();
-    await dir?.remove();
-  });
+  const setup = useSetup(
+    async () => {
+      const bundles = await functionBundles();
+      const dir = await tempDir('alertfence-openfaas');
+      // An API server that accepts connections and never answers: requests that need it outlive exec_timeout.
+      const tarpit = await startTarpit();
+      await writeFile(join(dir.path, 'alertfence-tokens'), `${TOKEN}\n`);
+      const watchdog = await startWatchdog({
+        fprocess: `${process.execPath} ${bundles.file('openfaas')}`,
+        execTimeout: '2s',
+        env: {
+          // As OpenFaaS mounts the secret under /var/openfaas/secrets/<name>.
+          ALERTFENCE_TOKENS_FILE: join(dir.path, 'alertfence-tokens'),
+          KUBECONFIG: await writeKubeconfig(dir.path, tarpit.url),
+          ALERTFENCE_DRIVERS: 'simulated',
+        },
+      });
+      return { dir, tarpit, watchdog };
+    },
+    async ({ dir, tarpit, watchdog }) => {
+      await watchdog.stop();
+      await tarpit.stop();
+      await dir.remove();
+    },
+  );
 
   it("should answer the watchdog's health endpoint", async () => {
+    const { watchdog } = setup();
+
     // Act
     const response = await fetch(`${watchdog.url}/_/health`);
 
@@ -50,6 +50,8 @@ describe('OpenFaaS function behind the real of-watchdog (HTTP mode)', () => {
   });
 
   it('should answer a request proxied through the watchdog', async () => {
+    const { watchdog } = setup();
+
     // Act
     const response = await fetch(`${watchdog.url}/healthz`);
 
@@ -60,6 +62,8 @@ describe('OpenFaaS function behind the real of-watchdog (HTTP mode)', () => {
   });
 
   it('should reject an alert without the token read from the secret file', async () => {
+    const { watchdog } = setup();
+
     // Act
     const response = await fetch(`${watchdog.url}/v1/alerts`, {
       method: 'POST',
@@ -72,6 +76,8 @@ describe('OpenFaaS function behind the real of-watchdog (HTTP mode)', () => {
   });
 
   it('should be cut off by the watchdog with 504 once exec_timeout passes', async () => {
+    const { watchdog } = setup();
+
     // Act: /readyz waits on the API server, which never answers.
     const started = performance.now();
     const response = await fetch(`${watchdog.url}/readyz`);
@@ -122,38 +128,38 @@ describe('OpenFaaS function shutting down behind the watchdog', () => {
 
 describe("OpenFaaS continuation through the gateway's /async-function/ path", () => {
   const EXEC_TIMEOUT_MS = 8_000;
-  let bundles: Bundles;
-  let gateway: GatewayStandIn;
-  let watchdog: Watchdog;
-
-  beforeAll(async () => {
-    bundles = await buildBundles({
-      'openfaas-fake-cluster': 'test/integration/runtimes/fixtures/openfaas-fake-cluster.ts',
-    });
-    const launcher = join(bundles.dir.path, 'run-openfaas-fixture.mjs');
-    await writeFile(launcher, "await import('./openfaas-fake-cluster.mjs');\n");
-    gateway = await startGatewayStandIn();
-    watchdog = await startWatchdog({
-      fprocess: `${process.execPath} ${launcher}`,
-      execTimeout: `${EXEC_TIMEOUT_MS / 1000}s`,
-      env: {
-        ALERTFENCE_TOKENS: TOKEN,
-        ALERTFENCE_DRY_RUN: 'false',
-        ALERTFENCE_DRIVERS: 'simulated',
-        ALERTFENCE_OPENFAAS_GATEWAY: gateway.url,
-        ALERTFENCE_OPENFAAS_FUNCTION: 'alertfence',
-        FIXTURE_TRANSITION_MS: '4000',
-      },
-    });
-  });
-
-  afterAll(async () => {
-    await watchdog?.stop();
-    await gateway?.stop();
-    await bundles?.dir.remove();
-  });
+  const setup = useSetup(
+    async () => {
+      const bundles = await buildBundles({
+        'openfaas-fake-cluster': 'test/integration/runtimes/fixtures/openfaas-fake-cluster.ts',
+      });
+      const launcher = join(bundles.dir.path, 'run-openfaas-fixture.mjs');
+      await writeFile(launcher, "await import('./openfaas-fake-cluster.mjs');\n");
+      const gateway = await startGatewayStandIn();
+      const watchdog = await startWatchdog({
+        fprocess: `${process.execPath} ${launcher}`,
+        execTimeout: `${EXEC_TIMEOUT_MS / 1000}s`,
+        env: {
+          ALERTFENCE_TOKENS: TOKEN,
+          ALERTFENCE_DRY_RUN: 'false',
+          ALERTFENCE_DRIVERS: 'simulated',
+          ALERTFENCE_OPENFAAS_GATEWAY: gateway.url,
+          ALERTFENCE_OPENFAAS_FUNCTION: 'alertfence',
+          FIXTURE_TRANSITION_MS: '4000',
+        },
+      });
+      return { bundles, gateway, watchdog };
+    },
+    async ({ bundles, gateway, watchdog }) => {
+      await watchdog.stop();
+      await gateway.stop();
+      await bundles.dir.remove();
+    },
+  );
 
   it('should queue the fence with the gateway and finish it over replayed calls that each answer before exec_timeout', async () => {
+    const { gateway, watchdog } = setup();
+
     // Act 1: the alert through the watchdog.
     const accepted = await fetch(`${watchdog.url}/v1/alerts`, {
       method: 'POST',
