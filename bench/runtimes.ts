@@ -48,6 +48,8 @@ export interface RuntimeBench {
   targets: typeof TARGETS;
   bundles: BundleSize[];
   coldStart: {
+    /** A bare `node:http` server, same measure: what any Node process costs on this machine. */
+    nodeBaseline: Stats;
     /** `node server.mjs`: process start to the first answered `GET /healthz`. */
     server: Stats;
     /** `node openfaas.mjs` (the process of-watchdog forks): process start to the first answered request. */
@@ -152,9 +154,19 @@ export async function benchRuntimes(options: { runs?: number } = {}): Promise<Ru
       NODE_NO_WARNINGS: '1',
     };
 
+    const baseline = join(work.path, 'baseline.mjs');
+    await writeFile(
+      baseline,
+      "import { createServer } from 'node:http';\ncreateServer((_q, s) => s.end('ok')).listen(Number(process.env.PORT), '127.0.0.1');\n",
+    );
+    const baselineSamples: number[] = [];
     const serverSamples: number[] = [];
     const openfaasSamples: number[] = [];
     for (let run = 0; run < runs; run += 1) {
+      const bare = await freePort();
+      baselineSamples.push(
+        await timeToFirstAnswer(baseline, `http://127.0.0.1:${bare}/`, { PORT: String(bare) }),
+      );
       const port = await freePort();
       serverSamples.push(
         await timeToFirstAnswer(bundles.file('server'), `http://127.0.0.1:${port}/healthz`, {
@@ -244,7 +256,12 @@ export async function benchRuntimes(options: { runs?: number } = {}): Promise<Ru
         overTarget: report.bytes > TARGETS.bundleBytes,
         heaviest: report.packages.slice(0, 6),
       })),
-      coldStart: { server: stats(serverSamples), openfaas: stats(openfaasSamples), lambda },
+      coldStart: {
+        nodeBaseline: stats(baselineSamples),
+        server: stats(serverSamples),
+        openfaas: stats(openfaasSamples),
+        lambda,
+      },
       lambdaImportMs,
       dependencyCosts,
     };
@@ -267,6 +284,7 @@ export function formatRuntimeBench(result: RuntimeBench): string {
         `  ${bundle.name.padEnd(17)} ${kib(bundle.bytes).padStart(9)} (gzip ${kib(bundle.gzipBytes)})${bundle.overTarget ? '  OVER TARGET' : ''}`,
     ),
     'cold start:',
+    `  bare node:http start → answer  ${ms(result.coldStart.nodeBaseline)}`,
     `  server   start → first answer  ${ms(result.coldStart.server)}`,
     `  openfaas start → first answer  ${ms(result.coldStart.openfaas)}`,
   ];
