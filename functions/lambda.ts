@@ -43,9 +43,9 @@ export class UnsupportedEventError extends Error {
 }
 
 /**
- * A worker stopped on a failure that a later attempt can overcome. Thrown so that Lambda's own retry of
- * asynchronous events (`MaximumRetryAttempts` in the template) resumes the fence: its journal Lease is
- * released, so the retried event can take it over.
+ * A worker stopped on a failure that a later attempt can overcome. Thrown so that Lambda's own retry of a
+ * failed asynchronous event (twice by default, a minute and then two apart) resumes the fence: the worker
+ * released the journal Lease, so the retried event can take it over.
  */
 export class FenceRetryError extends Error {
   override name = 'FenceRetryError';
