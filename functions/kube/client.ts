@@ -31,6 +31,8 @@ export interface KubeClientOptions {
    * kubeconfig's own credentials are used.
    */
   bearerToken?: () => Promise<string>;
+  /** Time limit of each request; default `DEFAULT_REQUEST_TIMEOUT_MS`. */
+  requestTimeoutMs?: number;
 }
 
 /** How many times a taint patch is retried when the Node changed between read and write. */
@@ -133,25 +135,30 @@ async function remove(what: string, run: () => Promise<unknown>): Promise<void> 
   }
 }
 
+/** Longest wait for one API request: a hung API server must not hang the invocation. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
+
 function makeClient<T>(
   kc: KubeConfig,
   api: new (config: ReturnType<typeof createConfiguration>) => T,
   options: KubeClientOptions,
 ): T {
-  if (!options.bearerToken) return kc.makeApiClient(api as never) as T;
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('kubeconfig has no current cluster');
-  const bearerToken = options.bearerToken;
+  const { bearerToken } = options;
+  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   return new api(
     createConfiguration({
       baseServer: new ServerConfiguration(cluster.server, {}),
       authMethods: {
         default: {
-          getName: () => 'alertfence-bearer',
+          getName: () => 'alertfence',
           async applySecurityAuthentication(context) {
-            // TLS settings (the cluster CA) still come from the kubeconfig; only the token is ours.
+            // TLS settings and the kubeconfig's credentials; an expiring token (EKS) replaces the latter.
             await kc.applySecurityAuthentication(context);
-            context.setHeaderParam('Authorization', `Bearer ${await bearerToken()}`);
+            if (bearerToken) context.setHeaderParam('Authorization', `Bearer ${await bearerToken()}`);
+            // Runs once per request, so every request gets its own time limit; an abort is "unreachable".
+            context.setSignal(AbortSignal.timeout(timeoutMs));
           },
         },
       },
