@@ -21,6 +21,8 @@ export interface AppDeps {
   now?: () => number;
   /** Epoch ms by which this invocation must answer; Lambda passes its remaining time. */
   deadlineOf?: (c: Context) => number;
+  /** True once the process is shutting down: fences run by a request save their step and stop. */
+  stopping?: () => boolean;
 }
 
 type Env = { Variables: { requestId: string } };
@@ -150,7 +152,13 @@ export function createApp(deps: AppDeps): Hono<Env> {
           },
         },
       ],
-      { requestId: c.get('requestId'), dryRun, deadline: deadlineOf(c), wait: options.wait === true },
+      {
+        requestId: c.get('requestId'),
+        dryRun,
+        deadline: deadlineOf(c),
+        wait: options.wait === true,
+        shouldStop: deps.stopping,
+      },
     );
     if (!result) throw new Error('fence service returned no result');
     const status: ContentfulStatusCode =
@@ -181,6 +189,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const result = await service.continueFence(handoff, {
       requestId: c.get('requestId'),
       deadline: deadlineOf(c),
+      shouldStop: deps.stopping,
     });
     return c.json({ status: result?.status ?? 'stale', journal: result?.journal });
   });

@@ -70,7 +70,9 @@ export function startOpenFaas(
   let runBudgetMs = 0;
   const inProcess = new InProcessContinuation(() => runBudgetMs, bootLog);
   let viaGateway: Continuation | undefined;
+  let closing = false;
   const runtime = buildRuntime(env, {
+    stopping: () => closing,
     continuation: {
       schedule: (handoff) => (viaGateway ?? inProcess).schedule(handoff),
     },
@@ -98,7 +100,6 @@ export function startOpenFaas(
     });
   });
 
-  let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;

@@ -14,7 +14,8 @@ export function startServer(env: Record<string, string | undefined> = process.en
   const bootLog = createLogger({ base: { component: 'alertfence' } });
   let budget = 0;
   const continuation = new InProcessContinuation(() => budget, bootLog);
-  const runtime = buildRuntime(env, { continuation });
+  let closing = false;
+  const runtime = buildRuntime(env, { continuation, stopping: () => closing });
   budget = runtime.config.runBudgetMs;
   continuation.bind(runtime.service);
   const { config, log, app } = runtime;
@@ -28,7 +29,6 @@ export function startServer(env: Record<string, string | undefined> = process.en
     });
   });
 
-  let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;

@@ -26,6 +26,7 @@ export interface Runtime {
 export interface RuntimeOptions {
   continuation: Continuation;
   deadlineOf?: AppDeps['deadlineOf'];
+  stopping?: AppDeps['stopping'];
   /** Tests and the demo inject these instead of the environment's. */
   kube?: KubePort;
   drivers?: PowerDriver[];
@@ -82,6 +83,7 @@ export function buildRuntime(env: Env, options: RuntimeOptions): Runtime {
     log,
     ready: () => kube.ping(),
     ...(options.deadlineOf ? { deadlineOf: options.deadlineOf } : {}),
+    ...(options.stopping ? { stopping: options.stopping } : {}),
   });
   return { config, log, kube, service, app };
 }
