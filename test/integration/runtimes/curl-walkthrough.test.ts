@@ -20,7 +20,7 @@ interface Step {
  */
 function readWalkthrough(markdown: string): Step[] {
   const block = /```sh curl-walkthrough\n([\s\S]*?)```/.exec(markdown)?.[1];
-  if (!block) throw new Error('docs/curl-walkthrough.md has no ```sh curl-walkthrough block');
+  if (!block) throw new Error('README.md has no ```sh curl-walkthrough block');
   return block
     .split(/\n\s*\n/)
     .map((paragraph) => paragraph.trim())
@@ -37,9 +37,9 @@ function readWalkthrough(markdown: string): Step[] {
     });
 }
 
-const steps = readWalkthrough(readFileSync(join(ROOT, 'docs/curl-walkthrough.md'), 'utf8'));
+const steps = readWalkthrough(readFileSync(join(ROOT, 'README.md'), 'utf8'));
 
-describe('the README curl walkthrough (docs/curl-walkthrough.md)', () => {
+describe('the README curl walkthrough', () => {
   const setup = useSetup(
     () => {
       // worker-1 dead for an hour, worker-2..4 healthy, on the simulated cloud; armed, as the text says.
