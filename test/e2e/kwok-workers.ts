@@ -1,0 +1,330 @@
+/**
+ * The worker machines' kubelets, played by a kwok of the e2e's own plus two small loops:
+ *
+ * - kwok runs the Nodes labelled {@link WORKER_LABEL} (heartbeats, Lease renewals, pod status) with a pod
+ *   stage of ours: a pod turns Running only once {@link VOLUMES_ATTACHED_ANNOTATION} is set. kwok's default
+ *   stages make every pod Running at once, volumes or not, which would hide the Multi-Attach block.
+ * - the volume gate sets that annotation when every CSI volume of the pod is attached to its node, as the
+ *   kubelet's volume manager waits for the attach before it starts containers.
+ * - the boot watcher re-registers a Node whose machine was stopped and is running again, as a kubelet does
+ *   when it starts: kwok knows nothing about moto, so this loop is what ties the two together.
+ *
+ * The control plane's own kwok (`test/peers/control-plane.ts`) runs with kwok's default stages and creates
+ * Nodes without annotations, so it can show neither a pod waiting for its volume nor an attach/detach
+ * controller at work (that controller only manages Nodes annotated
+ * `volumes.kubernetes.io/controller-managed-attach-detach`); hence this second kwok, on another label.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import {
+  ApiException,
+  CoordinationV1Api,
+  CoreV1Api,
+  type KubeConfig,
+  PatchStrategy,
+  StorageV1Api,
+  setHeaderOptions,
+  type V1Node,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import type { ControlPlane } from '../peers/control-plane.js';
+import { GO_BUILD_HINT } from '../peers/control-plane.js';
+import {
+  freePort,
+  type PeerProcess,
+  peerCacheDir,
+  requirePeer,
+  startProcess,
+  waitUntil,
+} from '../peers/process.js';
+
+/** kwok manages the Nodes with this label; removing it is the kubelet dying. */
+export const WORKER_LABEL = 'e2e.alertfence.io/kwok';
+const WORKER_LABEL_VALUE = 'worker';
+/** Set by the volume gate; kwok's pod stage waits for it. */
+export const VOLUMES_ATTACHED_ANNOTATION = 'e2e.alertfence.io/volumes-attached';
+/** The kubelet sets this when the attach/detach controller attaches for it (the default). */
+const CONTROLLER_MANAGED_ATTACH = 'volumes.kubernetes.io/controller-managed-attach-detach';
+
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
+
+/** kwok's pod stages: Running only after the volume gate, deleted at once when deleted (a live kubelet). */
+const POD_STAGES = `apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options: {}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: e2e-pod-running-after-attach
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.podIP'
+      operator: 'DoesNotExist'
+    - key: '.metadata.annotations["${VOLUMES_ATTACHED_ANNOTATION}"]'
+      operator: 'In'
+      values: ['true']
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      phase: Running
+      startTime: {{ $now | Quote }}
+      hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
+      podIP: {{ PodIPWith .spec.nodeName false .metadata.uid .metadata.name .metadata.namespace | Quote }}
+      conditions:
+      - {type: Initialized, status: "True", lastTransitionTime: {{ $now | Quote }}}
+      - {type: ContainersReady, status: "True", lastTransitionTime: {{ $now | Quote }}}
+      - {type: Ready, status: "True", lastTransitionTime: {{ $now | Quote }}}
+      containerStatuses:
+      {{ range .spec.containers }}
+      - name: {{ .name | Quote }}
+        image: {{ .image | Quote }}
+        ready: true
+        started: true
+        restartCount: 0
+        state: {running: {startedAt: {{ $now | Quote }}}}
+      {{ end }}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: e2e-pod-delete
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'Exists'
+  next:
+    finalizers:
+      empty: true
+    delete: true
+`;
+
+export interface WorkerNodeSpec {
+  name: string;
+  instanceId: string;
+  zone: string;
+}
+
+export interface KwokWorkers {
+  /** Registers a Node for a machine (as its kubelet does at start) and waits until it is Ready. */
+  registerNode(spec: WorkerNodeSpec): Promise<V1Node>;
+  /** The kubelet dies: kwok stops renewing the node's Lease and status. */
+  stopHeartbeat(name: string): Promise<void>;
+  logs(): string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Starts the e2e's kwok against the control plane; its files live in the control plane's directory. */
+export async function startKwokWorkers(cluster: ControlPlane): Promise<KwokWorkers> {
+  const command = requirePeer(join(peerCacheDir(), 'bin', 'kwok'), GO_BUILD_HINT);
+  const config = join(cluster.dir, 'e2e-kwok.yaml');
+  await writeFile(config, POD_STAGES);
+  const port = await freePort();
+  const peer: PeerProcess = await startProcess({
+    name: 'kwok (e2e workers)',
+    command,
+    args: [
+      `--kubeconfig=${cluster.adminKubeconfig}`,
+      `--config=${config}`,
+      '--manage-all-nodes=false',
+      `--manage-nodes-with-label-selector=${WORKER_LABEL}=${WORKER_LABEL_VALUE}`,
+      // Renewed every 2 s: well inside the 10 s node-monitor grace period.
+      '--node-lease-duration-seconds=8',
+      `--server-address=127.0.0.1:${port}`,
+    ],
+    ready: `http://127.0.0.1:${port}/healthz`,
+    timeoutMs: 60_000,
+  });
+  const core = cluster.admin.makeApiClient(CoreV1Api);
+  const coordination = cluster.admin.makeApiClient(CoordinationV1Api);
+
+  return {
+    pid: peer.pid,
+    logs: () => peer.logs(),
+    stop: () => peer.stop(),
+    async registerNode(spec) {
+      await core.createNode({
+        body: {
+          metadata: {
+            name: spec.name,
+            labels: {
+              'kubernetes.io/hostname': spec.name,
+              'kubernetes.io/os': 'linux',
+              'topology.kubernetes.io/zone': spec.zone,
+              [WORKER_LABEL]: WORKER_LABEL_VALUE,
+            },
+            annotations: { [CONTROLLER_MANAGED_ATTACH]: 'true' },
+          },
+          spec: { providerID: `aws:///${spec.zone}/${spec.instanceId}` },
+        },
+      });
+      return waitUntil(
+        async () => {
+          const [node, lease] = await Promise.all([
+            core.readNode({ name: spec.name }),
+            coordination.readNamespacedLease({ name: spec.name, namespace: 'kube-node-lease' }),
+          ]);
+          const ready = node.status?.conditions?.find((condition) => condition.type === 'Ready');
+          return ready?.status === 'True' && lease.spec?.renewTime ? node : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 200, what: `node ${spec.name} to be Ready` },
+      );
+    },
+    async stopHeartbeat(name) {
+      const escaped = WORKER_LABEL.replace(/~/g, '~0').replace(/\//g, '~1');
+      await core.patchNode(
+        { name, body: [{ op: 'remove', path: `/metadata/labels/${escaped}` }] },
+        jsonPatch,
+      );
+    },
+  };
+}
+
+/** A loop that runs `pass` every `intervalMs` until stopped; the last failure is kept for diagnostics. */
+export interface Loop {
+  lastError(): unknown;
+  stop(): Promise<void>;
+}
+
+export function every(intervalMs: number, pass: () => Promise<void>): Loop {
+  let stopped = false;
+  let lastError: unknown;
+  const running = (async () => {
+    while (!stopped) {
+      try {
+        await pass();
+        lastError = undefined;
+      } catch (error) {
+        lastError = error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  })();
+  return {
+    lastError: () => lastError,
+    async stop() {
+      stopped = true;
+      await running;
+    },
+  };
+}
+
+/**
+ * The kubelet volume manager's wait: marks a scheduled pod once each of its PersistentVolumeClaims' volumes
+ * has a VolumeAttachment to the pod's node with `status.attached` (kwok then makes it Running).
+ */
+export function startVolumeGate(kubeconfig: KubeConfig, options: { intervalMs?: number } = {}): Loop {
+  const core = kubeconfig.makeApiClient(CoreV1Api);
+  const storage = kubeconfig.makeApiClient(StorageV1Api);
+  const waiting = (pod: V1Pod) =>
+    pod.spec?.nodeName &&
+    !pod.metadata?.deletionTimestamp &&
+    pod.metadata?.annotations?.[VOLUMES_ATTACHED_ANNOTATION] !== 'true';
+  return every(options.intervalMs ?? 200, async () => {
+    const pods = (await core.listPodForAllNamespaces()).items.filter(waiting);
+    if (pods.length === 0) return;
+    const [claims, attachments] = await Promise.all([
+      core.listPersistentVolumeClaimForAllNamespaces(),
+      storage.listVolumeAttachment(),
+    ]);
+    const volumeOfClaim = new Map(
+      claims.items.map((claim) => [
+        `${claim.metadata?.namespace}/${claim.metadata?.name}`,
+        claim.spec?.volumeName ?? '',
+      ]),
+    );
+    const attached = new Set(
+      attachments.items
+        .filter((attachment) => attachment.status?.attached && !attachment.metadata?.deletionTimestamp)
+        .map((attachment) => `${attachment.spec.source.persistentVolumeName}@${attachment.spec.nodeName}`),
+    );
+    for (const pod of pods) {
+      const ready = (pod.spec?.volumes ?? [])
+        .filter((volume) => volume.persistentVolumeClaim)
+        .every((volume) => {
+          const pv = volumeOfClaim.get(
+            `${pod.metadata?.namespace}/${volume.persistentVolumeClaim?.claimName}`,
+          );
+          return pv && attached.has(`${pv}@${pod.spec?.nodeName}`);
+        });
+      if (!ready) continue;
+      await core
+        .patchNamespacedPod(
+          {
+            name: pod.metadata?.name ?? '',
+            namespace: pod.metadata?.namespace ?? '',
+            body: { metadata: { annotations: { [VOLUMES_ATTACHED_ANNOTATION]: 'true' } } },
+          },
+          mergePatch,
+        )
+        .catch((error: unknown) => {
+          if (!(error instanceof ApiException && error.code === 404)) throw error;
+        });
+    }
+  });
+}
+
+/**
+ * Re-registration: when a worker's machine is running again after having been stopped, and its Node is gone,
+ * the kubelet starting on it registers the Node anew. `onRegistered` reports when it did.
+ */
+export function startBootWatcher(
+  options: {
+    kubeconfig: KubeConfig;
+    ec2: EC2Client;
+    workers: KwokWorkers;
+    machines: readonly WorkerNodeSpec[];
+    onRegistered?: (name: string, at: number) => void;
+  },
+  intervalMs = 250,
+): Loop {
+  const core = options.kubeconfig.makeApiClient(CoreV1Api);
+  const wasStopped = new Set<string>();
+  const registering = new Set<string>();
+  return every(intervalMs, async () => {
+    const output = await options.ec2.send(
+      new DescribeInstancesCommand({ InstanceIds: options.machines.map((machine) => machine.instanceId) }),
+    );
+    const states = new Map(
+      (output.Reservations ?? [])
+        .flatMap((reservation) => reservation.Instances ?? [])
+        .map((instance) => [instance.InstanceId ?? '', instance.State?.Name ?? '']),
+    );
+    for (const machine of options.machines) {
+      const state = states.get(machine.instanceId);
+      if (state === 'stopped') wasStopped.add(machine.instanceId);
+      if (state !== 'running' || !wasStopped.has(machine.instanceId) || registering.has(machine.name))
+        continue;
+      const exists = await core.readNode({ name: machine.name }).then(
+        () => true,
+        (error: unknown) => {
+          if (error instanceof ApiException && error.code === 404) return false;
+          throw error;
+        },
+      );
+      // A kubelet registers only at start (and a running one does not re-register a deleted Node).
+      if (exists) continue;
+      registering.add(machine.name);
+      wasStopped.delete(machine.instanceId);
+      try {
+        await options.workers.registerNode(machine);
+        options.onRegistered?.(machine.name, Date.now());
+      } finally {
+        registering.delete(machine.name);
+      }
+    }
+  });
+}
