@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { tempDir } from '../../peers/process.js';
-import { alertPayload } from '../../support/world.js';
-import { buildBundles, functionBundles } from './support/bundles.js';
-import { refusedAddress, TOKEN, WRONG_TOKEN, writeKubeconfig } from './support/env.js';
-import { startLambdaApiStandIn } from './support/lambda-api.js';
-import { functionUrlEvent, readFunctionUrlResult } from './support/lambda-events.js';
-import { startRie } from './support/rie.js';
-import { useSetup } from './support/setup.js';
+import { buildBundles, functionBundles } from '../integration/runtimes/support/bundles.js';
+import { refusedAddress, TOKEN, WRONG_TOKEN, writeKubeconfig } from '../integration/runtimes/support/env.js';
+import { startLambdaApiStandIn } from '../integration/runtimes/support/lambda-api.js';
+import { functionUrlEvent, readFunctionUrlResult } from '../integration/runtimes/support/lambda-events.js';
+import { startRie } from '../integration/runtimes/support/rie.js';
+import { useSetup } from '../integration/runtimes/support/setup.js';
+import { tempDir } from '../peers/process.js';
+import { alertPayload } from '../support/world.js';
 
 interface AlertsAnswer {
   dryRun: boolean;

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { journalLeaseName, readJournal } from '../../../functions/fence/journal.js';
-import { alertPayload } from '../../support/world.js';
-import { putNode, readNode, useControlPlane } from '../kube/cluster.js';
-import { functionBundles } from './support/bundles.js';
-import { TOKEN } from './support/env.js';
-import { startLambdaApiStandIn } from './support/lambda-api.js';
-import { functionUrlEvent, readFunctionUrlResult } from './support/lambda-events.js';
-import { startRie } from './support/rie.js';
-import { useSetup } from './support/setup.js';
+import { journalLeaseName, readJournal } from '../../functions/fence/journal.js';
+import { putNode, readNode, useControlPlane } from '../integration/kube/cluster.js';
+import { functionBundles } from '../integration/runtimes/support/bundles.js';
+import { TOKEN } from '../integration/runtimes/support/env.js';
+import { startLambdaApiStandIn } from '../integration/runtimes/support/lambda-api.js';
+import { functionUrlEvent, readFunctionUrlResult } from '../integration/runtimes/support/lambda-events.js';
+import { startRie } from '../integration/runtimes/support/rie.js';
+import { useSetup } from '../integration/runtimes/support/setup.js';
+import { alertPayload } from '../support/world.js';
 
 describe('Lambda bundle under the emulator, fencing on a real API server', () => {
   const TIMEOUT_SECONDS = 8;

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { isolatedEnv, portAccepts } from '../../integration/runtimes/support/env.js';
 import {
   freePort,
   type PeerProcess,
@@ -7,8 +8,7 @@ import {
   startProcess,
   type TempDir,
   tempDir,
-} from '../../../peers/process.js';
-import { isolatedEnv, portAccepts } from './env.js';
+} from '../../peers/process.js';
 
 /** Built from the Go module proxy by `test/peers/go/build.sh` (commit-pinned, tag 0.11.6). */
 export const WATCHDOG_BIN = join(peerCacheDir(), 'bin', 'of-watchdog');

@@ -1,12 +1,12 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tempDir, waitUntil } from '../../peers/process.js';
-import { alertPayload } from '../../support/world.js';
-import { buildBundles, functionBundles } from './support/bundles.js';
-import { startTarpit, TOKEN, writeKubeconfig } from './support/env.js';
-import { startGatewayStandIn } from './support/openfaas-gateway.js';
-import { useSetup } from './support/setup.js';
+import { buildBundles, functionBundles } from '../integration/runtimes/support/bundles.js';
+import { startTarpit, TOKEN, writeKubeconfig } from '../integration/runtimes/support/env.js';
+import { startGatewayStandIn } from '../integration/runtimes/support/openfaas-gateway.js';
+import { useSetup } from '../integration/runtimes/support/setup.js';
+import { tempDir, waitUntil } from '../peers/process.js';
+import { alertPayload } from '../support/world.js';
 import { startWatchdog } from './support/watchdog.js';
 
 const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
