@@ -1,18 +1,21 @@
-import { join } from 'node:path';
 import { isolatedEnv, portAccepts } from '../../integration/runtimes/support/env.js';
 import {
-  freePort,
-  type PeerProcess,
-  peerCacheDir,
-  requirePeer,
-  startProcess,
-  type TempDir,
-  tempDir,
-} from '../../peers/process.js';
+  type RuntimeBinary,
+  requireRuntimeBinary,
+} from '../../integration/runtimes/support/runtime-binaries.js';
+import { freePort, type PeerProcess, startProcess, type TempDir, tempDir } from '../../peers/process.js';
 
-/** Built from the Go module proxy by `test/peers/go/build.sh` (commit-pinned, tag 0.11.6). */
-export const WATCHDOG_BIN = join(peerCacheDir(), 'bin', 'of-watchdog');
-const BUILD_HINT = 'bash test/peers/go/build.sh of-watchdog';
+/**
+ * of-watchdog (tag 0.11.6 is what the suite was written against): `$ALERTFENCE_WATCHDOG_BIN`, else
+ * `of-watchdog` in the peers' bin directory. Not installable here (the Go module proxy answers 403), so it is
+ * provided by hand.
+ */
+export const OF_WATCHDOG: RuntimeBinary = {
+  name: 'of-watchdog',
+  envVar: 'ALERTFENCE_WATCHDOG_BIN',
+  module: 'github.com/openfaas/of-watchdog',
+};
+
 /** of-watchdog serves Prometheus metrics on this port, always (`MetricsPort: 8081` in its config.go). */
 const WATCHDOG_METRICS_PORT = 8081;
 
@@ -41,7 +44,7 @@ export interface Watchdog {
  * function (the watchdog itself is up before the function is).
  */
 export async function startWatchdog(options: WatchdogOptions): Promise<Watchdog> {
-  const command = requirePeer(WATCHDOG_BIN, BUILD_HINT);
+  const command = requireRuntimeBinary(OF_WATCHDOG);
   if (await portAccepts(WATCHDOG_METRICS_PORT)) {
     throw new Error(
       `port ${WATCHDOG_METRICS_PORT} is taken: of-watchdog always serves metrics there and would crash; stop what listens on it`,

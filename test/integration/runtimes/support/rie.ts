@@ -1,16 +1,17 @@
-import { dirname, join } from 'node:path';
-import {
-  freePort,
-  type PeerProcess,
-  peerCacheDir,
-  requirePeer,
-  startProcess,
-} from '../../../peers/process.js';
+import { dirname } from 'node:path';
+import { freePort, type PeerProcess, startProcess } from '../../../peers/process.js';
 import { isolatedEnv, portAccepts } from './env.js';
+import { type RuntimeBinary, requireRuntimeBinary } from './runtime-binaries.js';
 
-/** Built from the Go module proxy by `test/peers/go/build.sh` (commit-pinned). */
-export const RIE_BIN = join(peerCacheDir(), 'bin', 'aws-lambda-rie');
-const BUILD_HINT = 'bash test/peers/go/build.sh aws-lambda-rie';
+/**
+ * The AWS Lambda Runtime Interface Emulator: `$ALERTFENCE_RIE_BIN`, else `aws-lambda-rie` in the peers' bin
+ * directory. Not installable here (the Go module proxy answers 403), so it is provided by hand.
+ */
+export const LAMBDA_RIE: RuntimeBinary = {
+  name: 'aws-lambda-rie',
+  envVar: 'ALERTFENCE_RIE_BIN',
+  module: 'github.com/aws/aws-lambda-runtime-interface-emulator',
+};
 
 export interface RieOptions {
   /** The handler bundle, e.g. `<dir>/lambda/lambda.mjs`; its directory is the task root. */
@@ -48,7 +49,7 @@ export interface Rie {
  * runtime: the emulator serves the Runtime API to it and the Invoke API to the test.
  */
 export async function startRie(options: RieOptions): Promise<Rie> {
-  const command = requirePeer(RIE_BIN, BUILD_HINT);
+  const command = requireRuntimeBinary(LAMBDA_RIE);
   const [invokePort, runtimePort] = [await freePort(), await freePort()];
   const taskRoot = dirname(options.handlerFile);
   const module = options.handlerFile.slice(taskRoot.length + 1).replace(/\.m?js$/, '');

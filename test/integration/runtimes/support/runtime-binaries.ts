@@ -1,0 +1,51 @@
+import { accessSync, constants } from 'node:fs';
+import { join } from 'node:path';
+import { PeerMissingError, peerCacheDir } from '../../../peers/process.js';
+
+/**
+ * A runtime component that the real-runtime suites (`test/emulators/`) run the functions under, and that a
+ * clean machine of this project cannot install: the Go module proxy it reaches answers 403 for the module
+ * and no other registry ships a binary. It has to be provided by hand.
+ */
+export interface RuntimeBinary {
+  /** The file name in the peers' bin directory, e.g. `aws-lambda-rie`. */
+  name: string;
+  /** The variable that points at a binary anywhere else, e.g. `ALERTFENCE_RIE_BIN`. */
+  envVar: string;
+  /** The Go module the proxy refuses. */
+  module: string;
+}
+
+/** `$ALERTFENCE_CACHE/bin/<name>` (default `~/.cache/alertfence/bin/<name>`). */
+export function binDirPath(binary: RuntimeBinary): string {
+  return join(peerCacheDir(), 'bin', binary.name);
+}
+
+/**
+ * The binary's path: `$<envVar>` when set, else the peers' bin directory. Throws a {@link PeerMissingError}
+ * that says why it cannot be installed and how to provide it, so a suite without it fails, never skips.
+ *
+ * @example
+ * const command = requireRuntimeBinary({ name: 'of-watchdog', envVar: 'ALERTFENCE_WATCHDOG_BIN', module });
+ */
+export function requireRuntimeBinary(binary: RuntimeBinary): string {
+  const fromEnv = process.env[binary.envVar];
+  const path = fromEnv || binDirPath(binary);
+  try {
+    accessSync(path, constants.X_OK);
+    return path;
+  } catch (error) {
+    throw new PeerMissingError(
+      [
+        `${binary.name} is missing or not executable at ${path}${fromEnv ? ` (from ${binary.envVar})` : ''}.`,
+        `It cannot be installed on this project's machines: the Go module proxy answers 403 for ${binary.module}`,
+        'and no other registry ships it.',
+        `Provide a binary built elsewhere: set ${binary.envVar}=/path/to/${binary.name},`,
+        `or put it at ${binDirPath(binary)}.`,
+        'CI does not run the suites that need it (npm run test:emulators runs them); see',
+        'test/integration/runtimes/README.md.',
+      ].join(' '),
+      { cause: error },
+    );
+  }
+}
