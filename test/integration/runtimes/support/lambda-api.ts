@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
-import type { InvokeResult, Rie } from './rie.js';
 
 /** An `Invoke` call as the function's AWS SDK sent it. */
 export interface RecordedInvoke {
@@ -8,21 +7,28 @@ export interface RecordedInvoke {
   invocationType: string | undefined;
   /** The SigV4 `Authorization` header: proof that the real SDK signed the call. */
   authorization: string | undefined;
+  /** `X-Amzn-Trace-Id`: the SDK passes on the trace of the invocation that made the call. */
+  traceId: string | undefined;
   payload: unknown;
   at: number;
 }
 
+/** What runs one event to its end: the emulator's Invoke API, or the Runtime API fake. */
+export interface EventRunner<R> {
+  invoke(event: unknown): Promise<R>;
+}
+
 /**
- * A local stand-in for the Lambda `Invoke` API (`POST /2015-03-31/functions/{name}/invocations`), which the
- * emulator does not serve. Like Lambda's asynchronous invocation, it answers an `Event` invoke with 202 and
- * queues the event; `deliver` then hands queued events to the emulator one at a time, as Lambda's internal
- * queue hands them to a free execution environment.
+ * A local stand-in for the Lambda `Invoke` API (`POST /2015-03-31/functions/{name}/invocations`), which
+ * neither the emulator nor the Runtime API serves. Like Lambda's asynchronous invocation, it answers an
+ * `Event` invoke with 202 and queues the event; `deliver` then hands queued events to the runtime one at a
+ * time, as Lambda's internal queue hands them to a free execution environment.
  */
 export interface LambdaApiStandIn {
   url: string;
   invokes: RecordedInvoke[];
-  /** Delivers queued events to `rie` until the queue is empty (or `max` deliveries), in order. */
-  deliver(rie: Rie, max?: number): Promise<Array<{ event: RecordedInvoke; result: InvokeResult }>>;
+  /** Delivers queued events to `runner` until the queue is empty (or `max` deliveries), in order. */
+  deliver<R>(runner: EventRunner<R>, max?: number): Promise<Array<{ event: RecordedInvoke; result: R }>>;
   pending(): number;
   stop(): Promise<void>;
 }
@@ -49,6 +55,7 @@ export async function startLambdaApiStandIn(): Promise<LambdaApiStandIn> {
         functionName: decodeURIComponent(match[1]),
         invocationType,
         authorization: req.headers.authorization,
+        traceId: req.headers['x-amzn-trace-id'] as string | undefined,
         payload: body === '' ? undefined : JSON.parse(body),
         at: Date.now(),
       };
@@ -73,11 +80,11 @@ export async function startLambdaApiStandIn(): Promise<LambdaApiStandIn> {
   return {
     url: `http://127.0.0.1:${address.port}`,
     invokes,
-    async deliver(rie, max = 20) {
-      const delivered: Array<{ event: RecordedInvoke; result: InvokeResult }> = [];
+    async deliver<R>(runner: EventRunner<R>, max = 20) {
+      const delivered: Array<{ event: RecordedInvoke; result: R }> = [];
       while (queue.length > 0 && delivered.length < max) {
         const event = queue.shift() as RecordedInvoke;
-        delivered.push({ event, result: await rie.invoke(event.payload) });
+        delivered.push({ event, result: await runner.invoke(event.payload) });
       }
       return delivered;
     },
