@@ -396,6 +396,23 @@ async function executable(path: string): Promise<boolean> {
   );
 }
 
+/**
+ * A Markdown table with its columns padded to their widest cell, as the repository's formatter (Biome) writes
+ * tables, so a generated file passes `biome check`.
+ */
+export function markdownTable(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string[] {
+  const width = (text: string) => [...text].length;
+  const widths = header.map((title, column) =>
+    Math.max(3, width(title), ...rows.map((row) => width(row[column] ?? ''))),
+  );
+  const line = (cells: readonly string[]) =>
+    `| ${widths.map((w, column) => (cells[column] ?? '') + ' '.repeat(w - width(cells[column] ?? ''))).join(' | ')} |`;
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+}
+
+const show = (value: number | boolean | undefined, unit = '') =>
+  value === undefined ? 'not seen' : `${value}${unit}`;
+
 /** The Markdown summary of the runs (the numbers of `docs/e2e-results.md`). */
 export function summaryMarkdown(
   withRun: ScenarioResult | undefined,
@@ -407,19 +424,25 @@ export function summaryMarkdown(
     lines.push(
       '## With alertfence',
       '',
-      '| measure | seconds |',
-      '|---|---|',
-      `| kubelet dies → Ready=Unknown | ${n.deathToReadyUnknown} |`,
-      `| Ready=Unknown → webhook at alertfence | ${n.readyUnknownToWebhook} |`,
-      `| **alert at alertfence → StatefulSet replacement Running** | **${n.alertToRunning}** |`,
-      `| kubelet dies → StatefulSet replacement Running | ${n.total} |`,
-      `| kubelet dies → Deployment replacement Running | ${n.deploymentTotal} |`,
-      `| whole fence (webhook → journal Done) | ${n.fence} |`,
-      `| of which in EC2 calls | ${n.cloud} |`,
-      `| of which waiting on Kubernetes controllers | ${n.controllers} |`,
-      `| orchestration overhead (the rest) | ${n.overhead} |`,
-      `| of which Release noticing late (its 1 s poll) | ${n.releasePollLag} |`,
-      `| overhead on the critical path (webhook → out-of-service taint, less EC2 calls) | ${n.criticalPathOverhead} |`,
+      ...markdownTable(
+        ['measure', 'seconds'],
+        [
+          ['kubelet dies → Ready=Unknown', show(n.deathToReadyUnknown)],
+          ['Ready=Unknown → webhook at alertfence', show(n.readyUnknownToWebhook)],
+          ['**alert at alertfence → StatefulSet replacement Running**', `**${show(n.alertToRunning)}**`],
+          ['kubelet dies → StatefulSet replacement Running', show(n.total)],
+          ['kubelet dies → Deployment replacement Running', show(n.deploymentTotal)],
+          ['whole fence (webhook → journal Done)', show(n.fence)],
+          ['of which in EC2 calls', show(n.cloud)],
+          ['of which waiting on Kubernetes controllers', show(n.controllers)],
+          ['orchestration overhead (the rest)', show(n.overhead)],
+          ['of which Release noticing late (its 1 s poll)', show(n.releasePollLag)],
+          [
+            'overhead on the critical path (webhook → out-of-service taint, less EC2 calls)',
+            show(n.criticalPathOverhead),
+          ],
+        ],
+      ),
       '',
       `Release forced: ${n.releaseForced}. EC2 calls: ${n.ec2Calls.join(', ')}.`,
       '',
@@ -430,18 +453,24 @@ export function summaryMarkdown(
     lines.push(
       '## Without alertfence',
       '',
-      '| measure | value |',
-      '|---|---|',
-      `| kubelet dies → Ready=Unknown | ${n.deathToReadyUnknown} s |`,
-      `| kubelet dies → first webhook delivered (to a receiver that does nothing) | ${n.webhookDelivered} s |`,
-      `| kubelet dies → pods evicted (Terminating) | ${n.podsEvicted} s |`,
-      `| kubelet dies → Deployment replacement hits Multi-Attach | ${n.deploymentMultiAttach} s |`,
-      `| observation window | ${n.window} s |`,
-      `| StatefulSet replacement created | ${n.statefulSetReplacementCreated} |`,
-      `| StatefulSet Running at the end | ${n.statefulSetRunningAtEnd} |`,
-      `| Deployment replacement Running at the end | ${n.deploymentRunningAtEnd} |`,
-      `| volumes still attached to the dead instance | ${n.volumesStillOnDeadInstance} |`,
-      `| dead instance still running | ${n.deadInstanceStillRunning} |`,
+      ...markdownTable(
+        ['measure', 'value'],
+        [
+          ['kubelet dies → Ready=Unknown', show(n.deathToReadyUnknown, ' s')],
+          [
+            'kubelet dies → first webhook delivered (to a receiver that does nothing)',
+            show(n.webhookDelivered, ' s'),
+          ],
+          ['kubelet dies → pods evicted (Terminating)', show(n.podsEvicted, ' s')],
+          ['kubelet dies → Deployment replacement hits Multi-Attach', show(n.deploymentMultiAttach, ' s')],
+          ['observation window', show(n.window, ' s')],
+          ['StatefulSet replacement created', show(n.statefulSetReplacementCreated)],
+          ['StatefulSet Running at the end', show(n.statefulSetRunningAtEnd)],
+          ['Deployment replacement Running at the end', show(n.deploymentRunningAtEnd)],
+          ['volumes still attached to the dead instance', show(n.volumesStillOnDeadInstance)],
+          ['dead instance still running', show(n.deadInstanceStillRunning)],
+        ],
+      ),
       '',
     );
   }
@@ -450,15 +479,19 @@ export function summaryMarkdown(
     lines.push(
       `## Timeline: ${run.name}`,
       '',
-      '| t (s) | milestone | seen by | detail |',
-      '|---|---|---|---|',
+      ...markdownTable(
+        ['t (s)', 'milestone', 'seen by', 'detail'],
+        eventsOf(run).map((event) => [
+          event.t?.toFixed(2) ?? '',
+          event.label,
+          event.source,
+          event.detail ?? '',
+        ]),
+      ),
+      '',
     );
-    for (const event of eventsOf(run)) {
-      lines.push(`| ${event.t?.toFixed(2)} | ${event.label} | ${event.source} | ${event.detail ?? ''} |`);
-    }
-    lines.push('');
   }
-  return `${lines.join('\n')}\n`;
+  return `${lines.join('\n').trimEnd()}\n`;
 }
 
 /** Writes `timeline.json`, `timeline.svg`, `timeline.png` (when rsvg-convert exists), `summary.md` and logs. */
