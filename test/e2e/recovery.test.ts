@@ -81,8 +81,9 @@ describe('e2e: a node dies, alertfence brings the StatefulSet back', () => {
         'powerOffVerified',
         'outOfServiceTaint',
         'oldPodsGone',
-        'attachmentsReleased',
+        // The attacher removes a VolumeAttachment's finalizer only once EC2 shows the volume detached.
         'volumesDetachedInCloud',
+        'attachmentsReleased',
         'replacementVolumeAttached',
         'replacementRunning',
       ];
