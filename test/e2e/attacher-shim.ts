@@ -26,7 +26,7 @@ import {
 /** What the shim did, with the wall-clock time it happened. */
 export interface AttacherEvent {
   at: number;
-  /** `detached`: EC2 shows the volume detached and the VolumeAttachment's finalizer is removed. */
+  /** `detached`: `at` is when EC2 showed the volume detached, `releasedAt` when the finalizer was removed. */
   kind: 'attached' | 'detached' | 'refused';
   attachment: string;
   node: string;
@@ -34,6 +34,8 @@ export interface AttacherEvent {
   instanceId: string;
   /** For `refused`: the instance EC2 shows the volume attached to. */
   heldBy?: string;
+  /** For `detached`: when the VolumeAttachment's finalizer was removed (it is gone then). */
+  releasedAt?: number;
 }
 
 export interface AttacherShimOptions {
@@ -78,8 +80,8 @@ export function startAttacherShim(options: AttacherShimOptions): AttacherShim {
   let lastError: unknown;
   let stopped = false;
 
-  const record = (event: Omit<AttacherEvent, 'at'>) => {
-    const full = { at: Date.now(), ...event };
+  const record = (event: Omit<AttacherEvent, 'at'> & { at?: number }) => {
+    const full = { ...event, at: event.at ?? Date.now() };
     events.push(full);
     options.onEvent?.(full);
   };
@@ -201,6 +203,7 @@ export function startAttacherShim(options: AttacherShimOptions): AttacherShim {
     if (index < 0) return;
     const volumeId = await volumeIdOf(attachment);
     const instanceId = options.instanceOf(node);
+    let detachedAt: number | undefined;
     if (volumeId && instanceId) {
       if (attachedTo(await describeVolume(volumeId)).includes(instanceId)) {
         await options.ec2.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId }));
@@ -210,6 +213,7 @@ export function startAttacherShim(options: AttacherShimOptions): AttacherShim {
         if (look >= 50) throw new Error(`${volumeId} does not detach from ${instanceId}`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
+      detachedAt = Date.now();
     }
     // Remove only our finalizer, and only from the version we read: then the VolumeAttachment is gone.
     await storage.patchVolumeAttachment(
@@ -222,7 +226,17 @@ export function startAttacherShim(options: AttacherShimOptions): AttacherShim {
       },
       jsonPatch,
     );
-    if (volumeId && instanceId) record({ kind: 'detached', attachment: name, node, volumeId, instanceId });
+    if (volumeId && instanceId) {
+      record({
+        kind: 'detached',
+        attachment: name,
+        node,
+        volumeId,
+        instanceId,
+        at: detachedAt,
+        releasedAt: Date.now(),
+      });
+    }
   }
 
   /** One pass; returns the first unexpected error, after trying every attachment. */

@@ -42,6 +42,8 @@ const WINDOW_WITHOUT_MS = 180_000;
 const WINDOW_WITH_MS = 120_000;
 /** Starting and stopping the peers of one run: ~25 s here, with room for a slower CI machine. */
 const START_BUDGET_MS = 120_000;
+/** How late the harness may see a milestone it polls for: one 250 ms pause plus one slow pass. */
+const SAMPLING_SLACK_MS = 1_000;
 /** The target of the issue: alert at alertfence → replacement Running, with moto's instant transitions. */
 const ALERT_TO_RUNNING_TARGET_S = 15;
 
@@ -91,10 +93,10 @@ describe('e2e: a node dies, alertfence brings the StatefulSet back', () => {
         story.filter((key) => !run.timeline.has(key)),
         'milestones never seen',
       ).toEqual([]);
-      // …in order, as seen from outside alertfence.
+      // …in order, as seen from outside alertfence (a milestone seen by polling may be one pass late).
       for (const [earlier, later] of story.slice(0, -1).map((key, i) => [key, story[i + 1]] as const)) {
         expect(at(earlier), `${earlier} before ${later ?? ''}`).toBeLessThanOrEqual(
-          at(later as MilestoneKey),
+          at(later as MilestoneKey) + SAMPLING_SLACK_MS,
         );
       }
       // Invariant 1 and 7, seen from the cloud and the API: nothing released before the instance was off,

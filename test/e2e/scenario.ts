@@ -32,7 +32,7 @@ import { startControlPlane } from '../peers/control-plane.js';
 import { startMoto } from '../peers/moto.js';
 import { freePort, type PeerProcess, startProcess, waitUntil } from '../peers/process.js';
 import { ALERT_NAME, startAlerting } from './alerting.js';
-import { startAttacherShim } from './attacher-shim.js';
+import { type AttacherEvent, startAttacherShim } from './attacher-shim.js';
 import { type CloudCall, startCloudRecorder } from './cloud-recorder.js';
 import {
   type KwokWorkers,
@@ -353,7 +353,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     stack.push(workers);
     // The shim knows the moment EC2 shows a detach or an attach done; the harness's polling comes later.
     let deathAt: number | undefined;
-    const detachedFromVictim = new Set<string>();
+    const detachedFromVictim = new Map<string, AttacherEvent>();
     const attacher = startAttacherShim({
       kubeconfig: admin,
       ec2: cloud,
@@ -362,10 +362,12 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       onEvent: (event) => {
         if (deathAt === undefined || event.at < deathAt) return;
         if (event.kind === 'detached' && event.node === VICTIM) {
-          detachedFromVictim.add(event.volumeId);
+          detachedFromVictim.set(event.volumeId, event);
           if (detachedFromVictim.size === Object.keys(volumes).length) {
-            timeline.mark('volumesDetachedInCloud', event.at, 'attacher shim');
-            timeline.mark('attachmentsReleased', event.at, 'attacher shim');
+            const all = [...detachedFromVictim.values()];
+            timeline.mark('volumesDetachedInCloud', Math.max(...all.map((e) => e.at)), 'attacher shim');
+            const released = Math.max(...all.map((e) => e.releasedAt ?? e.at));
+            timeline.mark('attachmentsReleased', released, 'attacher shim');
           }
         }
         if (
@@ -512,9 +514,6 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     };
 
     const observe = async () => {
-      const now = Date.now();
-      const mark = (key: MilestoneKey, detail?: string, at = now, source = 'harness') =>
-        timeline.mark(key, at, source, detail);
       const [node, pods, attachments, volumeList, instanceList, events, promAlerts, amAlerts] =
         await Promise.all([
           orUndefined(core.readNode({ name: VICTIM })),
@@ -526,6 +525,10 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
           alerts.prometheusAlerts(),
           alerts.alertmanagerAlerts(),
         ]);
+      // Stamped when the answers are in: what they show happened before this, never after.
+      const now = Date.now();
+      const mark = (key: MilestoneKey, detail?: string, at = now, source = 'harness') =>
+        timeline.mark(key, at, source, detail);
 
       // The node.
       if (node) {
