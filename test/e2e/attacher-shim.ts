@@ -22,6 +22,7 @@ import {
   setHeaderOptions,
   type V1VolumeAttachment,
 } from '@kubernetes/client-node';
+import { every } from './loop.js';
 
 /** What the shim did, with the wall-clock time it happened. */
 export interface AttacherEvent {
@@ -77,8 +78,6 @@ export function startAttacherShim(options: AttacherShimOptions): AttacherShim {
   const events: AttacherEvent[] = [];
   const volumeOfPv = new Map<string, string>();
   const refusedAlready = new Set<string>();
-  let lastError: unknown;
-  let stopped = false;
 
   const record = (event: Omit<AttacherEvent, 'at'> & { at?: number }) => {
     const full = { ...event, at: event.at ?? Date.now() };
@@ -256,23 +255,10 @@ export function startAttacherShim(options: AttacherShimOptions): AttacherShim {
     return failure;
   }
 
-  const loop = (async () => {
-    while (!stopped) {
-      try {
-        lastError = await syncOnce();
-      } catch (error) {
-        lastError = error;
-      }
-      await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 200));
-    }
-  })();
+  const loop = every(options.intervalMs ?? 200, async () => {
+    const failure = await syncOnce();
+    if (failure) throw failure;
+  });
 
-  return {
-    events,
-    lastError: () => lastError,
-    async stop() {
-      stopped = true;
-      await loop;
-    },
-  };
+  return { events, lastError: loop.lastError, stop: loop.stop };
 }

@@ -28,8 +28,7 @@ import {
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
-import type { ControlPlane } from '../peers/control-plane.js';
-import { GO_BUILD_HINT } from '../peers/control-plane.js';
+import { type ControlPlane, GO_BUILD_HINT } from '../peers/control-plane.js';
 import {
   freePort,
   type PeerProcess,
@@ -38,6 +37,7 @@ import {
   startProcess,
   waitUntil,
 } from '../peers/process.js';
+import { every, type Loop } from './loop.js';
 
 /** kwok manages the Nodes with this label; removing it is the kubelet dying. */
 export const WORKER_LABEL = 'e2e.alertfence.io/kwok';
@@ -189,35 +189,6 @@ export async function startKwokWorkers(cluster: ControlPlane): Promise<KwokWorke
         { name, body: [{ op: 'remove', path: `/metadata/labels/${escaped}` }] },
         jsonPatch,
       );
-    },
-  };
-}
-
-/** A loop that runs `pass` every `intervalMs` until stopped; the last failure is kept for diagnostics. */
-export interface Loop {
-  lastError(): unknown;
-  stop(): Promise<void>;
-}
-
-export function every(intervalMs: number, pass: () => Promise<void>): Loop {
-  let stopped = false;
-  let lastError: unknown;
-  const running = (async () => {
-    while (!stopped) {
-      try {
-        await pass();
-        lastError = undefined;
-      } catch (error) {
-        lastError = error;
-      }
-      await new Promise((resolve) => setTimeout(resolve, intervalMs));
-    }
-  })();
-  return {
-    lastError: () => lastError,
-    async stop() {
-      stopped = true;
-      await running;
     },
   };
 }

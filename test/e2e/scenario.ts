@@ -36,12 +36,12 @@ import { type AttacherEvent, startAttacherShim } from './attacher-shim.js';
 import { type CloudCall, startCloudRecorder } from './cloud-recorder.js';
 import {
   type KwokWorkers,
-  type Loop,
   startBootWatcher,
   startKwokWorkers,
   startVolumeGate,
   type WorkerNodeSpec,
 } from './kwok-workers.js';
+import type { Loop } from './loop.js';
 import { type MilestoneKey, Timeline } from './timeline.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
