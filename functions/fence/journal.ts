@@ -58,6 +58,8 @@ export interface FenceJournal {
   release: ReleaseProgress;
   steps: JournalStep[];
   lastError?: JournalError;
+  /** The phase that is waiting, and since when: its step's start once it completes. */
+  pendingSince?: { phase: Phase; at: string };
 }
 
 export function hasCompleted(journal: FenceJournal, phase: Phase): boolean {
@@ -94,6 +96,7 @@ export function completePhase(
     updatedAt: step.finishedAt,
     ...(done ? { finishedAt: step.finishedAt } : {}),
     lastError: undefined,
+    pendingSince: undefined,
   };
 }
 
