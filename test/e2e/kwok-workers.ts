@@ -1,25 +1,19 @@
 /**
- * The worker machines' kubelets, played by a kwok of the e2e's own plus two small loops:
+ * The worker machines' kubelets, played by the control plane's kwok with a pod stage of ours, plus two loops:
  *
- * - kwok runs the Nodes labelled {@link WORKER_LABEL} (heartbeats, Lease renewals, pod status) with a pod
- *   stage of ours: a pod turns Running only once {@link VOLUMES_ATTACHED_ANNOTATION} is set. kwok's default
- *   stages make every pod Running at once, volumes or not, which would hide the Multi-Attach block.
+ * - {@link WORKER_POD_STAGES}, given to `startControlPlane({ kwok: true, kwokStages })`: a pod turns Running
+ *   only once {@link VOLUMES_ATTACHED_ANNOTATION} is set. kwok's default stages make every pod Running at
+ *   once, volumes or not, which would hide the Multi-Attach block.
+ * - {@link registerWorker} creates the Node annotated `volumes.kubernetes.io/controller-managed-attach-detach`:
+ *   the attach/detach controller only manages Nodes that carry it.
  * - the volume gate sets that annotation when every CSI volume of the pod is attached to its node, as the
  *   kubelet's volume manager waits for the attach before it starts containers.
  * - the boot watcher re-registers a Node whose machine was stopped and is running again, as a kubelet does
  *   when it starts: kwok knows nothing about moto, so this loop is what ties the two together.
- *
- * The control plane's own kwok (`test/peers/control-plane.ts`) runs with kwok's default stages and creates
- * Nodes without annotations, so it can show neither a pod waiting for its volume nor an attach/detach
- * controller at work (that controller only manages Nodes annotated
- * `volumes.kubernetes.io/controller-managed-attach-detach`); hence this second kwok, on another label.
  */
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import {
   ApiException,
-  CoordinationV1Api,
   CoreV1Api,
   type KubeConfig,
   PatchStrategy,
@@ -28,34 +22,18 @@ import {
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { type ControlPlane, GO_BUILD_HINT } from '../peers/control-plane.js';
-import {
-  freePort,
-  type PeerProcess,
-  peerCacheDir,
-  requirePeer,
-  startProcess,
-  waitUntil,
-} from '../peers/process.js';
+import type { ControlPlane } from '../peers/control-plane.js';
 import { every, type Loop } from './loop.js';
 
-/** kwok manages the Nodes with this label; removing it is the kubelet dying. */
-export const WORKER_LABEL = 'e2e.alertfence.io/kwok';
-const WORKER_LABEL_VALUE = 'worker';
 /** Set by the volume gate; kwok's pod stage waits for it. */
 export const VOLUMES_ATTACHED_ANNOTATION = 'e2e.alertfence.io/volumes-attached';
 /** The kubelet sets this when the attach/detach controller attaches for it (the default). */
 const CONTROLLER_MANAGED_ATTACH = 'volumes.kubernetes.io/controller-managed-attach-detach';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
 
 /** kwok's pod stages: Running only after the volume gate, deleted at once when deleted (a live kubelet). */
-const POD_STAGES = `apiVersion: config.kwok.x-k8s.io/v1alpha1
-kind: KwokConfiguration
-options: {}
----
-apiVersion: kwok.x-k8s.io/v1alpha1
+export const WORKER_POD_STAGES = `apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
 metadata:
   name: e2e-pod-running-after-attach
@@ -117,80 +95,13 @@ export interface WorkerNodeSpec {
   zone: string;
 }
 
-export interface KwokWorkers {
-  /** Registers a Node for a machine (as its kubelet does at start) and waits until it is Ready. */
-  registerNode(spec: WorkerNodeSpec): Promise<V1Node>;
-  /** The kubelet dies: kwok stops renewing the node's Lease and status. */
-  stopHeartbeat(name: string): Promise<void>;
-  logs(): string;
-  pid: number;
-  stop(): Promise<void>;
-}
-
-/** Starts the e2e's kwok against the control plane; its files live in the control plane's directory. */
-export async function startKwokWorkers(cluster: ControlPlane): Promise<KwokWorkers> {
-  const command = requirePeer(join(peerCacheDir(), 'bin', 'kwok'), GO_BUILD_HINT);
-  const config = join(cluster.dir, 'e2e-kwok.yaml');
-  await writeFile(config, POD_STAGES);
-  const port = await freePort();
-  const peer: PeerProcess = await startProcess({
-    name: 'kwok (e2e workers)',
-    command,
-    args: [
-      `--kubeconfig=${cluster.adminKubeconfig}`,
-      `--config=${config}`,
-      '--manage-all-nodes=false',
-      `--manage-nodes-with-label-selector=${WORKER_LABEL}=${WORKER_LABEL_VALUE}`,
-      // Renewed every 2 s: well inside the 10 s node-monitor grace period.
-      '--node-lease-duration-seconds=8',
-      `--server-address=127.0.0.1:${port}`,
-    ],
-    ready: `http://127.0.0.1:${port}/healthz`,
-    timeoutMs: 60_000,
+/** Registers a worker's Node (as its kubelet does at start) on the control plane's kwok; waits until Ready. */
+export function registerWorker(cluster: ControlPlane, spec: WorkerNodeSpec): Promise<V1Node> {
+  return cluster.createNode(spec.name, {
+    providerID: `aws:///${spec.zone}/${spec.instanceId}`,
+    labels: { 'kubernetes.io/os': 'linux', 'topology.kubernetes.io/zone': spec.zone },
+    annotations: { [CONTROLLER_MANAGED_ATTACH]: 'true' },
   });
-  const core = cluster.admin.makeApiClient(CoreV1Api);
-  const coordination = cluster.admin.makeApiClient(CoordinationV1Api);
-
-  return {
-    pid: peer.pid,
-    logs: () => peer.logs(),
-    stop: () => peer.stop(),
-    async registerNode(spec) {
-      await core.createNode({
-        body: {
-          metadata: {
-            name: spec.name,
-            labels: {
-              'kubernetes.io/hostname': spec.name,
-              'kubernetes.io/os': 'linux',
-              'topology.kubernetes.io/zone': spec.zone,
-              [WORKER_LABEL]: WORKER_LABEL_VALUE,
-            },
-            annotations: { [CONTROLLER_MANAGED_ATTACH]: 'true' },
-          },
-          spec: { providerID: `aws:///${spec.zone}/${spec.instanceId}` },
-        },
-      });
-      return waitUntil(
-        async () => {
-          const [node, lease] = await Promise.all([
-            core.readNode({ name: spec.name }),
-            coordination.readNamespacedLease({ name: spec.name, namespace: 'kube-node-lease' }),
-          ]);
-          const ready = node.status?.conditions?.find((condition) => condition.type === 'Ready');
-          return ready?.status === 'True' && lease.spec?.renewTime ? node : undefined;
-        },
-        { timeoutMs: 60_000, intervalMs: 200, what: `node ${spec.name} to be Ready` },
-      );
-    },
-    async stopHeartbeat(name) {
-      const escaped = WORKER_LABEL.replace(/~/g, '~0').replace(/\//g, '~1');
-      await core.patchNode(
-        { name, body: [{ op: 'remove', path: `/metadata/labels/${escaped}` }] },
-        jsonPatch,
-      );
-    },
-  };
 }
 
 /**
@@ -256,7 +167,7 @@ export function startBootWatcher(
   options: {
     kubeconfig: KubeConfig;
     ec2: EC2Client;
-    workers: KwokWorkers;
+    cluster: ControlPlane;
     machines: readonly WorkerNodeSpec[];
     onRegistered?: (name: string, at: number) => void;
   },
@@ -291,7 +202,7 @@ export function startBootWatcher(
       registering.add(machine.name);
       wasStopped.delete(machine.instanceId);
       try {
-        await options.workers.registerNode(machine);
+        await registerWorker(options.cluster, machine);
         options.onRegistered?.(machine.name, Date.now());
       } finally {
         registering.delete(machine.name);

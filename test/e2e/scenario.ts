@@ -35,10 +35,10 @@ import { ALERT_NAME, startAlerting } from './alerting.js';
 import { type AttacherEvent, startAttacherShim } from './attacher-shim.js';
 import { type CloudCall, startCloudRecorder } from './cloud-recorder.js';
 import {
-  type KwokWorkers,
+  registerWorker,
   startBootWatcher,
-  startKwokWorkers,
   startVolumeGate,
+  WORKER_POD_STAGES,
   type WorkerNodeSpec,
 } from './kwok-workers.js';
 import type { Loop } from './loop.js';
@@ -312,7 +312,8 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     const cluster = await startControlPlane({
       controllers: true,
       scheduler: true,
-      kwok: false,
+      kwok: true,
+      kwokStages: WORKER_POD_STAGES,
       nodeMonitorGracePeriod: settings.nodeMonitorGracePeriod,
     });
     stack.push(cluster);
@@ -349,8 +350,6 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     lap('cloud');
 
     // Kubelets, the attacher, the volume gate.
-    const workers: KwokWorkers = await startKwokWorkers(cluster);
-    stack.push(workers);
     // The shim knows the moment EC2 shows a detach or an attach done; the harness's polling comes later.
     let deathAt: number | undefined;
     const detachedFromVictim = new Map<string, AttacherEvent>();
@@ -389,7 +388,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
 
     // worker-1 first, so both workloads land there; then the two others join.
     const victimSpec = machines[0] as WorkerNodeSpec;
-    await workers.registerNode(victimSpec);
+    await registerWorker(cluster, victimSpec);
     await cluster.ensureNamespace(NAMESPACE);
     await applyWorkloads(admin, settings, volumes, zone);
     const core = admin.makeApiClient(CoreV1Api);
@@ -406,7 +405,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       { timeoutMs: 90_000, intervalMs: 250, what: 'the StatefulSet and Deployment pods Running on worker-1' },
     );
     const originalUids = new Set(originals.map((pod) => pod.metadata?.uid ?? ''));
-    for (const other of machines.slice(1)) await workers.registerNode(other);
+    for (const other of machines.slice(1)) await registerWorker(cluster, other);
     lap('workloads');
 
     // Alerting, and alertfence (or a receiver that only takes note).
@@ -482,7 +481,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       startBootWatcher({
         kubeconfig: admin,
         ec2: cloud,
-        workers,
+        cluster,
         machines,
         onRegistered: (name, at) => {
           if (name === VICTIM) reregistered.push(at);
@@ -494,7 +493,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     say(`${options.name}: stopping the kubelet of ${VICTIM} (instance ${victimInstance} keeps running)`);
     const t0 = Date.now();
     deathAt = t0;
-    await workers.stopHeartbeat(VICTIM);
+    await cluster.stopHeartbeat(VICTIM);
     timeline.mark('heartbeatStopped', t0, 'harness');
 
     let logOffset = 0;
@@ -722,7 +721,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
         ...logs,
         ...(alertfence ? { alertfence: alertfence.logs() } : {}),
         ...alerts.logs(),
-        'kwok (workers)': workers.logs(),
+        kwok: cluster.logs('kwok'),
         'kube-controller-manager': cluster.logs('kube-controller-manager').slice(-20_000),
       },
     };

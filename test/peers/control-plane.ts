@@ -58,6 +58,12 @@ export interface ControlPlaneOptions {
    * kubelet's 40 s renews every 10 s, which a 10 s grace period would read as a missed heartbeat.
    */
   nodeLeaseDurationSeconds?: number;
+  /**
+   * kwok Stage documents (YAML, `---`-separated) added to kwok's configuration. kwok replaces its default
+   * stages of a kind only when the configuration has stages of that kind, so pod stages leave the default
+   * node stages (heartbeats) in place.
+   */
+  kwokStages?: string;
 }
 
 /** How long each part of the start took, in ms. */
@@ -73,6 +79,7 @@ export interface StartTimes {
 export interface KwokNodeOptions {
   providerID?: string;
   labels?: Record<string, string>;
+  annotations?: Record<string, string>;
 }
 
 export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok';
@@ -403,9 +410,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       const port = await freePort();
       // An explicit (empty) configuration, so a ~/.kwok/kwok.yaml on the machine cannot change the test.
       const kwokConfig = join(root, 'kwok.yaml');
+      const configuration =
+        'apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\noptions: {}\n';
       await writeFile(
         kwokConfig,
-        'apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\noptions: {}\n',
+        options.kwokStages ? `${configuration}---\n${options.kwokStages}` : configuration,
       );
       starts.push(
         component(
@@ -466,6 +475,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
                 ...nodeOptions.labels,
                 [KWOK_LABEL]: KWOK_LABEL_VALUE,
               },
+              ...(nodeOptions.annotations ? { annotations: nodeOptions.annotations } : {}),
             },
             spec: nodeOptions.providerID ? { providerID: nodeOptions.providerID } : {},
           },
