@@ -3,21 +3,13 @@
  * rule (`infra/prometheus/`, shorter `for:`) → Alertmanager with the repository's route and receiver
  * (`infra/alertmanager/`, local URL and token file, shorter group timings) → alertfence.
  */
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
-import { ALERTMANAGER_BIN } from '../peers/alertmanager.js';
+import { startAlertmanager } from '../peers/alertmanager.js';
 import { GO_BUILD_HINT } from '../peers/control-plane.js';
-import {
-  freePort,
-  INSTALL_HINT,
-  type PeerProcess,
-  peerCacheDir,
-  requirePeer,
-  startProcess,
-  tempDir,
-} from '../peers/process.js';
+import { freePort, type PeerProcess, peerCacheDir, requirePeer, startProcess } from '../peers/process.js';
 import { type PrometheusServer, startPrometheus } from '../peers/prometheus.js';
 
 export const ALERT_NAME = 'KubeNodeNotReady';
@@ -68,7 +60,12 @@ interface AlertmanagerFile {
  * The repository's Alertmanager configuration, as deployed, with only what a test must change: the webhook
  * URL, the token file, and the group timings of the routes to alertfence.
  */
-export async function alertmanagerTestConfig(webhookUrl: string, credentialsFile: string): Promise<string> {
+export async function alertmanagerTestConfig(
+  webhookUrl: string,
+  credentialsFile: string | undefined,
+): Promise<string> {
+  if (credentialsFile === undefined)
+    throw new Error('alertmanagerTestConfig: the receiver needs a token file');
   const config = parse(await readFile(ALERTMANAGER_CONFIG, 'utf8')) as AlertmanagerFile;
   const receiver = config.receivers?.find((candidate) => candidate.name === RECEIVER);
   if (!receiver?.webhook_configs?.length) {
@@ -133,32 +130,14 @@ export interface AlertingOptions {
 export async function startAlerting(options: AlertingOptions): Promise<Alerting> {
   const { rule, source } = await nodeNotReadyRule(options.forDuration);
   const ksmCommand = requirePeer(join(peerCacheDir(), 'bin', 'kube-state-metrics'), GO_BUILD_HINT);
-  const amCommand = requirePeer(ALERTMANAGER_BIN, INSTALL_HINT);
   const started: Array<{ stop(): Promise<void> }> = [];
   try {
-    const dir = await tempDir('alertfence-e2e-alerting');
-    started.push({ stop: () => dir.remove() });
-    const tokenFile = join(dir.path, 'token');
-    await writeFile(tokenFile, options.bearerToken, { mode: 0o600 });
-    const amConfig = join(dir.path, 'alertmanager.yml');
-    await writeFile(amConfig, await alertmanagerTestConfig(options.webhookUrl, tokenFile));
-    const amPort = await freePort();
-    const alertmanagerUrl = `http://127.0.0.1:${amPort}`;
-    const alertmanager: PeerProcess = await startProcess({
-      name: 'alertmanager',
-      command: amCommand,
-      args: [
-        `--config.file=${amConfig}`,
-        `--storage.path=${join(dir.path, 'alertmanager-data')}`,
-        `--web.listen-address=127.0.0.1:${amPort}`,
-        `--web.external-url=${alertmanagerUrl}`,
-        // An empty address disables the gossip cluster, which would otherwise bind 0.0.0.0:9094.
-        '--cluster.listen-address=',
-      ],
-      cwd: dir.path,
-      ready: `${alertmanagerUrl}/-/ready`,
+    const alertmanager = await startAlertmanager({
+      bearerToken: options.bearerToken,
+      configYaml: (credentialsFile) => alertmanagerTestConfig(options.webhookUrl, credentialsFile),
     });
     started.push(alertmanager);
+    const alertmanagerUrl = alertmanager.url;
 
     const [ksmPort, telemetryPort] = await Promise.all([freePort(), freePort()]);
     const ksm: PeerProcess = await startProcess({
@@ -180,7 +159,7 @@ export async function startAlerting(options: AlertingOptions): Promise<Alerting>
       configYaml: stringify({
         global: { scrape_interval: '1s', evaluation_interval: '1s' },
         rule_files: ['rules.yml'],
-        alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${amPort}`] }] }] },
+        alerting: { alertmanagers: [{ static_configs: [{ targets: [new URL(alertmanagerUrl).host] }] }] },
         scrape_configs: [
           { job_name: 'kube-state-metrics', static_configs: [{ targets: [`127.0.0.1:${ksmPort}`] }] },
         ],

@@ -27,15 +27,32 @@ export interface AlertmanagerRoute {
   groupBy?: readonly string[];
 }
 
-export interface AlertmanagerOptions {
-  /** Where the webhook receiver posts. */
-  webhookUrl: string;
+/** The bearer token of the webhook receiver: one of the two, or neither. */
+interface AlertmanagerCredentials {
   /** Written to a file in the temp dir and sent as `Authorization: Bearer …` via `credentials_file`. */
   bearerToken?: string;
   /** An existing file with the bearer token (alternative to `bearerToken`). */
   credentialsFile?: string;
-  route?: AlertmanagerRoute;
 }
+
+export type AlertmanagerOptions = AlertmanagerCredentials &
+  (
+    | {
+        /** Where the generated configuration's webhook receiver posts. */
+        webhookUrl: string;
+        route?: AlertmanagerRoute;
+        configYaml?: never;
+      }
+    | {
+        /**
+         * A whole configuration instead of the generated one, or a function that renders it given the path of
+         * the credentials file (`bearerToken`'s file, or `credentialsFile`; undefined when neither is given).
+         */
+        configYaml: string | ((credentialsFile: string | undefined) => string | Promise<string>);
+        webhookUrl?: never;
+        route?: never;
+      }
+  );
 
 /** An alert as posted to `POST /api/v2/alerts`; times are RFC 3339 strings. */
 export interface PostableAlert {
@@ -99,7 +116,8 @@ export async function checkAlertmanagerConfig(file: string): Promise<CommandResu
 }
 
 /**
- * Starts Alertmanager (no clustering) on a free loopback port with a webhook receiver for `webhookUrl`.
+ * Starts Alertmanager (no clustering) on a free loopback port with a webhook receiver for `webhookUrl`, or
+ * with the configuration `configYaml`.
  *
  * @example
  * const am = await startAlertmanager({ webhookUrl: `${receiverUrl}/webhook`, bearerToken: 's3cr3t' });
@@ -118,13 +136,18 @@ export async function startAlertmanager(options: AlertmanagerOptions): Promise<A
       await writeFile(credentialsFile, options.bearerToken, { mode: 0o600 });
     }
     const configFile = join(dir.path, 'alertmanager.yml');
+    const { configYaml } = options;
     await writeFile(
       configFile,
-      alertmanagerConfig({
-        webhookUrl: options.webhookUrl,
-        ...(credentialsFile === undefined ? {} : { credentialsFile }),
-        ...(options.route === undefined ? {} : { route: options.route }),
-      }),
+      configYaml === undefined
+        ? alertmanagerConfig({
+            webhookUrl: options.webhookUrl,
+            ...(credentialsFile === undefined ? {} : { credentialsFile }),
+            ...(options.route === undefined ? {} : { route: options.route }),
+          })
+        : typeof configYaml === 'string'
+          ? configYaml
+          : await configYaml(credentialsFile),
     );
 
     const port = await freePort();
