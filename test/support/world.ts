@@ -1,18 +1,12 @@
 import type { V1Lease, V1Node, V1PersistentVolume, V1Pod, V1VolumeAttachment } from '@kubernetes/client-node';
-import { createDriverRegistry } from '../../drivers/registry.js';
 import { SimulatedDriver } from '../../drivers/simulated/simulated-driver.js';
-import { createApp } from '../../functions/app.js';
-import { type Config, loadConfig } from '../../functions/config.js';
-import {
-  type Continuation,
-  createFenceService,
-  type FenceService,
-  type Handoff,
-} from '../../functions/fence/fence-service.js';
-import { createLogger } from '../../functions/log.js';
+import type { createApp } from '../../functions/app.js';
+import type { Config } from '../../functions/config.js';
+import type { FenceService } from '../../functions/fence/fence-service.js';
 import { FakeKube } from '../fakes/kube.js';
+import { RecordingContinuation, TOKEN, wireFence } from './fence-wiring.js';
 
-export const TOKEN = 'test-token-0123456789abcdef';
+export { RecordingContinuation, TOKEN };
 export const SECOND_TOKEN = 'rotated-token-fedcba9876543210';
 
 /** A clock that only moves when something sleeps: waits are instant and runs are deterministic. */
@@ -28,14 +22,6 @@ export class VirtualClock {
   }
 }
 
-/** Collects handoffs; `drain` runs them as the runtime would, one invocation each. */
-export class RecordingContinuation implements Continuation {
-  readonly handoffs: Handoff[] = [];
-  async schedule(handoff: Handoff): Promise<void> {
-    this.handoffs.push(handoff);
-  }
-}
-
 export interface NodeSpec {
   name: string;
   ready?: boolean;
@@ -43,6 +29,8 @@ export interface NodeSpec {
   downFor?: number;
   labels?: Record<string, string>;
   instance?: string;
+  /** Default: the simulated cloud's providerID of `instance`. */
+  providerID?: string;
 }
 
 export function makeNode(spec: NodeSpec, now: number): V1Node {
@@ -56,7 +44,7 @@ export function makeNode(spec: NodeSpec, now: number): V1Node {
       uid: `uid-${spec.name}`,
       labels: { 'kubernetes.io/hostname': spec.name, ...spec.labels },
     },
-    spec: { providerID: SimulatedDriver.providerID(spec.instance ?? `i-${spec.name}`) },
+    spec: { providerID: spec.providerID ?? SimulatedDriver.providerID(spec.instance ?? `i-${spec.name}`) },
     status: {
       conditions: [
         {
@@ -93,8 +81,37 @@ export function attachment(node: string, pv: string): V1VolumeAttachment {
   };
 }
 
-export function persistentVolume(name: string, volumeHandle: string): V1PersistentVolume {
-  return { metadata: { name }, spec: { csi: { driver: 'ebs.csi.aws.com', volumeHandle } } };
+export function persistentVolume(
+  name: string,
+  volumeHandle: string,
+  driver = 'ebs.csi.aws.com',
+): V1PersistentVolume {
+  return { metadata: { name }, spec: { csi: { driver, volumeHandle } } };
+}
+
+/** Puts the nodes and their kubelet Leases in the fake: renewed `now` when ready, else `downFor` ago. */
+export function putNodes(kube: FakeKube, specs: readonly NodeSpec[], now: number): void {
+  for (const spec of specs) {
+    kube.putNode(makeNode(spec, now));
+    const healthy = spec.ready ?? true;
+    kube.putLease(
+      'kube-node-lease',
+      kubeletLease(spec.name, healthy ? now : now - (spec.downFor ?? 3_600_000)),
+    );
+  }
+}
+
+/** A StatefulSet pod on `node` with PV `pv` of volume `volumeHandle`, attached to the node. */
+export function putStatefulWorkload(
+  kube: FakeKube,
+  node: string,
+  pv: string,
+  volumeHandle: string,
+  csiDriver?: string,
+): void {
+  kube.pods.push(statefulPod(node));
+  kube.attachments.push(attachment(node, pv));
+  kube.persistentVolumes.push(persistentVolume(pv, volumeHandle, csiDriver));
 }
 
 export interface WorldOptions {
@@ -134,80 +151,45 @@ export function createWorld(options: WorldOptions = {}): World {
     detachMs: 1_000,
     ...options.driverOptions,
   });
-  const config = loadConfig({
-    ALERTFENCE_TOKENS: `${TOKEN},${SECOND_TOKEN}`,
-    ALERTFENCE_DRY_RUN: 'false',
-    ALERTFENCE_DRIVERS: 'simulated',
-    ALERTFENCE_MAX_UNHEALTHY: '50%',
-    ...options.env,
+  const wired = wireFence({
+    kube,
+    drivers: [driver],
+    env: {
+      ALERTFENCE_TOKENS: `${TOKEN},${SECOND_TOKEN}`,
+      ALERTFENCE_DRIVERS: 'simulated',
+      ALERTFENCE_MAX_UNHEALTHY: '50%',
+      ...options.env,
+    },
+    now: clock.now,
+    sleep: clock.sleep,
   });
   const nodes = options.nodes ?? [
     { name: 'worker-1', ready: false, downFor: 3_600_000 },
     { name: 'worker-2' },
     { name: 'worker-3' },
   ];
+  putNodes(kube, nodes, clock.now());
   for (const spec of nodes) {
-    kube.putNode(makeNode(spec, clock.now()));
     const healthy = spec.ready ?? true;
-    kube.putLease(
-      'kube-node-lease',
-      kubeletLease(spec.name, healthy ? clock.now() : clock.now() - (spec.downFor ?? 3_600_000)),
-    );
     driver.addInstance(
       spec.instance ?? `i-${spec.name}`,
       healthy ? [] : [`vol-${spec.name}`, `vol-${spec.name}-scratch`],
     );
-    if (!healthy) {
-      kube.pods.push(statefulPod(spec.name));
-      kube.attachments.push(attachment(spec.name, `pv-${spec.name}`));
-      kube.persistentVolumes.push(persistentVolume(`pv-${spec.name}`, `vol-${spec.name}`));
-    }
+    if (!healthy) putStatefulWorkload(kube, spec.name, `pv-${spec.name}`, `vol-${spec.name}`);
   }
-  const logs: string[] = [];
-  const log = createLogger({ level: 'debug', write: (line) => logs.push(line), now: clock.now });
-  const continuation = new RecordingContinuation();
-  const service = createFenceService({
-    kube,
-    drivers: createDriverRegistry([driver]),
-    config,
-    log,
-    now: clock.now,
-    sleep: clock.sleep,
-    continuation,
-  });
-  const app = createApp({ config, service, ready: () => kube.ping(), log, now: clock.now });
-  let invocation = 0;
   return {
     clock,
     kube,
     driver,
-    config,
-    service,
-    app,
-    continuation,
-    logs,
+    config: wired.config,
+    service: wired.service,
+    app: wired.app,
+    continuation: wired.continuation,
+    logs: wired.logs,
     async drain(limit = 50) {
-      let runs = 0;
-      while (continuation.handoffs.length > 0 && runs < limit) {
-        const handoff = continuation.handoffs.shift() as Handoff;
-        invocation += 1;
-        await service.continueFence(handoff, {
-          requestId: `worker-${invocation}`,
-          deadline: clock.now() + config.runBudgetMs,
-        });
-        runs += 1;
-      }
-      return runs;
+      return (await wired.drain(limit)).length;
     },
-    post(path, body, headers = {}) {
-      return Promise.resolve(
-        app.request(path, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...headers },
-          body: typeof body === 'string' ? body : JSON.stringify(body),
-        }),
-      );
-    },
+    post: wired.post,
   };
 }
 

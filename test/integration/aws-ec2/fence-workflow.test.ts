@@ -5,23 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createEc2Driver } from '../../../drivers/aws-ec2/index.js';
-import { createDriverRegistry } from '../../../drivers/registry.js';
-import { createApp } from '../../../functions/app.js';
-import { loadConfig } from '../../../functions/config.js';
-import { createFenceService, type Handoff } from '../../../functions/fence/fence-service.js';
 import { PHASES } from '../../../functions/fence/vocabulary.js';
-import { createLogger } from '../../../functions/log.js';
 import { FakeKube } from '../../fakes/kube.js';
-import {
-  alertPayload,
-  attachment,
-  kubeletLease,
-  makeNode,
-  persistentVolume,
-  RecordingContinuation,
-  statefulPod,
-  TOKEN,
-} from '../../support/world.js';
+import { wireFence } from '../../support/fence-wiring.js';
+import { alertPayload, putNodes, putStatefulWorkload } from '../../support/world.js';
 import {
   attachDataVolume,
   countingEc2Client,
@@ -43,59 +30,31 @@ describe('fence workflow with the EC2 driver on moto', () => {
     const scratchVolume = await attachDataVolume(suite.ec2, dead, '/dev/sdg');
     const rootVolume = rootVolumeOf(await readInstance(suite.ec2, deadId));
     const kube = new FakeKube();
-    const now = Date.now();
-    const nodes = [
-      { name: 'worker-1', ready: false, instance: deadId },
-      { name: 'worker-2', ready: true, instance: (await runInstance(suite.ec2)).InstanceId ?? '' },
-      { name: 'worker-3', ready: true, instance: (await runInstance(suite.ec2)).InstanceId ?? '' },
-    ];
-    for (const spec of nodes) {
-      const node = makeNode({ name: spec.name, ready: spec.ready, downFor: 3_600_000 }, now);
-      node.spec = { providerID: `aws:///${dead.Placement?.AvailabilityZone}/${spec.instance}` };
-      kube.putNode(node);
-      kube.putLease('kube-node-lease', kubeletLease(spec.name, spec.ready ? now : now - 3_600_000));
-    }
-    kube.pods.push(statefulPod('worker-1'));
-    kube.attachments.push(attachment('worker-1', 'pv-data'));
-    kube.persistentVolumes.push(persistentVolume('pv-data', pvVolume));
+    const zone = dead.Placement?.AvailabilityZone;
+    putNodes(
+      kube,
+      [
+        { name: 'worker-1', ready: false, providerID: `aws:///${zone}/${deadId}` },
+        { name: 'worker-2', providerID: `aws:///${zone}/${(await runInstance(suite.ec2)).InstanceId ?? ''}` },
+        { name: 'worker-3', providerID: `aws:///${zone}/${(await runInstance(suite.ec2)).InstanceId ?? ''}` },
+      ],
+      Date.now(),
+    );
+    putStatefulWorkload(kube, 'worker-1', 'pv-data', pvVolume);
 
     const counting = countingEc2Client(suite.moto);
     const driver = createEc2Driver({ clients: { ec2: counting.client }, clusterName: 'prod' });
-    const config = loadConfig({
-      ALERTFENCE_TOKENS: TOKEN,
-      ALERTFENCE_DRY_RUN: 'false',
-      ALERTFENCE_DRIVERS: 'aws',
-      ALERTFENCE_MAX_UNHEALTHY: '50%',
-    });
-    const logs: string[] = [];
-    const log = createLogger({ level: 'debug', write: (line) => logs.push(line) });
-    const continuation = new RecordingContinuation();
-    const service = createFenceService({
+    const { service, post, drain } = wireFence({
       kube,
-      drivers: createDriverRegistry([driver]),
-      config,
-      log,
-      now: Date.now,
-      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-      continuation,
+      drivers: [driver],
+      env: { ALERTFENCE_DRIVERS: 'aws', ALERTFENCE_MAX_UNHEALTHY: '50%' },
     });
-    const app = createApp({ config, service, ready: () => kube.ping(), log, now: Date.now });
 
     // Act: the webhook answers at once; the runtime then runs the handed-over continuation.
-    const response = await app.request('/v1/alerts', {
-      method: 'POST',
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify(alertPayload([{ node: 'worker-1' }])),
-    });
+    const response = await post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
     const accepted = (await response.json()) as { results: Array<{ outcome: string }> };
     const callsAtAnswer = [...counting.calls];
-    while (continuation.handoffs.length > 0) {
-      const handoff = continuation.handoffs.shift() as Handoff;
-      await service.continueFence(handoff, {
-        requestId: 'worker',
-        deadline: Date.now() + config.runBudgetMs,
-      });
-    }
+    await drain(Number.POSITIVE_INFINITY);
 
     // Assess
     expect(response.status).toBe(202);

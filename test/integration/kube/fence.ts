@@ -3,32 +3,15 @@
  * the simulated cloud for power, real time, and a continuation the test runs by hand.
  */
 
-import { createDriverRegistry } from '../../../drivers/registry.js';
 import { SimulatedDriver, type SimulatedDriverOptions } from '../../../drivers/simulated/simulated-driver.js';
-import { createApp } from '../../../functions/app.js';
-import { type Config, loadConfig } from '../../../functions/config.js';
 import type { RunResult } from '../../../functions/fence/executor.js';
-import {
-  createFenceService,
-  type FenceService,
-  type Handoff,
-} from '../../../functions/fence/fence-service.js';
 import type { KubePort } from '../../../functions/kube/port.js';
-import { createLogger } from '../../../functions/log.js';
-import { RecordingContinuation, TOKEN } from '../../support/world.js';
+import { type FenceWiring, wireFence } from '../../support/fence-wiring.js';
 
-export interface RealFence {
-  service: FenceService;
-  app: ReturnType<typeof createApp>;
+export interface RealFence extends Omit<FenceWiring, 'drain'> {
   driver: SimulatedDriver;
-  config: Config;
-  continuation: RecordingContinuation;
-  /** Every log line, as JSON text. */
-  logs: string[];
   /** Runs the handed-over fences until none is left, one invocation each, as a runtime would. */
   drain(limit?: number): Promise<RunResult[]>;
-  /** POSTs JSON to the app with the bearer token. */
-  post(path: string, body: unknown): Promise<Response>;
 }
 
 export interface RealFenceOptions {
@@ -42,55 +25,16 @@ export interface RealFenceOptions {
 export function createRealFence(kube: KubePort, options: RealFenceOptions = {}): RealFence {
   const driver =
     options.driver ?? new SimulatedDriver({ transitionMs: 300, detachMs: 200, ...options.driverOptions });
-  const env = options.env ?? {};
-  const config = loadConfig({
-    ALERTFENCE_TOKENS: TOKEN,
-    ALERTFENCE_DRY_RUN: 'false',
-    ALERTFENCE_DRIVERS: 'simulated',
-    ...env,
-  });
-  const logs: string[] = [];
-  const log = createLogger({ level: 'debug', write: (line) => logs.push(line) });
-  const continuation = new RecordingContinuation();
-  const service = createFenceService({
+  const wired = wireFence({
     kube,
-    drivers: createDriverRegistry([driver]),
-    config,
-    log,
-    now: Date.now,
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-    continuation,
+    drivers: [driver],
+    env: { ALERTFENCE_DRIVERS: 'simulated', ...options.env },
   });
-  const app = createApp({ config, service, ready: () => kube.ping(), log, now: Date.now });
-  let invocation = 0;
   return {
-    service,
-    app,
+    ...wired,
     driver,
-    config,
-    continuation,
-    logs,
     async drain(limit = 20) {
-      const results: RunResult[] = [];
-      while (continuation.handoffs.length > 0 && results.length < limit) {
-        const handoff = continuation.handoffs.shift() as Handoff;
-        invocation += 1;
-        const result = await service.continueFence(handoff, {
-          requestId: `worker-${invocation}`,
-          deadline: Date.now() + config.runBudgetMs,
-        });
-        if (result) results.push(result);
-      }
-      return results;
-    },
-    post(path, body) {
-      return Promise.resolve(
-        app.request(path, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-          body: JSON.stringify(body),
-        }),
-      );
+      return (await wired.drain(limit)).filter((result): result is RunResult => result !== undefined);
     },
   };
 }

@@ -1,4 +1,3 @@
-import type { V1PersistentVolume } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type CallOptions,
@@ -9,22 +8,10 @@ import {
   type NodeIdentity,
 } from '../../../drivers/driver.js';
 import { createOpenStackDriver, type OpenStackDriver } from '../../../drivers/openstack/index.js';
-import { createDriverRegistry } from '../../../drivers/registry.js';
-import { createApp } from '../../../functions/app.js';
-import { loadConfig } from '../../../functions/config.js';
-import { createFenceService, type Handoff } from '../../../functions/fence/fence-service.js';
 import { PHASES } from '../../../functions/fence/vocabulary.js';
-import { createLogger } from '../../../functions/log.js';
 import { FakeKube } from '../../fakes/kube.js';
-import {
-  alertPayload,
-  attachment,
-  kubeletLease,
-  makeNode,
-  RecordingContinuation,
-  statefulPod,
-  TOKEN,
-} from '../../support/world.js';
+import { wireFence } from '../../support/fence-wiring.js';
+import { alertPayload, putNodes, putStatefulWorkload } from '../../support/world.js';
 import { documentedAccessRules, ExchangeLog, startTestCloud, type TestCloud } from './cloud.js';
 
 const POWER_OFF_MS = 1500;
@@ -297,76 +284,36 @@ describe('OpenStack driver fencing through the Nova/Cinder contract fake', () =>
       // pod whose PV is the Cinder volume; two healthy workers keep the storm guard quiet.
       const { serverId, boot, pv, data, node } = seedServer('worker-dead', '10.0.2.10');
       const kube = new FakeKube();
-      const now = Date.now();
-      const workers = [
-        { name: 'worker-dead', ready: false, providerID: node.providerID },
-        {
-          name: 'worker-ok-1',
-          ready: true,
-          providerID: `openstack:///${seedServer('worker-ok-1', '10.0.2.11').serverId}`,
-        },
-        {
-          name: 'worker-ok-2',
-          ready: true,
-          providerID: `openstack:///${seedServer('worker-ok-2', '10.0.2.12').serverId}`,
-        },
-      ];
-      for (const worker of workers) {
-        const object = makeNode({ name: worker.name, ready: worker.ready, downFor: 3_600_000 }, now);
-        object.spec = { providerID: worker.providerID ?? '' };
-        kube.putNode(object);
-        kube.putLease('kube-node-lease', kubeletLease(worker.name, worker.ready ? now : now - 3_600_000));
-      }
-      kube.pods.push(statefulPod('worker-dead'));
-      kube.attachments.push(attachment('worker-dead', 'pv-postgres'));
-      const cinderPV: V1PersistentVolume = {
-        metadata: { name: 'pv-postgres' },
-        spec: { csi: { driver: 'cinder.csi.openstack.org', volumeHandle: pv } },
-      };
-      kube.persistentVolumes.push(cinderPV);
+      putNodes(
+        kube,
+        [
+          { name: 'worker-dead', ready: false, providerID: node.providerID },
+          {
+            name: 'worker-ok-1',
+            providerID: `openstack:///${seedServer('worker-ok-1', '10.0.2.11').serverId}`,
+          },
+          {
+            name: 'worker-ok-2',
+            providerID: `openstack:///${seedServer('worker-ok-2', '10.0.2.12').serverId}`,
+          },
+        ],
+        Date.now(),
+      );
+      putStatefulWorkload(kube, 'worker-dead', 'pv-postgres', pv, 'cinder.csi.openstack.org');
 
       await driver.session.authenticate(call());
       const mark = log.mark();
-      const config = loadConfig({
-        ALERTFENCE_TOKENS: TOKEN,
-        ALERTFENCE_DRY_RUN: 'false',
-        ALERTFENCE_DRIVERS: 'openstack',
-        ALERTFENCE_MAX_UNHEALTHY: '50%',
-      });
-      const logs: string[] = [];
-      const continuation = new RecordingContinuation();
-      const service = createFenceService({
+      const { service, post, drain } = wireFence({
         kube,
-        drivers: createDriverRegistry([driver]),
-        config,
-        log: createLogger({ level: 'debug', write: (line) => logs.push(line) }),
-        now: Date.now,
-        sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-        continuation,
-      });
-      const app = createApp({
-        config,
-        service,
-        ready: () => kube.ping(),
-        log: createLogger({ level: 'error' }),
-        now: Date.now,
+        drivers: [driver],
+        env: { ALERTFENCE_DRIVERS: 'openstack', ALERTFENCE_MAX_UNHEALTHY: '50%' },
       });
 
       // Act: the webhook answers at once; the runtime then runs the handed-over continuations.
-      const response = await app.request('/v1/alerts', {
-        method: 'POST',
-        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-        body: JSON.stringify(alertPayload([{ node: 'worker-dead' }])),
-      });
+      const response = await post('/v1/alerts', alertPayload([{ node: 'worker-dead' }]));
       const accepted = (await response.json()) as { results: Array<{ outcome: string }> };
       const callsAtAnswer = log.since(mark).length;
-      while (continuation.handoffs.length > 0) {
-        const handoff = continuation.handoffs.shift() as Handoff;
-        await service.continueFence(handoff, {
-          requestId: 'worker',
-          deadline: Date.now() + config.runBudgetMs,
-        });
-      }
+      await drain(Number.POSITIVE_INFINITY);
 
       // Assess
       expect(response.status).toBe(202);

@@ -1,0 +1,105 @@
+/**
+ * The fence service and app wired as the entrypoints wire them, around whatever Kubernetes port and drivers a
+ * test brings (the in-memory fake or a real API server; the simulated cloud, moto or the OpenStack fake), with
+ * a continuation the test runs by hand.
+ */
+import type { PowerDriver } from '../../drivers/driver.js';
+import { createDriverRegistry } from '../../drivers/registry.js';
+import { createApp } from '../../functions/app.js';
+import { type Config, loadConfig } from '../../functions/config.js';
+import type { RunResult } from '../../functions/fence/executor.js';
+import {
+  type Continuation,
+  createFenceService,
+  type FenceService,
+  type Handoff,
+} from '../../functions/fence/fence-service.js';
+import type { KubePort } from '../../functions/kube/port.js';
+import { createLogger } from '../../functions/log.js';
+
+export const TOKEN = 'test-token-0123456789abcdef';
+
+/** Collects handoffs; `drain` runs them as the runtime would, one invocation each. */
+export class RecordingContinuation implements Continuation {
+  readonly handoffs: Handoff[] = [];
+  async schedule(handoff: Handoff): Promise<void> {
+    this.handoffs.push(handoff);
+  }
+}
+
+export interface FenceWiringOptions {
+  kube: KubePort;
+  drivers: readonly PowerDriver[];
+  /** `ALERTFENCE_*` variables over the defaults (armed, the bearer token {@link TOKEN}). */
+  env: Record<string, string>;
+  /** The clock; default the wall clock and real timers. */
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface FenceWiring {
+  config: Config;
+  service: FenceService;
+  app: ReturnType<typeof createApp>;
+  continuation: RecordingContinuation;
+  /** Every log line, as JSON text. */
+  logs: string[];
+  /**
+   * Runs the handed-over fences until none is left (or `limit` invocations), one invocation each, as a
+   * runtime would; one entry per invocation (undefined for a stale handoff).
+   */
+  drain(limit: number): Promise<Array<RunResult | undefined>>;
+  /** POSTs JSON (an object, or text as is) to the app with the bearer token. */
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
+}
+
+export function wireFence(options: FenceWiringOptions): FenceWiring {
+  const now = options.now ?? Date.now;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const { kube } = options;
+  const config = loadConfig({ ALERTFENCE_TOKENS: TOKEN, ALERTFENCE_DRY_RUN: 'false', ...options.env });
+  const logs: string[] = [];
+  const log = createLogger({ level: 'debug', write: (line) => logs.push(line), now });
+  const continuation = new RecordingContinuation();
+  const service = createFenceService({
+    kube,
+    drivers: createDriverRegistry(options.drivers),
+    config,
+    log,
+    now,
+    sleep,
+    continuation,
+  });
+  const app = createApp({ config, service, ready: () => kube.ping(), log, now });
+  let invocation = 0;
+  return {
+    config,
+    service,
+    app,
+    continuation,
+    logs,
+    async drain(limit) {
+      const results: Array<RunResult | undefined> = [];
+      while (continuation.handoffs.length > 0 && results.length < limit) {
+        const handoff = continuation.handoffs.shift() as Handoff;
+        invocation += 1;
+        results.push(
+          await service.continueFence(handoff, {
+            requestId: `worker-${invocation}`,
+            deadline: now() + config.runBudgetMs,
+          }),
+        );
+      }
+      return results;
+    },
+    post(path, body, headers = {}) {
+      return Promise.resolve(
+        app.request(path, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...headers },
+          body: typeof body === 'string' ? body : JSON.stringify(body),
+        }),
+      );
+    },
+  };
+}
