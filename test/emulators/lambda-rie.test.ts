@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { buildBundles, functionBundles } from '../integration/runtimes/support/bundles.js';
-import { refusedAddress, TOKEN, WRONG_TOKEN, writeKubeconfig } from '../integration/runtimes/support/env.js';
+import { refusedAddress, TOKEN, writeKubeconfig } from '../integration/runtimes/support/env.js';
+import {
+  alertEvent,
+  expectHealthyAnswer,
+  expectInvalidInputAnswer,
+  expectUnauthorizedAnswer,
+  UNAUTHORIZED_CASES,
+} from '../integration/runtimes/support/function-url-answers.js';
 import { startLambdaApiStandIn } from '../integration/runtimes/support/lambda-api.js';
 import { functionUrlEvent, readFunctionUrlResult } from '../integration/runtimes/support/lambda-events.js';
 import { startRie } from '../integration/runtimes/support/rie.js';
@@ -41,33 +48,22 @@ describe('Lambda bundle under the Runtime Interface Emulator', () => {
 
     // Assess
     expect(invoked.status, rie.logs()).toBe(200);
-    const answer = readFunctionUrlResult(invoked.payload);
-    expect(answer.statusCode).toBe(200);
-    expect(answer.headers['content-type']).toMatch(/^application\/json/);
-    expect(answer.json).toEqual({ status: 'ok' });
+    expectHealthyAnswer(invoked.payload);
     expect(rie.initDurationMs()).toBeGreaterThan(0);
   });
 
-  it.each([
-    ['no token', undefined],
-    ['a wrong token', WRONG_TOKEN],
-  ])('should answer 401 in the Function URL response to an alert with %s', async (_case, token) => {
-    const { rie } = setup();
+  it.each(UNAUTHORIZED_CASES)(
+    'should answer 401 in the Function URL response to an alert with %s',
+    async (_case, token) => {
+      const { rie } = setup();
 
-    // Act
-    const invoked = await rie.invoke(
-      functionUrlEvent('POST', '/v1/alerts', {
-        body: alertPayload([{ node: 'worker-1' }]),
-        ...(token ? { token } : {}),
-      }),
-    );
+      // Act
+      const invoked = await rie.invoke(alertEvent(token));
 
-    // Assess
-    const answer = readFunctionUrlResult(invoked.payload);
-    expect(answer.statusCode).toBe(401);
-    expect(answer.headers['www-authenticate']).toMatch(/^Bearer realm="alertfence"/);
-    expect(answer.json).toMatchObject({ error: { code: 'unauthorized' } });
-  });
+      // Assess
+      expectUnauthorizedAnswer(invoked.payload);
+    },
+  );
 
   it('should answer 400 to a body that is not JSON', async () => {
     const { rie } = setup();
@@ -78,9 +74,7 @@ describe('Lambda bundle under the Runtime Interface Emulator', () => {
     );
 
     // Assess
-    const answer = readFunctionUrlResult(invoked.payload);
-    expect(answer.statusCode).toBe(400);
-    expect(answer.json).toMatchObject({ error: { code: 'invalid_input' } });
+    expectInvalidInputAnswer(invoked.payload);
   });
 
   it('should answer 503 to /readyz and to an alert while the API server is unreachable, so Alertmanager retries', async () => {

@@ -15,7 +15,14 @@ import { startLambdaRuntimeApiFake } from '../../fakes/lambda-runtime-api.js';
 import { runCommand, tempDir } from '../../peers/process.js';
 import { alertPayload } from '../../support/world.js';
 import { buildBundles, functionBundles } from './support/bundles.js';
-import { refusedAddress, TOKEN, WRONG_TOKEN, writeKubeconfig } from './support/env.js';
+import { refusedAddress, TOKEN, writeKubeconfig } from './support/env.js';
+import {
+  alertEvent,
+  expectHealthyAnswer,
+  expectInvalidInputAnswer,
+  expectUnauthorizedAnswer,
+  UNAUTHORIZED_CASES,
+} from './support/function-url-answers.js';
 import { startLambdaApiStandIn } from './support/lambda-api.js';
 import { functionUrlEvent, readFunctionUrlResult } from './support/lambda-events.js';
 import { handlerSpec, runtimeEnvironment, startLambdaRuntime } from './support/lambda-runtime.js';
@@ -104,32 +111,21 @@ describe('Lambda bundle against the Runtime API contract fake', () => {
 
     // Assess
     expect(result.outcome, runtime.logs()).toBe('response');
-    const answer = readFunctionUrlResult(result.payload);
-    expect(answer.statusCode).toBe(200);
-    expect(answer.headers['content-type']).toMatch(/^application\/json/);
-    expect(answer.json).toEqual({ status: 'ok' });
+    expectHealthyAnswer(result.payload);
   });
 
-  it.each([
-    ['no token', undefined],
-    ['a wrong token', WRONG_TOKEN],
-  ])('should answer 401 in the Function URL response to an alert with %s', async (_case, token) => {
-    const { runtime } = setup();
+  it.each(UNAUTHORIZED_CASES)(
+    'should answer 401 in the Function URL response to an alert with %s',
+    async (_case, token) => {
+      const { runtime } = setup();
 
-    // Act
-    const result = await runtime.invoke(
-      functionUrlEvent('POST', '/v1/alerts', {
-        body: alertPayload([{ node: 'worker-1' }]),
-        ...(token ? { token } : {}),
-      }),
-    );
+      // Act
+      const result = await runtime.invoke(alertEvent(token));
 
-    // Assess
-    const answer = readFunctionUrlResult(result.payload);
-    expect(answer.statusCode).toBe(401);
-    expect(answer.headers['www-authenticate']).toMatch(/^Bearer realm="alertfence"/);
-    expect(answer.json).toMatchObject({ error: { code: 'unauthorized' } });
-  });
+      // Assess
+      expectUnauthorizedAnswer(result.payload);
+    },
+  );
 
   it('should answer 400 to a body that is not JSON', async () => {
     const { runtime } = setup();
@@ -140,9 +136,7 @@ describe('Lambda bundle against the Runtime API contract fake', () => {
     );
 
     // Assess
-    const answer = readFunctionUrlResult(result.payload);
-    expect(answer.statusCode).toBe(400);
-    expect(answer.json).toMatchObject({ error: { code: 'invalid_input' } });
+    expectInvalidInputAnswer(result.payload);
   });
 
   it('should answer 503 to an alert while the API server is unreachable, so Alertmanager retries', async () => {
