@@ -3,6 +3,6 @@ import { execSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 if (!existsSync('node_modules/.package-lock.json')) {
-  process.stderr.write('alertfence: installing dependencies (npm ci) …\n');
-  execSync('npm ci --no-audit --no-fund', { stdio: 'inherit' });
+  process.stderr.write('alertfence: installing dependencies (npm install) …\n');
+  execSync('npm install --no-audit --no-fund', { stdio: 'inherit' });
 }
