@@ -68,10 +68,14 @@ fi
 if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
   missing+=(python3-venv)
 fi
+# The control-plane harness issues its per-run certificates with the openssl CLI.
+if [[ ! -x /usr/bin/openssl ]]; then
+  missing+=(openssl)
+fi
 if [[ ${#missing[@]} -gt 0 ]]; then
   apt_install "${missing[@]}"
 else
-  log "apt: prometheus-alertmanager, prometheus, python3-venv already present"
+  log "apt: prometheus-alertmanager, prometheus, python3-venv, openssl already present"
 fi
 
 # --- Keystone ----------------------------------------------------------------------------------------
