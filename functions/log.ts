@@ -73,5 +73,3 @@ export function createLogger(
   };
 }
 
-/** A logger that drops everything, for tests and benchmarks. */
-export const silentLogger: Logger = createLogger({ write: () => {} });

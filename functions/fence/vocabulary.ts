@@ -57,7 +57,6 @@ export const REASONS = {
   fenceInProgress: 'FenceInProgress',
   nodeNotFound: 'NodeNotFound',
   accepted: 'Accepted',
-  duplicate: 'DuplicateInPayload',
   apiUnavailable: 'ApiServerUnavailable',
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];

@@ -66,10 +66,6 @@ export function matchesSelector(
   });
 }
 
-export function hasTaint(node: V1Node, key: string): boolean {
-  return (node.spec?.taints ?? []).some((taint) => taint.key === key);
-}
-
 export function nodeIdentity(node: V1Node): NodeIdentity {
   const addresses = node.status?.addresses ?? [];
   return {
