@@ -72,4 +72,3 @@ export function createLogger(
     child: (fields) => createLogger({ ...options, base: { ...base, ...fields } }),
   };
 }
-
