@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { z } from 'zod';
+import * as z from 'zod';
 import { alertTargets, InvalidPayloadError, parsePayload } from './alertmanager/webhook.js';
 import type { Config } from './config.js';
 import type { FenceService, Handoff, NodeResult } from './fence/fence-service.js';

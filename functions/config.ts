@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** A configuration value is wrong: the function refuses to start and says what to fix. */
 export class ConfigError extends Error {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { FenceTarget } from '../fence/fence-service.js';
 import { REASONS } from '../fence/vocabulary.js';
 import { isValidNodeName } from '../kube/node-facts.js';

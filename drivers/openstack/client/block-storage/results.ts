@@ -1,6 +1,6 @@
 /** Cinder responses, checked against the API reference. */
 
-import { z } from 'zod';
+import * as z from 'zod';
 
 const attachmentSchema = z.object({
   server_id: z.string().nullish(),

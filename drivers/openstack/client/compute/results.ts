@@ -1,6 +1,6 @@
 /** Nova responses, checked against the API reference and turned into plain typed values. */
 
-import { z } from 'zod';
+import * as z from 'zod';
 
 const addressSchema = z.object({ addr: z.string(), version: z.number().optional() });
 

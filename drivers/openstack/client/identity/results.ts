@@ -1,6 +1,6 @@
 /** Keystone v3 token responses and the service catalog they carry. */
 
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Endpoint interfaces of the Keystone v3 catalog. */
 export type EndpointInterface = 'public' | 'internal' | 'admin';
