@@ -1,7 +1,7 @@
-import type { V1Lease } from '@kubernetes/client-node';
 import { DriverError } from '../../drivers/driver.js';
 import type { DriverRegistry } from '../../drivers/registry.js';
 import type { Config } from '../config.js';
+import type { Lease } from '../kube/objects.js';
 import { KubeConflictError, type KubePort, KubeUnavailableError } from '../kube/port.js';
 import type { Logger } from '../log.js';
 import { LockLostError, SafetyViolationError } from './errors.js';
@@ -50,7 +50,7 @@ const SAVE_MARGIN_MS = 3_000;
  */
 export async function runFence(
   deps: ExecutorDeps,
-  start: { journal: FenceJournal; lease: V1Lease },
+  start: { journal: FenceJournal; lease: Lease },
   context: RunContext,
 ): Promise<RunResult> {
   const { kube, config, now } = deps;

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { V1Lease } from '@kubernetes/client-node';
 import {
   DriverError,
   InstanceNotFoundError,
@@ -7,6 +6,7 @@ import {
   type PowerDriver,
 } from '../../drivers/driver.js';
 import { nodeIdentity } from '../kube/node-facts.js';
+import type { Lease } from '../kube/objects.js';
 import { KubeConflictError, KubeUnavailableError } from '../kube/port.js';
 import { type ExecutorDeps, emitEvent, type RunResult, runFence } from './executor.js';
 import { type ClusterSnapshot, type Decision, decide, type NodeSnapshot } from './guards.js';
@@ -116,7 +116,7 @@ export function createFenceService(deps: FenceServiceDeps): FenceService {
   }
 
   /** Runs a fence now (wait mode) or hands it to the runtime; either way, this invocation holds the Lease. */
-  async function proceed(journal: FenceJournal, lease: V1Lease, holder: string, options: RequestOptions) {
+  async function proceed(journal: FenceJournal, lease: Lease, holder: string, options: RequestOptions) {
     if (options.wait) {
       const result = await runFence(
         deps,
@@ -133,7 +133,7 @@ export function createFenceService(deps: FenceServiceDeps): FenceService {
   }
 
   /** Takes over a fence whose last holder stopped, with compare-and-swap; undefined if someone else won. */
-  async function takeOver(journal: FenceJournal, lease: V1Lease, holder: string) {
+  async function takeOver(journal: FenceJournal, lease: Lease, holder: string) {
     const next: FenceJournal = {
       ...journal,
       attempt: journal.attempt + 1,
@@ -266,7 +266,7 @@ export function createFenceService(deps: FenceServiceDeps): FenceService {
       now(),
       snapshot.journalLease,
     );
-    let lease: V1Lease;
+    let lease: Lease;
     try {
       // Create, or replace the finished fence's Lease at the version we read: either way compare-and-swap,
       // so of N concurrent requests exactly one takes the lock (safety invariant 3).

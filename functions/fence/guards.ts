@@ -1,4 +1,3 @@
-import type { V1Lease, V1Node } from '@kubernetes/client-node';
 import type { Config } from '../config.js';
 import {
   isControlPlane,
@@ -7,23 +6,24 @@ import {
   matchesSelector,
   readiness,
 } from '../kube/node-facts.js';
+import type { Lease, Node } from '../kube/objects.js';
 import type { FenceJournal } from './journal.js';
 import { KUBE_NAMES, type Outcome, REASONS, type Reason } from './vocabulary.js';
 
 /** What the API server told us about one node at decision time. */
 export interface NodeSnapshot {
-  node: V1Node | undefined;
-  kubeletLease: V1Lease | undefined;
+  node: Node | undefined;
+  kubeletLease: Lease | undefined;
   /** The node's journal Lease in the alertfence namespace, if any. */
-  journalLease: V1Lease | undefined;
+  journalLease: Lease | undefined;
   journal: FenceJournal | undefined;
   /** A Lease in `medik8s-leases` held by another remediator. */
-  remediatorLease: V1Lease | undefined;
+  remediatorLease: Lease | undefined;
 }
 
 /** What the API server told us about the whole cluster, read once per request. */
 export interface ClusterSnapshot {
-  nodes: V1Node[];
+  nodes: Node[];
   /** Journals of fences that are running, by node. */
   runningFences: FenceJournal[];
 }
@@ -58,7 +58,7 @@ const refuse = (reason: Reason, message: string): Decision => ({ outcome: 'refus
 const skip = (reason: Reason, message: string): Decision => ({ outcome: 'skipped', reason, message });
 
 /** Whether a node is in alertfence's scope: opted in, not excluded, not control plane unless allowed. */
-export function scopeRefusal(node: V1Node, config: GuardConfig): Decision | undefined {
+export function scopeRefusal(node: Node, config: GuardConfig): Decision | undefined {
   const labels = node.metadata?.labels ?? {};
   if (!matchesSelector(labels, config.nodeSelector)) {
     return refuse(

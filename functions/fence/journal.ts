@@ -1,5 +1,5 @@
-import type { V1Lease } from '@kubernetes/client-node';
 import type { InstanceRef } from '../../drivers/driver.js';
+import { type Lease, microTime } from '../kube/objects.js';
 import { type FenceStatus, KUBE_NAMES, PHASES, type Phase, phaseIndex } from './vocabulary.js';
 
 /** One completed phase. Each phase appears once in a journal, whatever the number of attempts. */
@@ -105,7 +105,7 @@ export function journalLeaseName(node: string): string {
   return node;
 }
 
-export function readJournal(lease: V1Lease | undefined): FenceJournal | undefined {
+export function readJournal(lease: Lease | undefined): FenceJournal | undefined {
   const text = lease?.metadata?.annotations?.[KUBE_NAMES.journalAnnotation];
   if (!text) return undefined;
   try {
@@ -126,9 +126,9 @@ export function journalLease(
   holder: string | undefined,
   lockDurationMs: number,
   now: number,
-  previous?: V1Lease,
-): V1Lease {
-  const renewTime = new Date(now);
+  previous?: Lease,
+): Lease {
+  const renewTime = microTime(now);
   return {
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',

@@ -1,7 +1,7 @@
-import type { V1PersistentVolume, V1Pod, V1VolumeAttachment } from '@kubernetes/client-node';
 import type { InstanceDescription } from '../../drivers/driver.js';
 import type { Config } from '../config.js';
 import { fencingTaint, outOfServiceTaint, pvVolumeId, tolerates } from '../kube/node-facts.js';
+import type { PersistentVolume, Pod, VolumeAttachment } from '../kube/objects.js';
 import { KUBE_NAMES, type Phase } from './vocabulary.js';
 
 /** One step of a fence as an operator would read it in a dry-run. */
@@ -15,9 +15,9 @@ export interface PlannedStep {
 export interface PlanInput {
   node: string;
   instance: InstanceDescription;
-  pods: V1Pod[];
-  attachments: V1VolumeAttachment[];
-  persistentVolumes: V1PersistentVolume[];
+  pods: Pod[];
+  attachments: VolumeAttachment[];
+  persistentVolumes: PersistentVolume[];
   config: Pick<Config, 'namespace' | 'powerOn' | 'releaseTimeoutMs'>;
 }
 

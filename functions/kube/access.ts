@@ -1,6 +1,6 @@
-import { KubeConfig } from '@kubernetes/client-node';
 import { ConfigError } from '../config.js';
 import { createKubeClient, type KubeClientOptions } from './client.js';
+import { inClusterEndpoint, type KubeEndpoint, loadKubeconfigFile, parseKubeconfig } from './kubeconfig.js';
 import type { KubePort } from './port.js';
 
 type Env = Record<string, string | undefined>;
@@ -25,18 +25,21 @@ export type EksTokenFactory = (options: { clusterName: string; region: string })
  *   generated from the function's AWS role.
  */
 export function loadKubeAccess(env: Env, eksToken?: EksTokenFactory): KubeAccess {
-  const kc = new KubeConfig();
   const options: KubeClientOptions = {};
+  let endpoint: KubeEndpoint;
   let mode: KubeAccessMode;
   try {
     if (env.ALERTFENCE_KUBECONFIG_INLINE) {
-      kc.loadFromString(env.ALERTFENCE_KUBECONFIG_INLINE);
+      endpoint = parseKubeconfig(env.ALERTFENCE_KUBECONFIG_INLINE, {
+        baseDir: process.cwd(),
+        source: 'ALERTFENCE_KUBECONFIG_INLINE',
+      });
       mode = 'inline';
     } else if (env.KUBECONFIG) {
-      kc.loadFromFile(env.KUBECONFIG);
+      endpoint = loadKubeconfigFile(env.KUBECONFIG);
       mode = 'kubeconfig';
     } else if (env.KUBERNETES_SERVICE_HOST) {
-      kc.loadFromCluster();
+      endpoint = inClusterEndpoint(env);
       mode = 'in-cluster';
     } else if (env.ALERTFENCE_EKS_CLUSTER) {
       const server = env.ALERTFENCE_KUBE_SERVER;
@@ -47,15 +50,12 @@ export function loadKubeAccess(env: Env, eksToken?: EksTokenFactory): KubeAccess
         );
       }
       if (!eksToken) throw new ConfigError('EKS access is not available in this runtime');
-      kc.loadFromClusterAndUser(
-        {
-          name: env.ALERTFENCE_EKS_CLUSTER,
-          server,
-          skipTLSVerify: false,
-          ...(env.ALERTFENCE_KUBE_CA_DATA ? { caData: env.ALERTFENCE_KUBE_CA_DATA } : {}),
-        },
-        { name: 'alertfence' },
-      );
+      const caData = env.ALERTFENCE_KUBE_CA_DATA;
+      endpoint = {
+        server: server.replace(/\/+$/, ''),
+        tls: caData ? { ca: Buffer.from(caData, 'base64').toString('utf8') } : {},
+        source: `EKS cluster ${env.ALERTFENCE_EKS_CLUSTER}`,
+      };
       options.bearerToken = eksToken({ clusterName: env.ALERTFENCE_EKS_CLUSTER, region });
       mode = 'eks';
     } else {
@@ -67,6 +67,5 @@ export function loadKubeAccess(env: Env, eksToken?: EksTokenFactory): KubeAccess
     if (error instanceof ConfigError) throw error;
     throw new ConfigError(`cannot load Kubernetes access: ${(error as Error).message}`, { cause: error });
   }
-  if (!kc.getCurrentCluster()) throw new ConfigError(`Kubernetes access (${mode}) names no current cluster`);
-  return { mode, kube: createKubeClient(kc, options) };
+  return { mode, kube: createKubeClient(endpoint, options) };
 }

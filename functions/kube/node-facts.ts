@@ -1,6 +1,13 @@
-import type { V1Lease, V1Node, V1PersistentVolume, V1Pod, V1Taint } from '@kubernetes/client-node';
 import type { NodeIdentity } from '../../drivers/driver.js';
 import { KUBE_NAMES } from '../fence/vocabulary.js';
+import {
+  type Lease,
+  type Node,
+  type PersistentVolume,
+  type Pod,
+  type Taint,
+  timestampMillis,
+} from './objects.js';
 
 /** Kubernetes object names for Nodes are DNS subdomains (RFC 1123): at most 253 characters. */
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -16,21 +23,21 @@ export interface Readiness {
   reason: string | undefined;
 }
 
-export function readiness(node: V1Node): Readiness {
+export function readiness(node: Node): Readiness {
   const ready = node.status?.conditions?.find((condition) => condition.type === 'Ready');
   // A node that never reported is as unknown as one that stopped reporting.
   if (!ready) return { status: 'Unknown', since: undefined, reason: 'NoReadyCondition' };
   const status = ready.status === 'True' || ready.status === 'False' ? ready.status : 'Unknown';
-  return { status, since: toMillis(ready.lastTransitionTime), reason: ready.reason };
+  return { status, since: timestampMillis(ready.lastTransitionTime), reason: ready.reason };
 }
 
 /** When the kubelet last renewed its heartbeat Lease in `kube-node-lease`. */
-export function leaseRenewedAt(lease: V1Lease | undefined): number | undefined {
-  return toMillis(lease?.spec?.renewTime ?? lease?.spec?.acquireTime);
+export function leaseRenewedAt(lease: Lease | undefined): number | undefined {
+  return timestampMillis(lease?.spec?.renewTime ?? lease?.spec?.acquireTime);
 }
 
 /** Whether a Lease has a holder whose term has not run out. */
-export function isLeaseHeld(lease: V1Lease | undefined, now: number): boolean {
+export function isLeaseHeld(lease: Lease | undefined, now: number): boolean {
   const holder = lease?.spec?.holderIdentity;
   if (!holder) return false;
   const renewed = leaseRenewedAt(lease);
@@ -38,7 +45,7 @@ export function isLeaseHeld(lease: V1Lease | undefined, now: number): boolean {
   return renewed !== undefined && renewed + duration > now;
 }
 
-export function isControlPlane(node: V1Node): boolean {
+export function isControlPlane(node: Node): boolean {
   const labels = node.metadata?.labels ?? {};
   return KUBE_NAMES.controlPlaneLabels.some((label) => label in labels);
 }
@@ -66,7 +73,7 @@ export function matchesSelector(
   });
 }
 
-export function nodeIdentity(node: V1Node): NodeIdentity {
+export function nodeIdentity(node: Node): NodeIdentity {
   const addresses = node.status?.addresses ?? [];
   return {
     name: node.metadata?.name ?? '',
@@ -77,7 +84,7 @@ export function nodeIdentity(node: V1Node): NodeIdentity {
   };
 }
 
-export function outOfServiceTaint(): V1Taint {
+export function outOfServiceTaint(): Taint {
   return {
     key: KUBE_NAMES.outOfServiceTaintKey,
     value: KUBE_NAMES.outOfServiceTaintValue,
@@ -85,12 +92,12 @@ export function outOfServiceTaint(): V1Taint {
   };
 }
 
-export function fencingTaint(): V1Taint {
+export function fencingTaint(): Taint {
   return { key: KUBE_NAMES.fencingTaintKey, value: 'true', effect: 'NoSchedule' };
 }
 
 /** Whether a pod tolerates a taint (the Kubernetes toleration rules, `Exists` with empty key included). */
-export function tolerates(pod: V1Pod, taint: V1Taint): boolean {
+export function tolerates(pod: Pod, taint: Taint): boolean {
   return (pod.spec?.tolerations ?? []).some((toleration) => {
     if (toleration.effect && toleration.effect !== taint.effect) return false;
     if (!toleration.key) return toleration.operator === 'Exists';
@@ -103,15 +110,9 @@ export function tolerates(pod: V1Pod, taint: V1Taint): boolean {
  * The cloud volume id behind a PersistentVolume: CSI `volumeHandle` (EBS `vol-…`, Cinder UUID) or the in-tree
  * sources (`aws://zone/vol-…` is reduced to `vol-…`).
  */
-export function pvVolumeId(pv: V1PersistentVolume): string | undefined {
+export function pvVolumeId(pv: PersistentVolume): string | undefined {
   const spec = pv.spec;
   const raw = spec?.csi?.volumeHandle ?? spec?.awsElasticBlockStore?.volumeID ?? spec?.cinder?.volumeID;
   if (!raw) return undefined;
   return raw.startsWith('aws://') ? raw.slice(raw.lastIndexOf('/') + 1) : raw;
-}
-
-function toMillis(value: Date | string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const millis = value instanceof Date ? value.getTime() : Date.parse(value);
-  return Number.isNaN(millis) ? undefined : millis;
 }

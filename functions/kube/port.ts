@@ -1,12 +1,4 @@
-import type {
-  CoreV1Event,
-  V1Lease,
-  V1Node,
-  V1PersistentVolume,
-  V1Pod,
-  V1Taint,
-  V1VolumeAttachment,
-} from '@kubernetes/client-node';
+import type { KubeEvent, Lease, Node, PersistentVolume, Pod, Taint, VolumeAttachment } from './objects.js';
 
 /** Options of every mutating call: server-side dry-run makes the API server validate and change nothing. */
 export interface MutationOptions {
@@ -31,40 +23,40 @@ export interface EventInput {
 
 /**
  * Exactly the Kubernetes calls alertfence makes, and no more. The real implementation is
- * `createKubeClient` over `@kubernetes/client-node`; unit tests pass an in-memory fake.
+ * `createKubeClient` over the API server's REST API; unit tests pass an in-memory fake.
  *
  * Conventions: a read of a missing object returns `undefined`; a delete of a missing object is done;
  * a lost compare-and-swap throws `KubeConflictError`; an unreachable or failing API server throws
  * `KubeUnavailableError`.
  */
 export interface KubePort {
-  getNode(name: string): Promise<V1Node | undefined>;
-  listNodes(): Promise<V1Node[]>;
+  getNode(name: string): Promise<Node | undefined>;
+  listNodes(): Promise<Node[]>;
   /** Adds a taint, keeping every other taint (JSON patch guarded by `resourceVersion`). No-op when present. */
-  addTaint(node: string, taint: V1Taint, options?: MutationOptions): Promise<void>;
+  addTaint(node: string, taint: Taint, options?: MutationOptions): Promise<void>;
   /** Removes the taints with this key, keeping every other taint. No-op when absent. */
   removeTaint(node: string, key: string, options?: MutationOptions): Promise<void>;
   deleteNode(name: string, options?: MutationOptions): Promise<void>;
 
-  getLease(namespace: string, name: string): Promise<V1Lease | undefined>;
-  listLeases(namespace: string, labelSelector?: string): Promise<V1Lease[]>;
+  getLease(namespace: string, name: string): Promise<Lease | undefined>;
+  listLeases(namespace: string, labelSelector?: string): Promise<Lease[]>;
   /** Creates a Lease; `KubeConflictError` when it already exists. */
-  createLease(namespace: string, lease: V1Lease, options?: MutationOptions): Promise<V1Lease>;
+  createLease(namespace: string, lease: Lease, options?: MutationOptions): Promise<Lease>;
   /** Replaces a Lease only if its `metadata.resourceVersion` is current; `KubeConflictError` otherwise. */
-  replaceLease(namespace: string, lease: V1Lease, options?: MutationOptions): Promise<V1Lease>;
+  replaceLease(namespace: string, lease: Lease, options?: MutationOptions): Promise<Lease>;
 
-  listPodsOnNode(node: string): Promise<V1Pod[]>;
+  listPodsOnNode(node: string): Promise<Pod[]>;
   /** Force-deletes a pod (grace period 0): only safe once the node is verified off. */
   forceDeletePod(namespace: string, name: string, options?: MutationOptions): Promise<void>;
-  listVolumeAttachments(node: string): Promise<V1VolumeAttachment[]>;
+  listVolumeAttachments(node: string): Promise<VolumeAttachment[]>;
   deleteVolumeAttachment(name: string, options?: MutationOptions): Promise<void>;
-  listPersistentVolumes(): Promise<V1PersistentVolume[]>;
+  listPersistentVolumes(): Promise<PersistentVolume[]>;
 
   createEvent(
     namespace: string,
     event: EventInput,
     options?: MutationOptions,
-  ): Promise<CoreV1Event | undefined>;
+  ): Promise<KubeEvent | undefined>;
   /** Cheap reachability probe for `/readyz`. */
   ping(): Promise<void>;
 }

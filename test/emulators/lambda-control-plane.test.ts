@@ -65,10 +65,7 @@ describe('Lambda bundle under the emulator, fencing on a real API server', () =>
     expect(delivered.length, rie.logs()).toBeGreaterThanOrEqual(1);
     expect(delivered.at(-1)?.result.payload).toMatchObject({ status: 'succeeded' });
     for (const { result } of delivered) expect(result.durationMs).toBeLessThan(TIMEOUT_SECONDS * 1000);
-    const lease = await suite.coordination.readNamespacedLease({
-      name: journalLeaseName('worker-1'),
-      namespace: 'alertfence',
-    });
+    const lease = await suite.kube.getLease('alertfence', journalLeaseName('worker-1'));
     expect(readJournal(lease)).toMatchObject({
       status: 'succeeded',
       phase: 'Done',

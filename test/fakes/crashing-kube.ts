@@ -1,6 +1,6 @@
-import type { V1Lease } from '@kubernetes/client-node';
 import { readJournal } from '../../functions/fence/journal.js';
 import type { Phase } from '../../functions/fence/vocabulary.js';
+import type { Lease } from '../../functions/kube/objects.js';
 import type { MutationOptions } from '../../functions/kube/port.js';
 import { FakeKube } from './kube.js';
 
@@ -30,7 +30,7 @@ export class CrashingKube extends FakeKube {
     this.dead = false;
   }
 
-  private maybeCrash(lease: V1Lease): void {
+  private maybeCrash(lease: Lease): void {
     if (!this.crashed && this.crashAfter && readJournal(lease)?.phase === this.crashAfter) {
       this.crashed = true;
       this.dead = true;
@@ -38,13 +38,13 @@ export class CrashingKube extends FakeKube {
     }
   }
 
-  override async createLease(namespace: string, lease: V1Lease, options?: MutationOptions) {
+  override async createLease(namespace: string, lease: Lease, options?: MutationOptions) {
     const stored = await super.createLease(namespace, lease, options);
     this.maybeCrash(stored);
     return stored;
   }
 
-  override async replaceLease(namespace: string, lease: V1Lease, options?: MutationOptions) {
+  override async replaceLease(namespace: string, lease: Lease, options?: MutationOptions) {
     const stored = await super.replaceLease(namespace, lease, options);
     this.maybeCrash(stored);
     return stored;

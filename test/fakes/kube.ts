@@ -1,12 +1,12 @@
 import type {
-  CoreV1Event,
-  V1Lease,
-  V1Node,
-  V1PersistentVolume,
-  V1Pod,
-  V1Taint,
-  V1VolumeAttachment,
-} from '@kubernetes/client-node';
+  KubeEvent,
+  Lease,
+  Node,
+  PersistentVolume,
+  Pod,
+  Taint,
+  VolumeAttachment,
+} from '../../functions/kube/objects.js';
 import {
   type EventInput,
   KubeConflictError,
@@ -46,11 +46,11 @@ export const RELEASE_CALLS: ReadonlySet<string> = new Set([
  * on every read and write, and an `await` in every call so concurrent callers interleave.
  */
 export class FakeKube implements KubePort {
-  readonly nodes = new Map<string, V1Node>();
-  readonly leases = new Map<string, V1Lease>();
-  pods: V1Pod[] = [];
-  attachments: V1VolumeAttachment[] = [];
-  persistentVolumes: V1PersistentVolume[] = [];
+  readonly nodes = new Map<string, Node>();
+  readonly leases = new Map<string, Lease>();
+  pods: Pod[] = [];
+  attachments: VolumeAttachment[] = [];
+  persistentVolumes: PersistentVolume[] = [];
   readonly events: EventInput[] = [];
   readonly calls: KubeCall[] = [];
   /** Set to make every call fail as an unreachable API server would. */
@@ -80,7 +80,7 @@ export class FakeKube implements KubePort {
 
   // --- test setup helpers -------------------------------------------------------------------------------
 
-  putNode(node: V1Node): void {
+  putNode(node: Node): void {
     const name = node.metadata?.name ?? '';
     this.nodes.set(
       name,
@@ -88,7 +88,7 @@ export class FakeKube implements KubePort {
     );
   }
 
-  putLease(namespace: string, lease: V1Lease): void {
+  putLease(namespace: string, lease: Lease): void {
     const name = lease.metadata?.name ?? '';
     this.leases.set(
       `${namespace}/${name}`,
@@ -112,7 +112,7 @@ export class FakeKube implements KubePort {
     return [...this.nodes.values()].map((node) => structuredClone(node));
   }
 
-  async addTaint(node: string, taint: V1Taint, options?: MutationOptions) {
+  async addTaint(node: string, taint: Taint, options?: MutationOptions) {
     await this.enter('addTaint', `${node}:${taint.key}`, options);
     const current = this.nodes.get(node);
     if (!current) return;
@@ -155,7 +155,7 @@ export class FakeKube implements KubePort {
       .map(([, lease]) => structuredClone(lease));
   }
 
-  async createLease(namespace: string, lease: V1Lease, options?: MutationOptions) {
+  async createLease(namespace: string, lease: Lease, options?: MutationOptions) {
     const key = `${namespace}/${lease.metadata?.name}`;
     await this.enter('createLease', key, options);
     if (this.leases.has(key))
@@ -168,7 +168,7 @@ export class FakeKube implements KubePort {
     return structuredClone(stored);
   }
 
-  async replaceLease(namespace: string, lease: V1Lease, options?: MutationOptions) {
+  async replaceLease(namespace: string, lease: Lease, options?: MutationOptions) {
     const key = `${namespace}/${lease.metadata?.name}`;
     await this.enter('replaceLease', key, options);
     const current = this.leases.get(key);
@@ -222,7 +222,7 @@ export class FakeKube implements KubePort {
     _namespace: string,
     event: EventInput,
     options?: MutationOptions,
-  ): Promise<CoreV1Event | undefined> {
+  ): Promise<KubeEvent | undefined> {
     await this.enter('createEvent', event.subject.name, options);
     if (!options?.dryRun) this.events.push(structuredClone(event));
     return undefined;

@@ -13,6 +13,7 @@ import {
   type V1Node,
 } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
+import { type KubeEndpoint, loadKubeconfigFile } from '../../functions/kube/kubeconfig.js';
 import { createCertificateAuthority, createServiceAccountKeys, issueCertificate } from './certs.js';
 import {
   freePort,
@@ -95,6 +96,8 @@ export interface ControlPlane {
   /** The two kubeconfigs, loaded. */
   admin: KubeConfig;
   alertfence: KubeConfig;
+  /** The same identity as alertfence's own client reads it. */
+  alertfenceEndpoint: KubeEndpoint;
   startTimes: StartTimes;
   /** Creates a Node run by kwok and waits until it is Ready and its kubelet Lease exists. */
   createNode(name: string, options?: KwokNodeOptions): Promise<V1Node>;
@@ -462,6 +465,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       alertfenceKubeconfig,
       admin,
       alertfence: loadKubeconfig(alertfenceKubeconfig),
+      alertfenceEndpoint: loadKubeconfigFile(alertfenceKubeconfig),
       startTimes: times as StartTimes,
       ensureNamespace,
       async createNode(name, nodeOptions = {}) {

@@ -1,8 +1,15 @@
-import type { V1Lease, V1Node, V1PersistentVolume, V1Pod, V1VolumeAttachment } from '@kubernetes/client-node';
 import { SimulatedDriver } from '../../drivers/simulated/simulated-driver.js';
 import type { createApp } from '../../functions/app.js';
 import type { Config } from '../../functions/config.js';
 import type { FenceService } from '../../functions/fence/fence-service.js';
+import {
+  type Lease,
+  microTime,
+  type Node,
+  type PersistentVolume,
+  type Pod,
+  type VolumeAttachment,
+} from '../../functions/kube/objects.js';
 import { FakeKube } from '../fakes/kube.js';
 import { RecordingContinuation, TOKEN, wireFence } from './fence-wiring.js';
 
@@ -33,9 +40,9 @@ export interface NodeSpec {
   providerID?: string;
 }
 
-export function makeNode(spec: NodeSpec, now: number): V1Node {
+export function makeNode(spec: NodeSpec, now: number): Node {
   const ready = spec.ready ?? true;
-  const since = new Date(now - (spec.downFor ?? 3_600_000));
+  const since = new Date(now - (spec.downFor ?? 3_600_000)).toISOString();
   return {
     apiVersion: 'v1',
     kind: 'Node',
@@ -60,21 +67,21 @@ export function makeNode(spec: NodeSpec, now: number): V1Node {
   };
 }
 
-export function kubeletLease(node: string, renewedAt: number): V1Lease {
+export function kubeletLease(node: string, renewedAt: number): Lease {
   return {
     metadata: { name: node, namespace: 'kube-node-lease' },
-    spec: { holderIdentity: node, leaseDurationSeconds: 40, renewTime: new Date(renewedAt) },
+    spec: { holderIdentity: node, leaseDurationSeconds: 40, renewTime: microTime(renewedAt) },
   };
 }
 
-export function statefulPod(node: string, name = 'db-0', namespace = 'default'): V1Pod {
+export function statefulPod(node: string, name = 'db-0', namespace = 'default'): Pod {
   return {
     metadata: { name, namespace },
     spec: { nodeName: node, containers: [{ name: 'db', image: 'db' }] },
   };
 }
 
-export function attachment(node: string, pv: string): V1VolumeAttachment {
+export function attachment(node: string, pv: string): VolumeAttachment {
   return {
     metadata: { name: `csi-${pv}` },
     spec: { attacher: 'ebs.csi.aws.com', nodeName: node, source: { persistentVolumeName: pv } },
@@ -85,7 +92,7 @@ export function persistentVolume(
   name: string,
   volumeHandle: string,
   driver = 'ebs.csi.aws.com',
-): V1PersistentVolume {
+): PersistentVolume {
   return { metadata: { name }, spec: { csi: { driver, volumeHandle } } };
 }
 

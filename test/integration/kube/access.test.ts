@@ -2,10 +2,14 @@
  * `loadKubeAccess` against a real API server: each way alertfence gets its Kubernetes identity reaches the
  * server as the alertfence ServiceAccount, with the cluster's CA.
  */
-import { readFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadKubeAccess } from '../../../functions/kube/access.js';
+import { createKubeClient } from '../../../functions/kube/client.js';
+import { inClusterEndpoint } from '../../../functions/kube/kubeconfig.js';
 import { KubeForbiddenError } from '../../../functions/kube/port.js';
+import { tempDir } from '../../peers/process.js';
 import { useControlPlane } from './cluster.js';
 
 describe('loadKubeAccess against a real API server', () => {
@@ -13,9 +17,12 @@ describe('loadKubeAccess against a real API server', () => {
 
   /** The parts of the alertfence kubeconfig an EKS set-up gets from elsewhere. */
   function eksParts() {
-    const cluster = suite.cluster.alertfence.getCurrentCluster();
-    const token = suite.cluster.alertfence.getCurrentUser()?.token ?? '';
-    return { server: cluster?.server ?? '', caData: cluster?.caData ?? '', token };
+    const endpoint = suite.cluster.alertfenceEndpoint;
+    return {
+      server: endpoint.server,
+      caData: Buffer.from(endpoint.tls.ca ?? '').toString('base64'),
+      token: endpoint.token ?? '',
+    };
   }
 
   it.each([
@@ -91,5 +98,81 @@ describe('loadKubeAccess against a real API server', () => {
     // Assess
     await expect(list).rejects.toBeInstanceOf(KubeForbiddenError);
     await expect(list).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('should authenticate with the client certificate of a kubeconfig (x509)', async () => {
+    // Prepare: the admin kubeconfig carries a client certificate and key, no token.
+    const access = loadKubeAccess({ KUBECONFIG: suite.cluster.adminKubeconfig });
+
+    // Act
+    const leases = await access.kube.listLeases('kube-system');
+
+    // Assess: only system:masters may list there, so the certificate was the identity.
+    expect(Array.isArray(leases)).toBe(true);
+  });
+
+  it('should run an exec credential plugin named relative to its kubeconfig, once while its token is valid', async () => {
+    // Prepare: a plugin like `aws eks get-token`, printing an ExecCredential with the ServiceAccount's token.
+    const { server, caData, token } = eksParts();
+    const dir = (await tempDir('alertfence-exec')).path;
+    const counter = join(dir, 'runs');
+    const expires = new Date(Date.now() + 3_600_000).toISOString();
+    await writeFile(
+      join(dir, 'get-token.sh'),
+      [
+        '#!/bin/sh',
+        `echo run >> '${counter}'`,
+        'test -n "$KUBERNETES_EXEC_INFO" || exit 3',
+        `test "$AUDIENCE" = alertfence || exit 4`,
+        `printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s","expirationTimestamp":"%s"}}' '${token}' '${expires}'`,
+      ].join('\n'),
+    );
+    await chmod(join(dir, 'get-token.sh'), 0o755);
+    const kubeconfig = [
+      'apiVersion: v1',
+      'kind: Config',
+      `clusters: [{ name: c, cluster: { server: '${server}', certificate-authority-data: '${caData}' } }]`,
+      'users:',
+      '  - name: u',
+      '    user:',
+      '      exec:',
+      '        apiVersion: client.authentication.k8s.io/v1',
+      '        command: ./get-token.sh',
+      '        env: [{ name: AUDIENCE, value: alertfence }]',
+      'contexts: [{ name: x, context: { cluster: c, user: u } }]',
+      'current-context: x',
+    ].join('\n');
+    await writeFile(join(dir, 'kubeconfig'), kubeconfig);
+    const access = loadKubeAccess({ KUBECONFIG: join(dir, 'kubeconfig') });
+
+    // Act
+    await access.kube.listNodes();
+    await access.kube.ping();
+
+    // Assess
+    expect((await readFile(counter, 'utf8')).trim().split('\n')).toEqual(['run']);
+  });
+
+  it('should use the pod service account in a cluster, and re-read a rotated token after a 401', async () => {
+    // Prepare: the mounted service-account directory, first holding a token the API server does not accept.
+    const { server, token } = eksParts();
+    const { hostname, port } = new URL(server);
+    const dir = join((await tempDir('alertfence-sa')).path, 'serviceaccount');
+    await mkdir(dir);
+    await writeFile(join(dir, 'ca.crt'), suite.cluster.alertfenceEndpoint.tls.ca ?? '');
+    await writeFile(join(dir, 'token'), 'expired-token');
+    const kube = createKubeClient(
+      inClusterEndpoint({ KUBERNETES_SERVICE_HOST: hostname, KUBERNETES_SERVICE_PORT: port }, dir),
+    );
+
+    // Act: the kubelet rotates the token between the two calls.
+    const first = await kube.listNodes().catch((error: unknown) => error);
+    await writeFile(join(dir, 'token'), token);
+    const second = await kube.listNodes();
+
+    // Assess
+    expect(first).toBeInstanceOf(KubeForbiddenError);
+    expect(first).toMatchObject({ status: 401 });
+    expect(Array.isArray(second)).toBe(true);
   });
 });

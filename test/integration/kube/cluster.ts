@@ -6,7 +6,6 @@ import {
   ApiException,
   CoordinationV1Api,
   CoreV1Api,
-  type KubeConfig,
   PatchStrategy,
   StorageV1Api,
   setHeaderOptions,
@@ -35,12 +34,12 @@ export interface ClusterSuite {
 }
 
 /** The suite's clients, built once the control plane is up. */
-export function clientsOf(cluster: ControlPlane, alertfence: KubeConfig = cluster.alertfence) {
+export function clientsOf(cluster: ControlPlane) {
   return {
     core: cluster.admin.makeApiClient(CoreV1Api),
     coordination: cluster.admin.makeApiClient(CoordinationV1Api),
     storage: cluster.admin.makeApiClient(StorageV1Api),
-    kube: createKubeClient(alertfence),
+    kube: createKubeClient(cluster.alertfenceEndpoint),
   };
 }
 

@@ -55,7 +55,7 @@ describe('concurrent fences of one node on a real API server', () => {
     const cloud = new SimulatedDriver({ transitionMs: 300, detachMs: 200 });
     cloud.addInstance('i-worker-4', ['vol-worker-4']);
     const invocations = Array.from({ length: CONCURRENCY }, () =>
-      createRealFence(createKubeClient(suite.cluster.alertfence), { env, driver: cloud }),
+      createRealFence(createKubeClient(suite.cluster.alertfenceEndpoint), { env, driver: cloud }),
     );
 
     // Act

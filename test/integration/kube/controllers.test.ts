@@ -2,10 +2,10 @@
  * alertfence against the real controllers: kube-controller-manager (node-lifecycle, taint-eviction, pod-gc)
  * and kwok's fake kubelets. A node "dies" for real when kwok stops its heartbeats.
  */
-import type { V1Node } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { healthRefusal } from '../../../functions/fence/guards.js';
 import { outOfServiceTaint, readiness } from '../../../functions/kube/node-facts.js';
+import type { Node } from '../../../functions/kube/objects.js';
 import { waitUntil } from '../../peers/process.js';
 import { type ClusterSuite, putPod, readNode, useControlPlane } from './cluster.js';
 import { createRealFence } from './fence.js';
@@ -18,10 +18,11 @@ const env = {
 };
 
 /** Waits until the node-lifecycle controller has marked the node `Ready=Unknown`. */
-async function waitUntilUnknown(suite: ClusterSuite, name: string): Promise<V1Node> {
+async function waitUntilUnknown(suite: ClusterSuite, name: string): Promise<Node> {
   return waitUntil(
     async () => {
-      const node = await readNode(suite.core, name);
+      // As alertfence sees it: through its own client, with its own identity.
+      const node = await suite.kube.getNode(name);
       return node && readiness(node).status === 'Unknown' ? node : undefined;
     },
     { timeoutMs: 60_000, intervalMs: 250, what: `node ${name} to become Ready=Unknown` },

@@ -3,10 +3,15 @@
  * made as the alertfence ServiceAccount: real patch semantics, real `resourceVersion` conflicts, real
  * server-side dry-run, real status codes.
  */
-import { KubeConfig, type RequestContext, type V1Lease, type V1Taint } from '@kubernetes/client-node';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { V1Taint } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { createKubeClient } from '../../../functions/kube/client.js';
+import type { KubeEndpoint } from '../../../functions/kube/kubeconfig.js';
 import { fencingTaint, leaseRenewedAt, outOfServiceTaint } from '../../../functions/kube/node-facts.js';
+import { type Lease, microTime } from '../../../functions/kube/objects.js';
 import {
   type EventInput,
   KubeConflictError,
@@ -37,21 +42,55 @@ const OPERATOR_TAINT: V1Taint = { key: 'example.com/dedicated', value: 'db', eff
 
 const taintKeys = (taints: V1Taint[] | undefined) => (taints ?? []).map((taint) => taint.key).sort();
 
-/** A kubeconfig that lets a test act at the moment alertfence's client sends a request. */
-class InterceptingKubeConfig extends KubeConfig {
-  readonly requests: string[] = [];
-  onRequest: ((method: string, url: string) => Promise<void>) | undefined;
-
-  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
-    const method = context.getHttpMethod().toString();
-    const url = new URL(context.getUrl());
-    this.requests.push(`${method} ${url.pathname}`);
-    await this.onRequest?.(method, url.pathname);
-    return super.applySecurityAuthentication(context);
-  }
+/**
+ * A proxy in front of the API server that lets a test act at the moment alertfence's client sends a request:
+ * alertfence talks plain HTTP to it with its own token, and it forwards each request over TLS once the
+ * test's hook has run.
+ */
+async function startInterceptor(target: KubeEndpoint) {
+  const requests: string[] = [];
+  let onRequest: ((method: string, path: string) => Promise<void>) | undefined;
+  const upstream = new URL(target.server);
+  const forward = async (incoming: IncomingMessage, answer: ServerResponse) => {
+    const path = new URL(incoming.url ?? '/', 'http://proxy').pathname;
+    requests.push(`${incoming.method} ${path}`);
+    await onRequest?.(incoming.method ?? '', path);
+    const outgoing = httpsRequest(
+      {
+        hostname: upstream.hostname,
+        port: upstream.port,
+        path: incoming.url,
+        method: incoming.method,
+        headers: { ...incoming.headers, host: upstream.host },
+        ca: target.tls.ca,
+      },
+      (response) => {
+        answer.writeHead(response.statusCode ?? 502, response.headers);
+        response.pipe(answer);
+      },
+    );
+    outgoing.on('error', () => answer.destroy());
+    incoming.pipe(outgoing);
+  };
+  const server: Server = createServer((incoming, answer) => {
+    forward(incoming, answer).catch(() => answer.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    requests,
+    set onRequest(hook: typeof onRequest) {
+      onRequest = hook;
+    },
+    endpoint: { ...target, server: `http://127.0.0.1:${port}`, tls: {} } satisfies KubeEndpoint,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
 }
 
-function journalLeaseBody(name: string, holder: string, previous?: V1Lease): V1Lease {
+function journalLeaseBody(name: string, holder: string, previous?: Lease): Lease {
   return {
     metadata: {
       name,
@@ -59,7 +98,7 @@ function journalLeaseBody(name: string, holder: string, previous?: V1Lease): V1L
       labels: { 'app.kubernetes.io/managed-by': 'alertfence' },
       ...(previous?.metadata?.resourceVersion ? { resourceVersion: previous.metadata.resourceVersion } : {}),
     },
-    spec: { holderIdentity: holder, leaseDurationSeconds: 60, renewTime: new Date() },
+    spec: { holderIdentity: holder, leaseDurationSeconds: 60, renewTime: microTime(Date.now()) },
   };
 }
 
@@ -88,7 +127,9 @@ describe('createKubeClient against a real API server', () => {
       // Assess
       expect(node?.spec?.providerID).toBe('simulated:///i-read-1');
       expect(node?.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('Unknown');
-      expect(node?.status?.conditions?.[0]?.lastTransitionTime).toBeInstanceOf(Date);
+      // Timestamps arrive as the API server writes them: RFC 3339, with microseconds for a Lease.
+      expect(node?.status?.conditions?.[0]?.lastTransitionTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      expect(lease?.spec?.renewTime).toMatch(/\.\d{6}Z$/);
       expect(lease?.spec?.holderIdentity).toBe('read-1');
       expect(Date.now() - (leaseRenewedAt(lease) ?? 0)).toBeGreaterThan(3_500_000);
       expect(nodes.map((n) => n.metadata?.name)).toContain('read-1');
@@ -231,10 +272,9 @@ describe('createKubeClient against a real API server', () => {
     it('should re-read and keep a taint another writer added between its read and its patch', async () => {
       // Prepare: the moment alertfence sends its first patch, a controller adds a taint of its own.
       await putNode(suite, { name: 'taint-race', ready: false });
-      const kc = new InterceptingKubeConfig();
-      kc.loadFromFile(suite.cluster.alertfenceKubeconfig);
+      const proxy = await startInterceptor(suite.cluster.alertfenceEndpoint);
       let raced = false;
-      kc.onRequest = async (method, path) => {
+      proxy.onRequest = async (method, path) => {
         if (method !== 'PATCH' || raced || !path.endsWith('/nodes/taint-race')) return;
         raced = true;
         await suite.core.patchNode(
@@ -242,15 +282,15 @@ describe('createKubeClient against a real API server', () => {
           mergePatchOptions,
         );
       };
-      const kube = createKubeClient(kc);
+      const kube = createKubeClient(proxy.endpoint);
 
       // Act
-      await kube.addTaint('taint-race', fencingTaint());
+      await kube.addTaint('taint-race', fencingTaint()).finally(proxy.close);
 
       // Assess: the stale patch was refused by its resourceVersion test, re-read, and applied on top.
       const taints = (await readNode(suite.core, 'taint-race'))?.spec?.taints;
       expect(taintKeys(taints)).toEqual([fencingTaint().key, UNREACHABLE.key].sort());
-      expect(kc.requests).toEqual([
+      expect(proxy.requests).toEqual([
         'GET /api/v1/nodes/taint-race',
         'PATCH /api/v1/nodes/taint-race',
         'GET /api/v1/nodes/taint-race',
@@ -332,8 +372,8 @@ describe('createKubeClient against a real API server', () => {
       // Prepare: two invocations read the same version.
       const created = await suite.kube.createLease(ALERTFENCE_NAMESPACE, journalLeaseBody('lease-cas', 'a'));
       const writers = [
-        createKubeClient(suite.cluster.alertfence),
-        createKubeClient(suite.cluster.alertfence),
+        createKubeClient(suite.cluster.alertfenceEndpoint),
+        createKubeClient(suite.cluster.alertfenceEndpoint),
       ];
 
       // Act
@@ -565,17 +605,11 @@ describe('createKubeClient against a real API server', () => {
   describe('an API server that cannot be reached', () => {
     it('should throw KubeUnavailableError for reads, mutations and ping', async () => {
       // Prepare: the cluster's CA and token, but a port nothing listens on.
-      const kc = new KubeConfig();
-      kc.loadFromFile(suite.cluster.alertfenceKubeconfig);
-      const cluster = kc.getCurrentCluster();
       const port = await freePort();
-      kc.loadFromOptions({
-        clusters: [{ ...cluster, name: 'gone', server: `https://127.0.0.1:${port}` }],
-        users: kc.users,
-        contexts: [{ name: 'gone', cluster: 'gone', user: kc.getCurrentUser()?.name ?? '' }],
-        currentContext: 'gone',
+      const kube = createKubeClient({
+        ...suite.cluster.alertfenceEndpoint,
+        server: `https://127.0.0.1:${port}`,
       });
-      const kube = createKubeClient(kc);
 
       // Act
       const calls = [

@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKubeClient } from '../../../functions/kube/client.js';
+import type { KubeEndpoint } from '../../../functions/kube/kubeconfig.js';
 import { KubeUnavailableError } from '../../../functions/kube/port.js';
 
 /** An "API server" that accepts connections and never answers: a hung apiserver or a black-holed LB. */
@@ -11,16 +11,9 @@ function startHungServer(): Promise<Server> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-function kubeconfigFor(server: Server): KubeConfig {
+function endpointOf(server: Server): KubeEndpoint {
   const { port } = server.address() as AddressInfo;
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'hung', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: 'alertfence', token: 'not-used' }],
-    contexts: [{ name: 'hung', cluster: 'hung', user: 'alertfence' }],
-    currentContext: 'hung',
-  });
-  return kc;
+  return { server: `http://127.0.0.1:${port}`, tls: {}, token: 'not-used', source: 'test' };
 }
 
 describe('createKubeClient against a hung API server', () => {
@@ -39,7 +32,7 @@ describe('createKubeClient against a hung API server', () => {
     ['ping', (kube: ReturnType<typeof createKubeClient>) => kube.ping()],
   ])('should give up on %s after the request timeout, as unreachable', async (_name, call) => {
     // Prepare
-    const kube = createKubeClient(kubeconfigFor(server), { requestTimeoutMs: 300 });
+    const kube = createKubeClient(endpointOf(server), { requestTimeoutMs: 300 });
     const started = Date.now();
 
     // Act

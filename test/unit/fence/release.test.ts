@@ -30,7 +30,7 @@ describe('the Release phase', () => {
     world.kube.pods = [
       {
         ...statefulPod('worker-1'),
-        metadata: { name: 'db-0', namespace: 'default', deletionTimestamp: new Date() },
+        metadata: { name: 'db-0', namespace: 'default', deletionTimestamp: new Date().toISOString() },
       },
     ];
     world.kube.attachments = [];

@@ -1,0 +1,154 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  inClusterEndpoint,
+  KubeconfigError,
+  loadKubeconfigFile,
+  parseKubeconfig,
+} from '../../../functions/kube/kubeconfig.js';
+import { microTime, timestampMillis } from '../../../functions/kube/objects.js';
+
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+
+function kubeconfig(user: string, cluster = `{ server: 'https://10.0.0.1:6443/' }`) {
+  return [
+    'apiVersion: v1',
+    'kind: Config',
+    `clusters: [{ name: c, cluster: ${cluster} }]`,
+    `users: [{ name: u, user: ${user} }]`,
+    'contexts: [{ name: x, context: { cluster: c, user: u } }]',
+    'current-context: x',
+  ].join('\n');
+}
+
+const parse = (text: string, baseDir = '/etc/alertfence') =>
+  parseKubeconfig(text, { baseDir, source: 'test' });
+
+describe('parseKubeconfig', () => {
+  it('should read the current context: server without a trailing slash, token, inline certificates', () => {
+    // Act
+    const endpoint = parse(
+      kubeconfig(
+        `{ token: t0k3n, client-certificate-data: ${b64('CERT')}, client-key-data: ${b64('KEY')} }`,
+        `{ server: 'https://10.0.0.1:6443/', certificate-authority-data: ${b64('CA')}, tls-server-name: api }`,
+      ),
+    );
+
+    // Assess
+    expect(endpoint).toEqual({
+      server: 'https://10.0.0.1:6443',
+      tls: { ca: 'CA', cert: 'CERT', key: 'KEY', serverName: 'api' },
+      token: 't0k3n',
+      source: 'test (context x)',
+    });
+  });
+
+  it('should resolve the files it names against the kubeconfig directory, as kubectl does', () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'alertfence-kubeconfig-'));
+    writeFileSync(join(dir, 'ca.pem'), 'CA FROM FILE');
+    writeFileSync(
+      join(dir, 'config'),
+      kubeconfig(
+        `{ tokenFile: token, exec: null }`,
+        `{ server: 'https://k', certificate-authority: ca.pem }`,
+      ),
+    );
+
+    // Act
+    const endpoint = loadKubeconfigFile(join(dir, 'config'));
+
+    // Assess
+    expect(endpoint.tls.ca).toBe('CA FROM FILE');
+    expect(endpoint.tokenFile).toBe(join(dir, 'token'));
+  });
+
+  it('should keep an exec plugin, resolving a command with a path but not a bare name', () => {
+    // Act
+    const relative = parse(
+      kubeconfig(
+        `{ exec: { apiVersion: client.authentication.k8s.io/v1, command: ./bin/token, args: [a] } }`,
+      ),
+    );
+    const bare = parse(
+      kubeconfig(`{ exec: { apiVersion: v1beta1, command: aws, env: [{ name: K, value: V }] } }`),
+    );
+
+    // Assess
+    expect(relative.exec).toEqual({
+      apiVersion: 'client.authentication.k8s.io/v1',
+      command: '/etc/alertfence/bin/token',
+      args: ['a'],
+      env: {},
+    });
+    expect(bare.exec).toMatchObject({ command: 'aws', args: [], env: { K: 'V' } });
+  });
+
+  it.each([
+    ['no current context', 'apiVersion: v1\nclusters: []', /has no current-context/],
+    ['an undefined context', 'current-context: nope', /current-context "nope" is not defined/],
+    ['not YAML', 'clusters: [unclosed', /is not YAML/],
+    ['not a kubeconfig', 'clusters: 5\ncurrent-context: x', /is not a kubeconfig: clusters/],
+    ['a certificate without its key', kubeconfig(`{ client-certificate-data: ${b64('C')} }`), /not both/],
+    ['a removed auth-provider', kubeconfig(`{ auth-provider: { name: gcp } }`), /auth-provider/],
+    [
+      'a missing CA file',
+      kubeconfig('{}', `{ server: 'https://k', certificate-authority: gone.pem }`),
+      /gone\.pem/,
+    ],
+  ])('should refuse %s with a message that says what to fix', (_case, text, message) => {
+    // Act
+    const act = () => parse(text);
+
+    // Assess
+    expect(act).toThrow(KubeconfigError);
+    expect(act).toThrow(message);
+  });
+
+  it('should refuse a KUBECONFIG that lists several files rather than guess which one counts', () => {
+    expect(() => loadKubeconfigFile('/a/config:/b/config')).toThrow(/lists several files/);
+  });
+});
+
+describe('inClusterEndpoint', () => {
+  it('should use the service host, its CA and the projected token file', () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'alertfence-sa-'));
+    writeFileSync(join(dir, 'ca.crt'), 'CLUSTER CA');
+
+    // Act
+    const v4 = inClusterEndpoint(
+      { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' },
+      dir,
+    );
+    const v6 = inClusterEndpoint({ KUBERNETES_SERVICE_HOST: 'fd00::1' }, dir);
+
+    // Assess
+    expect(v4).toEqual({
+      server: 'https://10.96.0.1:443',
+      tls: { ca: 'CLUSTER CA' },
+      tokenFile: join(dir, 'token'),
+      source: 'in-cluster service account',
+    });
+    expect(v6.server).toBe('https://[fd00::1]:443');
+  });
+
+  it('should say what is missing outside a pod', () => {
+    expect(() => inClusterEndpoint({})).toThrow(/KUBERNETES_SERVICE_HOST/);
+    expect(() => inClusterEndpoint({ KUBERNETES_SERVICE_HOST: 'h' }, '/nonexistent')).toThrow(/ca\.crt/);
+  });
+});
+
+describe('microTime', () => {
+  it('should write six fractional digits, which a Lease needs, and read back to the same millisecond', () => {
+    // Act
+    const written = microTime(Date.parse('2026-11-22T13:00:00.123Z'));
+
+    // Assess
+    expect(written).toBe('2026-11-22T13:00:00.123000Z');
+    expect(timestampMillis(written)).toBe(Date.parse('2026-11-22T13:00:00.123Z'));
+    expect(timestampMillis('not a time')).toBeUndefined();
+  });
+});

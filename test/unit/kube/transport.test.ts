@@ -1,0 +1,224 @@
+/**
+ * The transport against a loopback HTTP server that plays the API server's part for what a real one cannot be
+ * made to do on demand: stall half-way through an answer, answer garbage, count credential plugin runs.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createKubeClient } from '../../../functions/kube/client.js';
+import type { ExecPlugin, KubeEndpoint } from '../../../functions/kube/kubeconfig.js';
+import { KubeError, KubeForbiddenError, KubeUnavailableError } from '../../../functions/kube/port.js';
+
+type Handler = (request: IncomingMessage, response: ServerResponse) => void;
+
+let server: Server | undefined;
+const seen: Array<{ method?: string; url?: string; authorization?: string; body: string }> = [];
+
+async function apiServer(handler: Handler): Promise<KubeEndpoint> {
+  server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => {
+      body += chunk;
+    });
+    request.on('end', () => {
+      seen.push({
+        method: request.method,
+        url: request.url,
+        authorization: request.headers.authorization,
+        body,
+      });
+      handler(request, response);
+    });
+  });
+  await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { server: `http://127.0.0.1:${port}`, tls: {}, source: 'test' };
+}
+
+const json =
+  (status: number, body: unknown): Handler =>
+  (_request, response) => {
+    response.writeHead(status, { 'content-type': 'application/json' });
+    response.end(JSON.stringify(body));
+  };
+
+afterEach(() => {
+  server?.closeAllConnections();
+  server?.close();
+  seen.length = 0;
+});
+
+const PLUGIN: ExecPlugin = {
+  apiVersion: 'client.authentication.k8s.io/v1',
+  command: 'get-token',
+  args: [],
+  env: {},
+};
+
+function credential(token: string, expiresInMs?: number) {
+  return JSON.stringify({
+    kind: 'ExecCredential',
+    status: {
+      token,
+      ...(expiresInMs === undefined
+        ? {}
+        : { expirationTimestamp: new Date(Date.now() + expiresInMs).toISOString() }),
+    },
+  });
+}
+
+describe('the Kubernetes transport', () => {
+  it('should send the request alertfence means: path, query, JSON patch type, user agent', async () => {
+    // Prepare
+    const endpoint = await apiServer(json(200, { metadata: { name: 'worker-1' } }));
+    const kube = createKubeClient({ ...endpoint, token: 'static' });
+
+    // Act
+    await kube.deleteNode('worker-1', { dryRun: true });
+
+    // Assess
+    expect(seen).toEqual([
+      {
+        method: 'DELETE',
+        url: '/api/v1/nodes/worker-1?dryRun=All',
+        authorization: 'Bearer static',
+        body: '',
+      },
+    ]);
+  });
+
+  it('should give up on an answer that stalls half-way, as unreachable', async () => {
+    // Prepare: headers and half a body, then nothing.
+    const endpoint = await apiServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.write('{"items": [');
+    });
+    const kube = createKubeClient(endpoint, { requestTimeoutMs: 200 });
+
+    // Act
+    const list = kube.listNodes();
+
+    // Assess
+    await expect(list).rejects.toBeInstanceOf(KubeUnavailableError);
+    await expect(list).rejects.toThrow(/no answer within 200 ms/);
+  });
+
+  it("should name the API server's reason and message in the error", async () => {
+    // Prepare
+    const endpoint = await apiServer(
+      json(422, { kind: 'Status', reason: 'Invalid', message: 'Lease.coordination.k8s.io "X" is invalid' }),
+    );
+
+    // Act
+    const create = createKubeClient(endpoint).createLease('alertfence', { metadata: { name: 'X' } });
+
+    // Assess
+    await expect(create).rejects.toThrow(
+      'create lease alertfence/X: HTTP 422 Invalid: Lease.coordination.k8s.io "X" is invalid',
+    );
+    await expect(create).rejects.toMatchObject({ name: 'KubeError', status: 422 });
+  });
+
+  it('should refuse a 2xx answer that is not JSON rather than act on it', async () => {
+    // Prepare: a proxy's login page in front of the API server.
+    const endpoint = await apiServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/html' });
+      response.end('<html>sign in</html>');
+    });
+
+    // Act
+    const read = createKubeClient(endpoint).getNode('worker-1');
+
+    // Assess
+    await expect(read).rejects.toBeInstanceOf(KubeError);
+    await expect(read).rejects.toThrow(/not JSON/);
+  });
+
+  it('should run a credential plugin once while its token is valid, and again once it is close to expiry', async () => {
+    // Prepare
+    const endpoint = await apiServer(json(200, { items: [] }));
+    const issued = [
+      credential('long', 3_600_000),
+      credential('short', 30_000),
+      credential('next', 3_600_000),
+    ];
+    let runs = 0;
+    const fresh = createKubeClient(
+      { ...endpoint, exec: PLUGIN },
+      { runExec: async () => issued[runs++] ?? '' },
+    );
+
+    // Act
+    await fresh.listNodes();
+    await fresh.listNodes();
+
+    // Assess: one run for two requests.
+    expect(runs).toBe(1);
+
+    // Prepare: a plugin whose token expires within the renewal margin.
+    runs = 1;
+    seen.length = 0;
+    const expiring = createKubeClient(
+      { ...endpoint, exec: PLUGIN },
+      { runExec: async () => issued[runs++] ?? '' },
+    );
+
+    // Act
+    await expiring.listNodes();
+    await expiring.listNodes();
+
+    // Assess
+    expect(seen.map((request) => request.authorization)).toEqual(['Bearer short', 'Bearer next']);
+  });
+
+  it('should run the plugin again after a 401, so a revoked token is replaced', async () => {
+    // Prepare
+    let answers = 0;
+    const endpoint = await apiServer((request, response) =>
+      json(answers++ === 0 ? 401 : 200, answers === 1 ? { reason: 'Unauthorized' } : { items: [] })(
+        request,
+        response,
+      ),
+    );
+    const tokens = ['revoked', 'renewed'];
+    const kube = createKubeClient(
+      { ...endpoint, exec: PLUGIN },
+      { runExec: async () => credential(tokens.shift() ?? '') },
+    );
+
+    // Act
+    const first = await kube.listNodes().catch((error: unknown) => error);
+    await kube.listNodes();
+
+    // Assess
+    expect(first).toBeInstanceOf(KubeForbiddenError);
+    expect(seen.map((request) => request.authorization)).toEqual(['Bearer revoked', 'Bearer renewed']);
+  });
+
+  it('should send nothing when the credential plugin fails, and say so', async () => {
+    // Prepare
+    const endpoint = await apiServer(json(200, { items: [] }));
+    const failing = createKubeClient(
+      { ...endpoint, exec: PLUGIN },
+      {
+        runExec: async () => {
+          throw new Error('exit status 255: Unable to locate credentials');
+        },
+      },
+    );
+    const silent = createKubeClient({ ...endpoint, exec: PLUGIN }, { runExec: async () => '{"status":{}}' });
+
+    // Act
+    const outcomes = await Promise.allSettled([failing.listNodes(), silent.listNodes()]);
+
+    // Assess
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['rejected', 'rejected']);
+    const reasons = outcomes.map((outcome) => (outcome as PromiseRejectedResult).reason as Error);
+    expect(reasons[0]).toBeInstanceOf(KubeUnavailableError);
+    expect(reasons[0]?.message).toMatch(
+      /no credentials \(credential plugin get-token failed: exit status 255/,
+    );
+    expect(reasons[1]?.message).toMatch(/printed no status.token/);
+    expect(seen).toEqual([]);
+  });
+});
