@@ -72,13 +72,13 @@ export interface RuntimeBench {
 }
 
 const DEPENDENCIES: Array<{ label: string; stubs: string[] }> = [
-  { label: '@kubernetes/client-node', stubs: ['@kubernetes/client-node'] },
   { label: '@aws-sdk/client-ec2', stubs: ['@aws-sdk/client-ec2'] },
   {
     label: 'AWS SDK (@aws-sdk/*, @smithy/*, @aws-crypto/*)',
     stubs: ['@aws-sdk/*', '@smithy/*', '@aws-crypto/*'],
   },
   { label: 'zod', stubs: ['zod'] },
+  { label: 'yaml', stubs: ['yaml'] },
 ];
 
 function stats(samples: number[]): Stats {

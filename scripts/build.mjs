@@ -32,7 +32,7 @@ const FUNCTIONS = [
 const SIZE_TARGET_BYTES = 1.5 * 1024 * 1024;
 
 /**
- * Options shared by every bundle. The banner gives CommonJS dependencies (client-node, the AWS SDK's
+ * Options shared by every bundle. The banner gives CommonJS dependencies (the AWS SDK's
  * transitive packages) the `require` that an ES module lacks: esbuild keeps `require("node:…")` calls of
  * CJS code as they are.
  */
