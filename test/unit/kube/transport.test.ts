@@ -221,4 +221,34 @@ describe('the Kubernetes transport', () => {
     expect(reasons[1]?.message).toMatch(/printed no status.token/);
     expect(seen).toEqual([]);
   });
+
+  it('should resend a read once on a new connection when a kept-alive one was reset, but never a write', async () => {
+    // Prepare: the server resets the connection the second time it is used, as a load balancer that dropped
+    // an idle connection (or a Lambda thawed after minutes) does.
+    const uses = new WeakMap<object, number>();
+    const endpoint = await apiServer((request, response) => {
+      const count = (uses.get(request.socket) ?? 0) + 1;
+      uses.set(request.socket, count);
+      if (count === 2) {
+        request.socket.resetAndDestroy();
+        return;
+      }
+      json(200, { items: [], metadata: { name: 'lease' } })(request, response);
+    });
+    const kube = createKubeClient({ ...endpoint, token: 't' });
+
+    // Act
+    await kube.listNodes();
+    const read = await kube.listNodes();
+    const write = await kube
+      .replaceLease('alertfence', { metadata: { name: 'lease', resourceVersion: '1' } })
+      .catch((error: unknown) => error);
+
+    // Assess: the second read arrived twice (reset, then answered on a new connection); the write, reset on
+    // its connection's second use too, arrived once: it may have landed, so the caller re-reads instead.
+    expect(read).toEqual([]);
+    expect(seen.map((request) => request.method)).toEqual(['GET', 'GET', 'GET', 'PATCH']);
+    expect(write).toBeInstanceOf(KubeUnavailableError);
+    expect((write as Error).message).toMatch(/ECONNRESET|socket hang up/);
+  });
 });
