@@ -122,23 +122,26 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
   });
   const fieldManager = KUBE_NAMES.component;
 
-  async function call<T>(what: string, request: KubeRequest): Promise<T> {
+  /**
+   * One request, its failure classified. `ifNotFound` says what a 404 means for this call (a read: not there;
+   * a delete: already done); without it, a 404 is an error like any other.
+   */
+  async function call<T, Missing = never>(
+    what: string,
+    request: KubeRequest,
+    ifNotFound?: () => Missing,
+  ): Promise<T | Missing> {
     try {
       return await transport.request<T>(request);
     } catch (error) {
+      if (ifNotFound && isNotFound(error)) return ifNotFound();
       throw classify(error, what);
     }
   }
 
-  /** A read where 404 means "not there". */
-  async function read<T>(what: string, path: string): Promise<T | undefined> {
-    try {
-      return await transport.request<T>({ method: 'GET', path });
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw classify(error, what);
-    }
-  }
+  const notThere = () => undefined;
+
+  const read = <T>(what: string, path: string) => call<T, undefined>(what, { method: 'GET', path }, notThere);
 
   async function list<T>(what: string, path: string, query?: KubeRequest['query']): Promise<T[]> {
     return (
@@ -146,14 +149,8 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
     );
   }
 
-  /** A delete where 404 means "already done". */
   async function remove(what: string, path: string, query: KubeRequest['query']): Promise<void> {
-    try {
-      await transport.request({ method: 'DELETE', path, query });
-    } catch (error) {
-      if (isNotFound(error)) return;
-      throw classify(error, what);
-    }
+    await call(what, { method: 'DELETE', path, query }, notThere);
   }
 
   /**
@@ -175,18 +172,21 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
         { op: current.spec?.taints ? 'replace' : 'add', path: '/spec/taints', value: next },
       ];
       try {
-        await transport.request({
-          method: 'PATCH',
-          path: paths.node(node),
-          query: { fieldManager, ...dryRunQuery(options) },
-          body: patch,
-          contentType: JSON_PATCH,
-        });
+        // A Node deleted meanwhile needs no taint.
+        await call(
+          `patch taints of node ${node}`,
+          {
+            method: 'PATCH',
+            path: paths.node(node),
+            query: { fieldManager, ...dryRunQuery(options) },
+            body: patch,
+            contentType: JSON_PATCH,
+          },
+          notThere,
+        );
         return;
       } catch (error) {
-        if (isNotFound(error)) return;
-        const classified = classify(error, `patch taints of node ${node}`);
-        if (!(classified instanceof KubeConflictError) || attempt >= PATCH_ATTEMPTS) throw classified;
+        if (!(error instanceof KubeConflictError) || attempt >= PATCH_ATTEMPTS) throw error;
       }
     }
   }
@@ -234,20 +234,20 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
         { op: 'add', path: '/metadata/annotations', value: lease.metadata?.annotations ?? {} },
         { op: 'add', path: '/spec', value: lease.spec ?? {} },
       ];
-      try {
-        return await transport.request<Lease>({
+      return call<Lease>(
+        `replace lease ${namespace}/${name}`,
+        {
           method: 'PATCH',
           path: paths.lease(namespace, name),
           query: { fieldManager, ...dryRunQuery(options) },
           body: patch,
           contentType: JSON_PATCH,
-        });
-      } catch (error) {
-        // A Lease deleted under us is a lost compare-and-swap too.
-        if (isNotFound(error))
+        },
+        () => {
+          // A Lease deleted under us is a lost compare-and-swap too.
           throw new KubeConflictError(`replace lease ${namespace}/${name}: gone`, { status: 404 });
-        throw classify(error, `replace lease ${namespace}/${name}`);
-      }
+        },
+      );
     },
 
     listPodsOnNode: (node) =>

@@ -37,6 +37,11 @@ export class KubeCredentialError extends Error {
   override name = 'KubeCredentialError';
 }
 
+/** A reused keep-alive connection was reset before an idempotent request got its answer: send it again. */
+class StaleConnectionError extends Error {
+  override name = 'StaleConnectionError';
+}
+
 /** No answer in time: the API server is hung or unreachable. */
 export class KubeTimeoutError extends Error {
   override name = 'KubeTimeoutError';
@@ -193,7 +198,7 @@ export function createTransport(endpoint: KubeEndpoint, options: TransportOption
   const tokens = tokenSource(endpoint, options);
   const basePath = base.pathname.replace(/\/+$/, '');
 
-  async function once<T>(request: KubeRequest): Promise<{ value: T } | { reusedSocketFailed: Error }> {
+  async function once<T>(request: KubeRequest): Promise<T> {
     const query = new URLSearchParams();
     for (const [name, value] of Object.entries(request.query ?? {})) {
       if (value !== undefined) query.set(name, String(value));
@@ -225,7 +230,7 @@ export function createTransport(endpoint: KubeEndpoint, options: TransportOption
             if (status === 401) tokens?.forget();
             if (status < 200 || status >= 300) return reject(statusError(status, text));
             try {
-              resolve({ value: (text ? JSON.parse(text) : undefined) as T });
+              resolve((text ? JSON.parse(text) : undefined) as T);
             } catch {
               reject(new Error(`HTTP ${status} with a body that is not JSON`));
             }
@@ -243,11 +248,8 @@ export function createTransport(endpoint: KubeEndpoint, options: TransportOption
         // Reads and deletes are retried once on a new connection; a create or a patch is not, because it may
         // have landed, and the layer above re-reads before it writes again.
         const idempotent = request.method === 'GET' || request.method === 'DELETE';
-        if (idempotent && outgoing.reusedSocket && (error as NodeJS.ErrnoException).code === 'ECONNRESET') {
-          resolve({ reusedSocketFailed: error });
-        } else {
-          reject(error);
-        }
+        const stale = outgoing.reusedSocket && (error as NodeJS.ErrnoException).code === 'ECONNRESET';
+        reject(idempotent && stale ? new StaleConnectionError(error.message, { cause: error }) : error);
       });
       outgoing.end(payload);
     });
@@ -255,11 +257,12 @@ export function createTransport(endpoint: KubeEndpoint, options: TransportOption
 
   return {
     async request<T>(request: KubeRequest): Promise<T> {
-      const first = await once<T>(request);
-      if ('value' in first) return first.value;
-      const second = await once<T>(request);
-      if ('value' in second) return second.value;
-      throw second.reusedSocketFailed;
+      try {
+        return await once<T>(request);
+      } catch (error) {
+        if (!(error instanceof StaleConnectionError)) throw error;
+        return once<T>(request);
+      }
     },
     close: () => agent.destroy(),
   };
