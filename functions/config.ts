@@ -174,14 +174,23 @@ export interface Config {
 
 type Env = Record<string, string | undefined>;
 
+/** Variables whose value is a whole document, read from their file as it is rather than a value a line. */
+const DOCUMENT_VARIABLES: ReadonlySet<string> = new Set(['ALERTFENCE_KUBECONFIG_INLINE']);
+
+const readUtf8 = (path: string) => readFileSync(path, 'utf8');
+
 /**
- * Resolves `NAME_FILE` variables into `NAME` (OpenFaaS mounts secrets under `/var/openfaas/secrets/`).
- * A file holds one value a line; lines are joined with commas so list variables read naturally.
+ * Resolves every `ALERTFENCE_X_FILE` into `ALERTFENCE_X` (OpenFaaS mounts secrets under
+ * `/var/openfaas/secrets/`, Kubernetes wherever the pod says) and drops the `_FILE` names, so resolving twice
+ * changes nothing. A file holds one value a line, joined with commas so list variables read naturally; a
+ * document (a kubeconfig) is taken whole.
  */
-function withSecretFiles(env: Env, readFile: (path: string) => string): Env {
+export function resolveSecretFiles(env: Env, readFile: (path: string) => string = readUtf8): Env {
   const resolved: Env = { ...env };
   for (const [key, path] of Object.entries(env)) {
-    if (!key.endsWith('_FILE') || !path || !key.startsWith('ALERTFENCE_')) continue;
+    if (!key.endsWith('_FILE') || !key.startsWith('ALERTFENCE_')) continue;
+    delete resolved[key];
+    if (!path) continue;
     const name = key.slice(0, -'_FILE'.length);
     if (env[name] !== undefined && env[name] !== '') {
       throw new ConfigError(`set either ${name} or ${key}, not both`);
@@ -197,7 +206,7 @@ function withSecretFiles(env: Env, readFile: (path: string) => string): Env {
         },
       );
     }
-    resolved[name] = list(content).join(',');
+    resolved[name] = DOCUMENT_VARIABLES.has(name) ? content : list(content).join(',');
   }
   return resolved;
 }
@@ -209,11 +218,8 @@ function withSecretFiles(env: Env, readFile: (path: string) => string): Env {
  * @example
  * const config = loadConfig(process.env);
  */
-export function loadConfig(
-  env: Env,
-  readFile: (path: string) => string = (p) => readFileSync(p, 'utf8'),
-): Config {
-  const raw = withSecretFiles(env, readFile);
+export function loadConfig(env: Env, readFile: (path: string) => string = readUtf8): Config {
+  const raw = resolveSecretFiles(env, readFile);
   const present = Object.fromEntries(
     Object.entries(raw).filter(([, value]) => value !== undefined && value !== ''),
   );

@@ -6,7 +6,7 @@ import { sleep } from '../drivers/poll.js';
 import { createDriverRegistry } from '../drivers/registry.js';
 import { SimulatedDriver } from '../drivers/simulated/simulated-driver.js';
 import { type AppDeps, createApp } from './app.js';
-import { type Config, ConfigError, loadConfig } from './config.js';
+import { type Config, ConfigError, loadConfig, resolveSecretFiles } from './config.js';
 import { type Continuation, createFenceService, type FenceService } from './fence/fence-service.js';
 import { loadKubeAccess } from './kube/access.js';
 import type { KubePort } from './kube/port.js';
@@ -17,6 +17,8 @@ type Env = Record<string, string | undefined>;
 /** Everything an entrypoint needs, built from the environment once per process (cold start). */
 export interface Runtime {
   config: Config;
+  /** The environment with every `ALERTFENCE_X_FILE` read into `ALERTFENCE_X`. */
+  env: Env;
   log: Logger;
   kube: KubePort;
   service: FenceService;
@@ -63,7 +65,9 @@ export function driversFromEnv(config: Config, env: Env): PowerDriver[] {
  * Builds the configuration, the Kubernetes client, the drivers, the fence service and the app. Throws
  * `ConfigError` with one message that says what to fix, so a misconfigured function refuses to start.
  */
-export function buildRuntime(env: Env, options: RuntimeOptions): Runtime {
+export function buildRuntime(rawEnv: Env, options: RuntimeOptions): Runtime {
+  // Once, here, so that every part reads secrets from files alike: configuration, Kubernetes access, drivers.
+  const env = resolveSecretFiles(rawEnv);
   const config = loadConfig(env);
   const log = options.log ?? createLogger({ level: config.logLevel, base: { component: 'alertfence' } });
   const kube = options.kube ?? loadKubeAccess(env, eksBearerTokenProvider).kube;
@@ -85,5 +89,5 @@ export function buildRuntime(env: Env, options: RuntimeOptions): Runtime {
     ...(options.deadlineOf ? { deadlineOf: options.deadlineOf } : {}),
     ...(options.stopping ? { stopping: options.stopping } : {}),
   });
-  return { config, log, kube, service, app };
+  return { config, env, log, kube, service, app };
 }

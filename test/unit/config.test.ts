@@ -1,5 +1,12 @@
 import { describe, expect, it, vi } from 'vitest';
-import { type Config, ConfigError, loadConfig, parseDuration, parseLimit } from '../../functions/config.js';
+import {
+  type Config,
+  ConfigError,
+  loadConfig,
+  parseDuration,
+  parseLimit,
+  resolveSecretFiles,
+} from '../../functions/config.js';
 
 const TOKEN = 'config-token-0123456789abcdef';
 const OTHER = 'config-token-fedcba9876543210';
@@ -322,6 +329,35 @@ describe('loadConfig secret files', () => {
     // Assess
     expect(readFile).not.toHaveBeenCalled();
     expect(config.port).toBe(8080);
+  });
+});
+
+describe('resolveSecretFiles', () => {
+  it('should take a document whole, drop the _FILE names, and change nothing when run again', () => {
+    // Prepare: a kubeconfig mounted as a secret, and a token list.
+    const files: Record<string, string> = {
+      '/run/secrets/kubeconfig': 'apiVersion: v1\nclusters:\n  - name: c\n',
+      '/run/secrets/tokens': 'a\nb\n',
+    };
+    const env = {
+      ALERTFENCE_KUBECONFIG_INLINE_FILE: '/run/secrets/kubeconfig',
+      ALERTFENCE_TOKENS_FILE: '/run/secrets/tokens',
+      ALERTFENCE_EKS_CLUSTER: 'prod',
+    };
+
+    // Act
+    const once = resolveSecretFiles(env, (path) => files[path] ?? '');
+    const twice = resolveSecretFiles(once, () => {
+      throw new Error('read again');
+    });
+
+    // Assess
+    expect(once).toEqual({
+      ALERTFENCE_KUBECONFIG_INLINE: 'apiVersion: v1\nclusters:\n  - name: c\n',
+      ALERTFENCE_TOKENS: 'a,b',
+      ALERTFENCE_EKS_CLUSTER: 'prod',
+    });
+    expect(twice).toEqual(once);
   });
 });
 

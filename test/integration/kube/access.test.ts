@@ -9,6 +9,7 @@ import { loadKubeAccess } from '../../../functions/kube/access.js';
 import { createKubeClient } from '../../../functions/kube/client.js';
 import { inClusterEndpoint } from '../../../functions/kube/kubeconfig.js';
 import { KubeForbiddenError } from '../../../functions/kube/port.js';
+import { buildRuntime } from '../../../functions/wiring.js';
 import { tempDir } from '../../peers/process.js';
 import { useControlPlane } from './cluster.js';
 
@@ -174,5 +175,24 @@ describe('loadKubeAccess against a real API server', () => {
     expect(first).toBeInstanceOf(KubeForbiddenError);
     expect(first).toMatchObject({ status: 401 });
     expect(Array.isArray(second)).toBe(true);
+  });
+
+  it('should reach the API server with a kubeconfig mounted as a secret file (ALERTFENCE_KUBECONFIG_INLINE_FILE)', async () => {
+    // Prepare: the runtime as an entrypoint builds it, with the kubeconfig only as a file, as OpenFaaS mounts it.
+    const runtime = buildRuntime(
+      {
+        ALERTFENCE_TOKENS: 'a-token-of-at-least-16-chars',
+        ALERTFENCE_DRIVERS: 'simulated',
+        ALERTFENCE_KUBECONFIG_INLINE_FILE: suite.cluster.alertfenceKubeconfig,
+      },
+      { continuation: { schedule: async () => {} } },
+    );
+
+    // Act
+    const nodes = await runtime.kube.listNodes();
+
+    // Assess
+    expect(Array.isArray(nodes)).toBe(true);
+    expect(runtime.env.ALERTFENCE_KUBECONFIG_INLINE).toContain('current-context');
   });
 });

@@ -51,7 +51,7 @@ async function knownSettings(): Promise<Set<string>> {
   };
   await walk(join(ROOT, 'functions'));
   await walk(join(ROOT, 'drivers'));
-  // `NAME_FILE` is read for every `NAME` (functions/config.ts, withSecretFiles).
+  // `NAME_FILE` is read for every `NAME` (functions/config.ts, resolveSecretFiles).
   for (const name of [...names]) names.add(`${name}_FILE`);
   return names;
 }
