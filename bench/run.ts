@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { arch, cpus, platform } from 'node:os';
-import { benchRuntimes } from './runtimes.js';
+import { benchRuntimes, formatRuntimeBench } from './runtimes.js';
 import { benchCallsPerFence, benchWebhook } from './webhook.js';
 
 /**
@@ -19,7 +19,12 @@ async function main() {
   const results: Record<string, unknown> = { machine, at: new Date().toISOString() };
   results.webhook = await benchWebhook();
   results.callsPerFence = await benchCallsPerFence();
-  if (!process.argv.includes('--core-only')) results.runtimes = await benchRuntimes();
+  if (!process.argv.includes('--core-only')) {
+    const runtimes = await benchRuntimes();
+    results.runtimes = runtimes;
+    // The same numbers for a person: the JSON below is for the record.
+    process.stderr.write(`${formatRuntimeBench(runtimes)}\n`);
+  }
   mkdirSync('bench/results', { recursive: true });
   writeFileSync('bench/results/latest.json', `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);

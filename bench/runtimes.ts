@@ -13,17 +13,10 @@ import {
 import { functionUrlEvent } from '../test/integration/runtimes/support/lambda-events.js';
 import { startRie } from '../test/integration/runtimes/support/rie.js';
 import { freePort, runCommand, tempDir } from '../test/peers/process.js';
+import { type Stats, stats } from './stats.js';
 
 /** The issue's targets on this machine. */
 export const TARGETS = { bundleBytes: 1.5 * 1024 * 1024, initMs: 250 } as const;
-
-/** Milliseconds over several runs. */
-export interface Stats {
-  runs: number;
-  medianMs: number;
-  minMs: number;
-  maxMs: number;
-}
 
 export interface BundleSize {
   name: string;
@@ -80,20 +73,6 @@ const DEPENDENCIES: Array<{ label: string; stubs: string[] }> = [
   { label: 'zod', stubs: ['zod'] },
   { label: 'yaml', stubs: ['yaml'] },
 ];
-
-function stats(samples: number[]): Stats {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  const median =
-    sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
-  const round = (value: number) => Math.round(value * 10) / 10;
-  return {
-    runs: samples.length,
-    medianMs: round(median),
-    minMs: round(sorted[0] ?? 0),
-    maxMs: round(sorted.at(-1) ?? 0),
-  };
-}
 
 /** Spawns `node <file>` and measures until `url` first answers 200; the process is killed afterwards. */
 async function timeToFirstAnswer(file: string, url: string, env: Record<string, string>): Promise<number> {
@@ -253,7 +232,7 @@ export async function benchRuntimes(options: { runs?: number } = {}): Promise<Ru
         name: report.name,
         bytes: report.bytes,
         gzipBytes: report.gzipBytes,
-        overTarget: report.bytes > TARGETS.bundleBytes,
+        overTarget: report.overTarget,
         heaviest: report.packages.slice(0, 6),
       })),
       coldStart: {
@@ -306,9 +285,4 @@ export function formatRuntimeBench(result: RuntimeBench): string {
     ),
   );
   return lines.join('\n');
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const result = await benchRuntimes({ runs: Number(process.env.BENCH_RUNS ?? 5) });
-  process.stdout.write(`${formatRuntimeBench(result)}\n`);
 }

@@ -16,3 +16,24 @@ export function summarize(samples: readonly number[]) {
     maxMs: round(Math.max(...samples)),
   };
 }
+
+/** Milliseconds over several runs: few runs of a slow thing (a process start), so median, min and max. */
+export interface Stats {
+  runs: number;
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+}
+
+export function stats(samples: readonly number[]): Stats {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  const median =
+    sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+  return {
+    runs: samples.length,
+    medianMs: round(median, 1),
+    minMs: round(sorted[0] ?? 0, 1),
+    maxMs: round(sorted.at(-1) ?? 0, 1),
+  };
+}
