@@ -11,6 +11,7 @@ import { type Continuation, createFenceService, type FenceService } from './fenc
 import { loadKubeAccess } from './kube/access.js';
 import type { KubePort } from './kube/port.js';
 import { createLogger, type Logger } from './log.js';
+import { readinessCheck } from './readiness.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -71,10 +72,10 @@ export function buildRuntime(rawEnv: Env, options: RuntimeOptions): Runtime {
   const config = loadConfig(env);
   const log = options.log ?? createLogger({ level: config.logLevel, base: { component: 'alertfence' } });
   const kube = options.kube ?? loadKubeAccess(env, eksBearerTokenProvider).kube;
-  const drivers = createDriverRegistry(options.drivers ?? driversFromEnv(config, env));
+  const enabledDrivers = options.drivers ?? driversFromEnv(config, env);
   const service = createFenceService({
     kube,
-    drivers,
+    drivers: createDriverRegistry(enabledDrivers),
     config,
     log,
     now: Date.now,
@@ -85,7 +86,7 @@ export function buildRuntime(rawEnv: Env, options: RuntimeOptions): Runtime {
     config,
     service,
     log,
-    ready: () => kube.ping(),
+    ready: readinessCheck(kube, enabledDrivers),
     ...(options.deadlineOf ? { deadlineOf: options.deadlineOf } : {}),
     ...(options.stopping ? { stopping: options.stopping } : {}),
   });

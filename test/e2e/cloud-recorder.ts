@@ -1,6 +1,7 @@
 /**
  * A recording proxy in front of moto for alertfence's EC2 calls: each call's action and duration, so the
- * timeline can tell time spent waiting on the cloud from alertfence's own.
+ * timeline can tell time spent waiting on the cloud from alertfence's own. Dry runs (the driver's pre-flight,
+ * behind `/readyz`) change nothing and are no part of a fence: they are counted apart.
  */
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +18,8 @@ export interface CloudRecorder {
   /** Point the SDK here (`ALERTFENCE_AWS_ENDPOINT`). */
   url: string;
   readonly calls: readonly CloudCall[];
+  /** Calls sent with `DryRun=true`. */
+  readonly dryRuns: readonly CloudCall[];
   stop(): Promise<void>;
 }
 
@@ -29,11 +32,14 @@ async function readBody(request: IncomingMessage): Promise<Buffer> {
 /** Starts the proxy on a free loopback port, forwarding to `target` (moto's endpoint). */
 export async function startCloudRecorder(target: string): Promise<CloudRecorder> {
   const calls: CloudCall[] = [];
+  const dryRuns: CloudCall[] = [];
   const server = createServer((request, response) => {
     void (async () => {
       const start = Date.now();
       const body = await readBody(request);
-      const action = new URLSearchParams(body.toString('utf8')).get('Action') ?? request.method ?? '?';
+      const form = new URLSearchParams(body.toString('utf8'));
+      const action = form.get('Action') ?? request.method ?? '?';
+      const record = form.get('DryRun') === 'true' ? dryRuns : calls;
       const headers = new Headers();
       for (const [name, value] of Object.entries(request.headers)) {
         if (value === undefined || ['host', 'content-length', 'connection'].includes(name)) continue;
@@ -46,14 +52,14 @@ export async function startCloudRecorder(target: string): Promise<CloudRecorder>
           ...(body.length > 0 ? { body } : {}),
         });
         const payload = Buffer.from(await upstream.arrayBuffer());
-        calls.push({ action, start, end: Date.now(), status: upstream.status });
+        record.push({ action, start, end: Date.now(), status: upstream.status });
         response.writeHead(upstream.status, {
           'content-type': upstream.headers.get('content-type') ?? 'text/xml',
           'content-length': String(payload.length),
         });
         response.end(payload);
       } catch (error) {
-        calls.push({ action, start, end: Date.now(), status: 502 });
+        record.push({ action, start, end: Date.now(), status: 502 });
         response.writeHead(502, { 'content-type': 'text/plain' });
         response.end(String(error));
       }
@@ -64,6 +70,7 @@ export async function startCloudRecorder(target: string): Promise<CloudRecorder>
   return {
     url: `http://127.0.0.1:${port}`,
     calls,
+    dryRuns,
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

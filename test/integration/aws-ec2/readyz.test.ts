@@ -1,0 +1,73 @@
+/**
+ * `/readyz` of a runtime wired from the environment as an entrypoint wires it, with the EC2 driver on moto:
+ * ready only when the API server answers and the driver's pre-flight (EC2 dry runs) passes.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { buildRuntime } from '../../../functions/wiring.js';
+import { FakeKube } from '../../fakes/kube.js';
+import { freePort } from '../../peers/process.js';
+import { runInstance, useMoto } from './moto-ec2.js';
+
+describe('/readyz with the EC2 driver on moto', () => {
+  const suite = useMoto();
+
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  /** The runtime as the Node server builds it; credentials reach the SDK's default chain as on Lambda. */
+  function runtimeAt(endpoint: string) {
+    const { accessKeyId, secretAccessKey } = suite.moto.credentials;
+    vi.stubEnv('AWS_ACCESS_KEY_ID', accessKeyId);
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', secretAccessKey);
+    return buildRuntime(
+      {
+        ALERTFENCE_TOKENS: 'a-token-of-at-least-16-chars',
+        ALERTFENCE_DRIVERS: 'aws',
+        ALERTFENCE_AWS_ENDPOINT: endpoint,
+        AWS_REGION: suite.moto.region,
+      },
+      { continuation: { schedule: async () => {} }, kube: new FakeKube() },
+    );
+  }
+
+  it('should be ready when the dry runs of every EC2 call pass', async () => {
+    // Prepare: the pre-flight dry-runs the power calls against an instance of the region.
+    await runInstance(suite.ec2);
+    const runtime = runtimeAt(suite.moto.endpoint);
+
+    // Act
+    const response = await runtime.app.request('/readyz');
+
+    // Assess
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: 'ready' });
+  });
+
+  it('should answer 503 naming the driver when its pre-flight finds nothing to check in the region', async () => {
+    // Prepare: an empty region, as with a wrong AWS_REGION.
+    const runtime = runtimeAt(suite.moto.endpoint);
+
+    // Act
+    const response = await runtime.app.request('/readyz');
+    const body = (await response.json()) as { error: { code: string; message: string } };
+
+    // Assess
+    expect(response.status).toBe(503);
+    expect(body.error.message).toMatch(/^aws: no instance in this region .*\(wrong region\?\)/);
+  });
+
+  it('should answer 503 naming the driver when EC2 cannot be reached', async () => {
+    // Prepare: an endpoint nothing listens on.
+    const runtime = runtimeAt(`http://127.0.0.1:${await freePort()}`);
+
+    // Act
+    const response = await runtime.app.request('/readyz');
+    const body = (await response.json()) as { error: { code: string; message: string } };
+
+    // Assess
+    expect(response.status).toBe(503);
+    expect(body.error.code).toBe('not_ready');
+    expect(body.error.message).toMatch(/^aws: /);
+  });
+});
