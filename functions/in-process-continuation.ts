@@ -2,28 +2,36 @@ import { randomUUID } from 'node:crypto';
 import type { Continuation, FenceService, Handoff } from './fence/fence-service.js';
 import type { Logger } from './log.js';
 
+/** What a continuation needs from the runtime it belongs to. */
+export interface InProcessBinding {
+  service: FenceService;
+  /** Each continued run gets this much time. */
+  runBudgetMs: number;
+  log: Logger;
+}
+
 /**
  * Continues fences inside this process (the Node server and OpenFaaS): each handoff runs in the background
  * with a fresh run budget. `drain` stops new work and waits for the running steps to be journaled.
  */
 export class InProcessContinuation implements Continuation {
   private readonly running = new Set<Promise<void>>();
-  private stopping = false;
-  private service: FenceService | undefined;
+  private draining = false;
+  private binding: InProcessBinding | undefined;
 
-  constructor(
-    private readonly runBudgetMs: () => number,
-    private readonly log: Logger,
-  ) {}
+  /** The service and its configuration are built after the continuation they use; bind them once they exist. */
+  bind(binding: InProcessBinding): void {
+    this.binding = binding;
+  }
 
-  /** The service is built after the continuation it uses; bind it once both exist. */
-  bind(service: FenceService): void {
-    this.service = service;
+  /** True once `drain` was called: the process is shutting down and running fences save their step and stop. */
+  get stopping(): boolean {
+    return this.draining;
   }
 
   async schedule(handoff: Handoff): Promise<void> {
-    if (this.stopping || !this.service) return;
-    const service = this.service;
+    if (this.draining || !this.binding) return;
+    const { service, runBudgetMs, log } = this.binding;
     const requestId = `continue-${randomUUID()}`;
     const run = (async () => {
       // Let the request that accepted the fence answer first.
@@ -31,11 +39,11 @@ export class InProcessContinuation implements Continuation {
       try {
         await service.continueFence(handoff, {
           requestId,
-          deadline: Date.now() + this.runBudgetMs(),
-          shouldStop: () => this.stopping,
+          deadline: Date.now() + runBudgetMs,
+          shouldStop: () => this.draining,
         });
       } catch (error) {
-        this.log.error('fence continuation failed', {
+        log.error('fence continuation failed', {
           requestId,
           node: handoff.node,
           fence: handoff.fenceId,
@@ -54,7 +62,7 @@ export class InProcessContinuation implements Continuation {
 
   /** Asks running fences to save their current step and stop, and waits (at most `timeoutMs`) for them. */
   async drain(timeoutMs: number): Promise<boolean> {
-    this.stopping = true;
+    this.draining = true;
     const all = Promise.allSettled([...this.running]).then(() => true);
     const timeout = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref());
     return Promise.race([all, timeout]);

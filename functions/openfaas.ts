@@ -1,13 +1,9 @@
-import { realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
-import { serve } from '@hono/node-server';
 import type { Context } from 'hono';
 import { ConfigError, parseDuration } from './config.js';
 import type { Continuation } from './fence/fence-service.js';
-import { InProcessContinuation } from './in-process-continuation.js';
-import { createLogger } from './log.js';
+import { isMain, runMain } from './main-module.js';
+import { buildInProcessRuntime, exitOnSignals, type Injected, serveApp } from './node-serve.js';
 import { openFaasContinuationFromEnv } from './openfaas-continuation.js';
-import { buildRuntime, type RuntimeOptions } from './wiring.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -15,8 +11,6 @@ type Env = Record<string, string | undefined>;
 const WATCHDOG_DEFAULT_TIMEOUT_MS = 30_000;
 /** Time kept back from the watchdog's timeout to hand the fence on and answer before it cuts the request. */
 const HANDOFF_MARGIN_MS = 2_000;
-/** How long SIGTERM waits for in-process fences to journal their step; below OpenFaaS's default grace. */
-const SHUTDOWN_GRACE_MS = 25_000;
 
 /**
  * A duration as of-watchdog reads it: a whole number is seconds, anything else a Go duration; what it cannot
@@ -62,85 +56,37 @@ function execTimeoutMs(env: Env, c: Context): number {
  * `/var/openfaas/secrets/` through `ALERTFENCE_TOKENS_FILE`. Fences continue through the gateway's
  * `/async-function/` when `ALERTFENCE_OPENFAAS_GATEWAY` is set, else in this process.
  */
-export function startOpenFaas(
-  env: Env = process.env,
-  options: Pick<RuntimeOptions, 'kube' | 'drivers' | 'log'> = {},
-) {
-  const bootLog = options.log ?? createLogger({ base: { component: 'alertfence' } });
-  let runBudgetMs = 0;
-  const inProcess = new InProcessContinuation(() => runBudgetMs, bootLog);
+export function startOpenFaas(env: Env = process.env, injected: Injected = {}) {
   let viaGateway: Continuation | undefined;
-  let closing = false;
-  const runtime = buildRuntime(env, {
-    stopping: () => closing,
-    continuation: {
-      schedule: (handoff) => (viaGateway ?? inProcess).schedule(handoff),
-    },
+  const { runtime, fences } = buildInProcessRuntime(env, {
+    ...injected,
+    continuation: (inProcess) => ({ schedule: (handoff) => (viaGateway ?? inProcess).schedule(handoff) }),
     deadlineOf: (c) => {
+      const runBudgetMs = runtime.config.runBudgetMs;
       const limit = execTimeoutMs(env, c);
       const budget = limit === 0 ? runBudgetMs : Math.min(runBudgetMs, limit - HANDOFF_MARGIN_MS);
       return Date.now() + budget;
     },
-    ...options,
   });
-  runBudgetMs = runtime.config.runBudgetMs;
-  inProcess.bind(runtime.service);
-  // The queued request comes back through the gateway to this function, so it carries one of our tokens.
-  viaGateway = openFaasContinuationFromEnv(env, runtime.config.tokens[0] ?? '', runtime.log);
   const { log, app, config } = runtime;
+  // The queued request comes back through the gateway to this function, so it carries one of our tokens.
+  viaGateway = openFaasContinuationFromEnv(env, config.tokens[0] ?? '', log);
 
-  const { hostname, port } = upstreamAddress(env);
-  const server = serve({ fetch: app.fetch, hostname, port }, (info) => {
-    log.info('listening', {
-      port: info.port,
-      dryRun: config.dryRun,
-      drivers: config.drivers,
-      continuation: viaGateway ? 'gateway' : 'in-process',
-      execTimeoutMs: watchdogDuration(env.exec_timeout),
-    });
+  const served = serveApp({
+    fetch: app.fetch,
+    ...upstreamAddress(env),
+    fences,
+    onListening: (info) =>
+      log.info('listening', {
+        port: info.port,
+        dryRun: config.dryRun,
+        drivers: config.drivers,
+        continuation: viaGateway ? 'gateway' : 'in-process',
+        execTimeoutMs: watchdogDuration(env.exec_timeout),
+      }),
   });
-
-  const shutdown = async (signal: string) => {
-    if (closing) return;
-    closing = true;
-    // of-watchdog forwards SIGTERM at once and keeps proxying until its own drain ends; requests that still
-    // reach us while fences drain are answered.
-    log.info('shutting down', { signal, activeFences: inProcess.active });
-    const graceEnds = Date.now() + SHUTDOWN_GRACE_MS;
-    const drained = await inProcess.drain(SHUTDOWN_GRACE_MS);
-    // Then let the requests in flight finish, within what is left of the grace period (idle keep-alive
-    // connections close at once). A continuation step cut off here is resumed once its Lease hold expires.
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      setTimeout(resolve, Math.max(0, graceEnds - Date.now())).unref();
-    });
-    log.info(drained ? 'stopped' : 'stopped with fences still running; their journals resume them', {
-      signal,
-    });
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  return { server, runtime, continuation: inProcess };
+  exitOnSignals(served, fences, log);
+  return { ...served, runtime, continuation: fences };
 }
 
-function isMain(): boolean {
-  if (!process.argv[1]) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
-  try {
-    startOpenFaas();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`alertfence: ${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
-}
+if (isMain(import.meta.url)) runMain(() => startOpenFaas());

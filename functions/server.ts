@@ -1,58 +1,28 @@
-import { serve } from '@hono/node-server';
-import { ConfigError } from './config.js';
-import { InProcessContinuation } from './in-process-continuation.js';
-import { createLogger } from './log.js';
-import { buildRuntime } from './wiring.js';
-
-/** How long SIGTERM waits for running fences to journal their current step. */
-const SHUTDOWN_GRACE_MS = 25_000;
+import { isMain, runMain } from './main-module.js';
+import { buildInProcessRuntime, exitOnSignals, type Injected, serveApp } from './node-serve.js';
 
 /**
- * The local Node server (`npm start`): the same app as the functions, fences continued in process.
+ * The local Node server (`npm start`): the same app as the functions, fences continued in process. Stops
+ * gracefully on SIGTERM and SIGINT. Tests and the demo may inject the Kubernetes access, drivers and logger.
  */
-export function startServer(env: Record<string, string | undefined> = process.env) {
-  const bootLog = createLogger({ base: { component: 'alertfence' } });
-  let budget = 0;
-  const continuation = new InProcessContinuation(() => budget, bootLog);
-  let closing = false;
-  const runtime = buildRuntime(env, { continuation, stopping: () => closing });
-  budget = runtime.config.runBudgetMs;
-  continuation.bind(runtime.service);
+export function startServer(env: Record<string, string | undefined> = process.env, injected: Injected = {}) {
+  const { runtime, fences } = buildInProcessRuntime(env, injected);
   const { config, log, app } = runtime;
-
-  const server = serve({ fetch: app.fetch, port: config.port, hostname: env.HOST ?? '0.0.0.0' }, (info) => {
-    log.info('listening', {
-      port: info.port,
-      dryRun: config.dryRun,
-      drivers: config.drivers,
-      ...(config.dryRun ? { hint: 'disarmed: every fence is a plan until ALERTFENCE_DRY_RUN=false' } : {}),
-    });
+  const served = serveApp({
+    fetch: app.fetch,
+    hostname: env.HOST ?? '0.0.0.0',
+    port: config.port,
+    fences,
+    onListening: (info) =>
+      log.info('listening', {
+        port: info.port,
+        dryRun: config.dryRun,
+        drivers: config.drivers,
+        ...(config.dryRun ? { hint: 'disarmed: every fence is a plan until ALERTFENCE_DRY_RUN=false' } : {}),
+      }),
   });
-
-  const shutdown = async (signal: string) => {
-    if (closing) return;
-    closing = true;
-    log.info('shutting down', { signal, activeFences: continuation.active });
-    server.close();
-    const drained = await continuation.drain(SHUTDOWN_GRACE_MS);
-    log.info(drained ? 'stopped' : 'stopped with fences still running; their journals resume them', {
-      signal,
-    });
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  return { server, runtime, continuation };
+  exitOnSignals(served, fences, log);
+  return { ...served, runtime, continuation: fences };
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('server.ts')) {
-  try {
-    startServer();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`alertfence: ${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
-}
+if (isMain(import.meta.url)) runMain(() => startServer());

@@ -42,16 +42,14 @@ export async function startAppServer(options: {
     level: 'debug',
     write: (line) => logs.push(JSON.parse(line) as Record<string, unknown>),
   });
-  let budget = 0;
-  const continuation = new InProcessContinuation(() => budget, log);
+  const continuation = new InProcessContinuation();
   const runtime = buildRuntime(options.env, {
     continuation,
     kube: options.kube,
     drivers: options.drivers,
     log,
   });
-  budget = runtime.config.runBudgetMs;
-  continuation.bind(runtime.service);
+  continuation.bind({ service: runtime.service, runBudgetMs: runtime.config.runBudgetMs, log });
 
   const exchanges: Exchange[] = [];
   const fetch = async (request: Request): Promise<Response> => {

@@ -1,0 +1,117 @@
+import type { AddressInfo } from 'node:net';
+import { type ServerType, serve } from '@hono/node-server';
+import type { Continuation } from './fence/fence-service.js';
+import { InProcessContinuation } from './in-process-continuation.js';
+import type { Logger } from './log.js';
+import { buildRuntime, type Runtime, type RuntimeOptions } from './wiring.js';
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * How long a signal waits for running fences to journal their step and for requests in flight to answer;
+ * below the 30 s that Kubernetes (`terminationGracePeriodSeconds`) and OpenFaaS give before SIGKILL.
+ */
+export const SHUTDOWN_GRACE_MS = 25_000;
+
+/** What tests and the demo inject instead of the environment's Kubernetes access, drivers and logger. */
+export type Injected = Pick<RuntimeOptions, 'kube' | 'drivers' | 'log'>;
+
+export interface InProcessRuntimeOptions extends Injected {
+  deadlineOf?: RuntimeOptions['deadlineOf'];
+  /** Where fences continue; by default in this process. OpenFaaS routes them through its gateway when set. */
+  continuation?: (inProcess: InProcessContinuation) => Continuation;
+}
+
+/**
+ * The runtime of a long-running Node process (the Node server, OpenFaaS): `buildRuntime` with fences
+ * continued in process, and the app told to stop once those fences are drained.
+ *
+ * @example
+ * const { runtime, fences } = buildInProcessRuntime(process.env);
+ */
+export function buildInProcessRuntime(
+  env: Env,
+  options: InProcessRuntimeOptions = {},
+): { runtime: Runtime; fences: InProcessContinuation } {
+  const { continuation, ...rest } = options;
+  const fences = new InProcessContinuation();
+  const runtime = buildRuntime(env, {
+    ...rest,
+    continuation: continuation ? continuation(fences) : fences,
+    // A fence that runs inside its request (manual `wait`) stops at its next step as well.
+    stopping: () => fences.stopping,
+  });
+  fences.bind({ service: runtime.service, runBudgetMs: runtime.config.runBudgetMs, log: runtime.log });
+  return { runtime, fences };
+}
+
+/** An app listening on `@hono/node-server`. */
+export interface ServedApp {
+  server: ServerType;
+  /**
+   * Stops gracefully, within `graceMs`: running fences save their step and stop, then the requests in flight
+   * finish (a manual `wait` fence answers with its journal) and the listener closes. Resolves true when every
+   * fence stopped in time. Calling it again returns the same promise.
+   */
+  close(graceMs: number): Promise<boolean>;
+}
+
+export interface ServeAppOptions {
+  fetch: (request: Request) => Response | Promise<Response>;
+  hostname: string;
+  port: number;
+  fences: InProcessContinuation;
+  onListening?: (info: AddressInfo) => void;
+}
+
+/** Serves the app and gives it the shutdown order both Node runtimes share. */
+export function serveApp(options: ServeAppOptions): ServedApp {
+  const { fences } = options;
+  const server = serve(
+    { fetch: options.fetch, hostname: options.hostname, port: options.port },
+    options.onListening,
+  );
+  let closing: Promise<boolean> | undefined;
+  const close = async (graceMs: number) => {
+    const graceEnds = Date.now() + graceMs;
+    // Fences first, with the listener still open: of-watchdog forwards SIGTERM at once and keeps proxying
+    // until its own drain ends, so requests that still reach us meanwhile are answered.
+    const drained = await fences.drain(graceMs);
+    // Then the requests in flight, within what is left of the grace period (idle keep-alive connections
+    // close at once). A continuation step cut off here is resumed once its Lease hold expires.
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      setTimeout(resolve, Math.max(0, graceEnds - Date.now())).unref();
+    });
+    return drained;
+  };
+  return {
+    server,
+    close(graceMs) {
+      closing ??= close(graceMs);
+      return closing;
+    },
+  };
+}
+
+/** On SIGTERM or SIGINT: close `served` gracefully, log how it went, and exit 0. */
+export function exitOnSignals(
+  served: ServedApp,
+  fences: InProcessContinuation,
+  log: Logger,
+  graceMs: number = SHUTDOWN_GRACE_MS,
+): void {
+  let signalled = false;
+  const shutdown = async (signal: NodeJS.Signals) => {
+    if (signalled) return;
+    signalled = true;
+    log.info('shutting down', { signal, activeFences: fences.active });
+    const drained = await served.close(graceMs);
+    log.info(drained ? 'stopped' : 'stopped with fences still running; their journals resume them', {
+      signal,
+    });
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
