@@ -1,10 +1,9 @@
 import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
 import type { PowerDriver } from '../../../../drivers/driver.js';
-import { InProcessContinuation } from '../../../../functions/in-process-continuation.js';
 import type { KubePort } from '../../../../functions/kube/port.js';
 import { createLogger } from '../../../../functions/log.js';
-import { buildRuntime, type Runtime } from '../../../../functions/wiring.js';
+import { buildInProcessRuntime, serveApp } from '../../../../functions/node-serve.js';
+import type { Runtime } from '../../../../functions/wiring.js';
 
 /** One answered `POST /v1/alerts`: what Alertmanager sent and what alertfence answered. */
 export interface Exchange {
@@ -28,9 +27,10 @@ export interface AppServer {
 }
 
 /**
- * Serves the app as the Node server does (`@hono/node-server`, fences continued in process) on a free
- * loopback port, with the Kubernetes port and drivers given — for contract tests with peers that only need
- * to reach alertfence over HTTP (Alertmanager, curl).
+ * Serves the app with the Node server's own wiring (`buildInProcessRuntime` and `serveApp` from
+ * `functions/node-serve.ts`, as `startServer` does) on a free loopback port, with the Kubernetes port and
+ * drivers given — for contract tests with peers that only need to reach alertfence over HTTP (Alertmanager,
+ * curl). Only the signal handling is left out: it would exit the test process.
  */
 export async function startAppServer(options: {
   env: Record<string, string>;
@@ -42,14 +42,11 @@ export async function startAppServer(options: {
     level: 'debug',
     write: (line) => logs.push(JSON.parse(line) as Record<string, unknown>),
   });
-  const continuation = new InProcessContinuation();
-  const runtime = buildRuntime(options.env, {
-    continuation,
+  const { runtime, fences } = buildInProcessRuntime(options.env, {
     kube: options.kube,
     drivers: options.drivers,
     log,
   });
-  continuation.bind({ service: runtime.service, runBudgetMs: runtime.config.runBudgetMs, log });
 
   const exchanges: Exchange[] = [];
   const fetch = async (request: Request): Promise<Response> => {
@@ -77,18 +74,23 @@ export async function startAppServer(options: {
     return response;
   };
 
-  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-    const started = serve({ fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(started));
+  const served = await new Promise<ReturnType<typeof serveApp>>((resolve) => {
+    const started = serveApp({
+      fetch,
+      hostname: '127.0.0.1',
+      port: 0,
+      fences,
+      onListening: () => resolve(started),
+    });
   });
-  const { port } = server.address() as AddressInfo;
+  const { port } = served.server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
     runtime,
     exchanges,
     logs,
     async stop() {
-      await continuation.drain(10_000);
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await served.close(10_000);
     },
   };
 }
