@@ -120,32 +120,29 @@ export function createLambdaHandler(env: Env, options: LambdaHandlerOptions = {}
     return built;
   };
 
-  const misconfigured = (error: ConfigError, context: LambdaContext) => {
-    bootLog.error('alertfence refuses to work: invalid configuration', {
-      requestId: context.awsRequestId,
-      reason: error.message,
-    });
+  /** The built runtime; undefined, once logged, when the configuration is invalid. */
+  const buildOrLog = (context: LambdaContext) => {
+    try {
+      return build();
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      bootLog.error('alertfence refuses to work: invalid configuration', {
+        requestId: context.awsRequestId,
+        reason: error.message,
+      });
+      return undefined;
+    }
   };
 
   return async (event, context) => {
     if (isContinuationEvent(event)) {
-      let runtime: Runtime;
-      try {
-        runtime = build().runtime;
-      } catch (error) {
-        if (!(error instanceof ConfigError)) throw error;
-        misconfigured(error, context);
-        return { status: 'misconfigured' };
-      }
-      return work(runtime, event.handoff, context);
+      const ready = buildOrLog(context);
+      if (!ready) return { status: 'misconfigured' };
+      return work(ready.runtime, event.handoff, context);
     }
     if (isHttpEvent(event)) {
-      let http: HttpHandler;
-      try {
-        http = build().http;
-      } catch (error) {
-        if (!(error instanceof ConfigError)) throw error;
-        misconfigured(error, context);
+      const ready = buildOrLog(context);
+      if (!ready) {
         // The Function URL is public: the details stay in the log, the answer says where to find them.
         return {
           statusCode: 500,
@@ -158,7 +155,7 @@ export function createLambdaHandler(env: Env, options: LambdaHandlerOptions = {}
           ),
         };
       }
-      return http(event, context);
+      return ready.http(event, context);
     }
     throw new UnsupportedEventError(
       'expected a Function URL request (payload 2.0) or an alertfence continuation event',
