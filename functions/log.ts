@@ -29,25 +29,35 @@ const MAX_DEPTH = 6;
 
 /**
  * Replaces secret-looking values, recursively, so no token or credential is ever written. Values nested
- * past `MAX_DEPTH` and repeated references (cycles) are cut, never passed through unmasked.
+ * past `MAX_DEPTH` and cycles are cut, never passed through unmasked; an object referenced twice, not in a
+ * cycle, is shown both times.
  */
-export function redact(value: unknown, depth = 0, seen: WeakSet<object> = new WeakSet()): unknown {
+export function redact(value: unknown, depth = 0, ancestors: WeakSet<object> = new WeakSet()): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (depth > MAX_DEPTH) return '[truncated]';
-  if (seen.has(value)) return '[circular]';
-  seen.add(value);
+  // Only the objects on the path from the root make a cycle; siblings may share a reference.
+  if (ancestors.has(value)) return '[circular]';
+  ancestors.add(value);
+  try {
+    return redactObject(value, depth, ancestors);
+  } finally {
+    ancestors.delete(value);
+  }
+}
+
+function redactObject(value: object, depth: number, ancestors: WeakSet<object>): unknown {
   if (value instanceof Error) {
     return {
       name: value.name,
       message: value.message,
-      ...(value.cause ? { cause: redact(value.cause, depth + 1, seen) } : {}),
+      ...(value.cause ? { cause: redact(value.cause, depth + 1, ancestors) } : {}),
     };
   }
-  if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1, seen));
+  if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1, ancestors));
   return Object.fromEntries(
     Object.entries(value).map(([key, item]) => [
       key,
-      SECRET_KEY.test(key) ? '[redacted]' : redact(item, depth + 1, seen),
+      SECRET_KEY.test(key) ? '[redacted]' : redact(item, depth + 1, ancestors),
     ]),
   );
 }

@@ -60,9 +60,7 @@ describe('redact', () => {
     // Act
     const line = JSON.stringify(redact(fields));
 
-    // Assess
-    // BUG (reported) for depth >= 7: functions/log.ts `redact` returns the value unchanged past depth 6,
-    // secrets included; it should replace what it does not walk (e.g. with '[truncated]').
+    // Assess: past MAX_DEPTH the value is replaced by '[truncated]', never passed through unmasked.
     expect(line).not.toContain(SECRET);
   });
 
@@ -74,11 +72,41 @@ describe('redact', () => {
     // Act
     const render = () => JSON.stringify(redact(fields));
 
-    // Assess
-    // BUG (reported): the depth cut-off hands the cycle back unchanged, so JSON.stringify throws and a
-    // log call with such a field throws out of the logger.
+    // Assess: the cycle is cut ('[circular]'), so JSON.stringify, and the log call, cannot throw on it.
     expect(render).not.toThrow();
     expect(render()).not.toContain(SECRET);
+  });
+
+  it('should show an object referenced twice both times, since a shared reference is not a cycle', () => {
+    // Prepare
+    const node = { name: 'worker-1', password: SECRET };
+    const fields = { before: node, after: node, list: [node, node] };
+
+    // Act
+    const redacted = redact(fields);
+
+    // Assess
+    const shown = { name: 'worker-1', password: '[redacted]' };
+    expect(redacted).toEqual({ before: shown, after: shown, list: [shown, shown] });
+  });
+
+  it('should show an error that is both logged and the cause of another', () => {
+    // Prepare
+    const cause = new Error('connection reset');
+    const error = new Error('describe failed', { cause });
+
+    // Act
+    const redacted = redact({ error, cause });
+
+    // Assess
+    expect(redacted).toEqual({
+      error: {
+        name: 'Error',
+        message: 'describe failed',
+        cause: { name: 'Error', message: 'connection reset' },
+      },
+      cause: { name: 'Error', message: 'connection reset' },
+    });
   });
 
   it('should leave primitives and null as they are', () => {
