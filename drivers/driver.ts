@@ -116,3 +116,18 @@ export class DeadlineExceededError extends DriverError {
     super(message, { retryable: true, cause: options.cause });
   }
 }
+
+/**
+ * The driver refuses to detach a volume: it is the instance's root volume, or the instance is not verified
+ * off. Every driver checks both on a fresh read just before the call: a volume is only ever detached from
+ * an instance verified off, since a running guest may still be writing to it. Never retried: an instance
+ * that is on at release time needs an operator, not another attempt.
+ */
+export class VolumeDetachRefusedError extends DriverError {
+  override name = 'VolumeDetachRefusedError';
+  readonly volumeId: string;
+  constructor(message: string, options: { volumeId: string; cause?: unknown }) {
+    super(message, { retryable: false, cause: options.cause });
+    this.volumeId = options.volumeId;
+  }
+}

@@ -23,11 +23,12 @@ import {
   type PowerDriver,
   type PowerState,
   type PreflightResult,
+  VolumeDetachRefusedError,
 } from '../driver.js';
 import { type PollOptions, pollUntil } from '../poll.js';
 import { backoffDelay, callWithin, DEFAULT_RETRY_POLICY, type RetryPolicy, sleepWithin } from './call.js';
 import { cachedEc2ClientFactory, type Ec2ClientFactory, type Ec2ClientOptions } from './clients.js';
-import { classifyEc2Error, toDriverError, VolumeDetachRefusedError } from './errors.js';
+import { classifyEc2Error, toDriverError } from './errors.js';
 import { runPreflight } from './preflight.js';
 import { isAwsProviderId, parseAwsProviderId, regionOfZone } from './provider-id.js';
 

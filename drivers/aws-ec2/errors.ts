@@ -140,16 +140,6 @@ export class Ec2ApiError extends DriverError {
   }
 }
 
-/** The driver refuses to detach a volume: it is the instance's root volume, or the instance is not off. */
-export class VolumeDetachRefusedError extends DriverError {
-  override name = 'VolumeDetachRefusedError';
-  readonly volumeId: string;
-  constructor(message: string, options: { volumeId: string; cause?: unknown }) {
-    super(message, { retryable: false, cause: options.cause });
-    this.volumeId = options.volumeId;
-  }
-}
-
 /**
  * Turns any failure of an EC2 call into a driver error: `DriverAuthError` for credentials and permissions,
  * `InstanceNotFoundError` for an unknown or malformed instance id, `Ec2ApiError` otherwise (retryable for

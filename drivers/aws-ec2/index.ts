@@ -30,6 +30,6 @@ export {
   eksBearerTokenProvider,
   PRESIGN_EXPIRES_SECONDS,
 } from './eks-token.js';
-export { classifyEc2Error, Ec2ApiError, type Ec2ErrorKind, VolumeDetachRefusedError } from './errors.js';
+export { classifyEc2Error, Ec2ApiError, type Ec2ErrorKind } from './errors.js';
 export { EC2_DRIVER_ACTIONS } from './preflight.js';
 export { isAwsProviderId, parseAwsProviderId, regionOfZone } from './provider-id.js';

@@ -15,6 +15,7 @@ import {
   type NodeIdentity,
   type PowerDriver,
   type PreflightResult,
+  VolumeDetachRefusedError,
 } from '../driver.js';
 import { DEFAULT_POLL_SCHEDULE, sleep as defaultSleep, type PollOptions, pollUntil } from '../poll.js';
 import { getVolume } from './client/block-storage/requests.js';
@@ -222,18 +223,26 @@ export class OpenStackDriver implements PowerDriver {
 
   async detachVolume(ref: InstanceRef, volumeId: string, options: CallOptions): Promise<void> {
     await this.#guard(`detach volume ${volumeId} from server ${ref.id}`, options, async () => {
+      // A fresh read every time, never the state `describe` saw: the server must be off now, not earlier.
+      const reading = await this.#readServer(ref, options);
+      // Gone (or deleted): Nova detached everything with it.
+      if (isGoneOrDeleted(reading)) return;
       let roots = this.#roots.get(ref.id);
       if (!roots) {
-        const description = await this.describe(ref, options);
+        const description = await this.#describeReading(ref, reading, options);
         if (description.gone || !description.volumes.some((v) => v.id === volumeId)) return;
         roots = this.#roots.get(ref.id) ?? new Set();
       }
       if (roots.has(volumeId)) {
-        throw new DriverError(
+        throw new VolumeDetachRefusedError(
           `refusing to detach volume ${volumeId}: it is the root disk of server ${ref.id}`,
-          {
-            retryable: false,
-          },
+          { volumeId },
+        );
+      }
+      if (powerStateOf(reading) !== 'off') {
+        throw new VolumeDetachRefusedError(
+          `refusing to detach volume ${volumeId}: server ${ref.id} is ${cloudStateOf(reading)}, not off`,
+          { volumeId },
         );
       }
       const compute = await this.#compute(ref, options);

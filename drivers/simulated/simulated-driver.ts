@@ -7,6 +7,7 @@ import {
   type NodeIdentity,
   type PowerDriver,
   type PowerState,
+  VolumeDetachRefusedError,
 } from '../driver.js';
 import { pollUntil, sleep } from '../poll.js';
 
@@ -128,9 +129,23 @@ export class SimulatedDriver implements PowerDriver {
 
   async detachVolume(ref: InstanceRef, volumeId: string, _options: CallOptions): Promise<void> {
     this.record({ method: 'detachVolume', id: ref.id, volumeId });
-    const volume = this.require(ref).volumes.find((candidate) => candidate.id === volumeId);
+    const instance = this.require(ref);
+    this.settle(instance);
+    const volume = instance.volumes.find((candidate) => candidate.id === volumeId);
     if (!volume) return;
-    if (volume.root) throw new Error(`refusing to detach root volume ${volumeId}`);
+    // The same refusals as the cloud drivers, so tests on this driver catch a workflow that detaches early.
+    if (volume.root) {
+      throw new VolumeDetachRefusedError(
+        `refusing to detach ${volumeId}: it is the root volume of ${ref.id}`,
+        { volumeId },
+      );
+    }
+    if (instance.state !== 'stopped') {
+      throw new VolumeDetachRefusedError(
+        `refusing to detach ${volumeId}: ${ref.id} is ${instance.state}, not off`,
+        { volumeId },
+      );
+    }
     volume.detachingUntil ??= this.now() + this.detachMs;
   }
 

@@ -5,8 +5,12 @@
  */
 import { CreateTagsCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { describe, expect, it } from 'vitest';
-import { createEc2Driver, VolumeDetachRefusedError } from '../../../drivers/aws-ec2/index.js';
-import { InstanceNotFoundError, type NodeIdentity } from '../../../drivers/driver.js';
+import { createEc2Driver } from '../../../drivers/aws-ec2/index.js';
+import {
+  InstanceNotFoundError,
+  type NodeIdentity,
+  VolumeDetachRefusedError,
+} from '../../../drivers/driver.js';
 import {
   attachDataVolume,
   countingEc2Client,

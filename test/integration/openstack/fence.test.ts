@@ -3,9 +3,10 @@ import {
   type CallOptions,
   DeadlineExceededError,
   DriverAuthError,
-  DriverError,
+  type DriverError,
   InstanceNotFoundError,
   type NodeIdentity,
+  VolumeDetachRefusedError,
 } from '../../../drivers/driver.js';
 import { createOpenStackDriver, type OpenStackDriver } from '../../../drivers/openstack/index.js';
 import { PHASES } from '../../../functions/fence/vocabulary.js';
@@ -170,20 +171,22 @@ describe('OpenStack driver fencing through the Nova/Cinder contract fake', () =>
     expect((await driver.describe(ref, call())).cloudState).toBe('ACTIVE/powering-off');
   });
 
-  it('should refuse a detach while the server is powering-off (409) as retryable', async () => {
+  it('should only detach a volume from a server verified off: refused while powering-off, Nova never asked', async () => {
     // Prepare
     const { node, pv } = seedServer('worker-busy', '10.0.1.40');
     const ref = await driver.resolve(node, call());
     await driver.describe(ref, call());
     await driver.powerOff(ref, call());
+    const before = env.cloud.requests.length;
 
     // Act
     const error = await driver.detachVolume(ref, pv, call()).catch((e: unknown) => e);
 
     // Assess
-    expect(error).toBeInstanceOf(DriverError);
-    expect((error as DriverError).retryable).toBe(true);
-    expect((error as Error).message).toMatch(/task_state powering-off/);
+    expect(error).toBeInstanceOf(VolumeDetachRefusedError);
+    expect((error as DriverError).retryable).toBe(false);
+    expect((error as Error).message).toMatch(/ACTIVE\/powering-off, not off/);
+    expect(env.cloud.requests.slice(before).filter((r) => r.method === 'DELETE')).toEqual([]);
   });
 
   it('should refuse to detach the boot volume without asking Nova', async () => {
@@ -270,7 +273,9 @@ describe('OpenStack driver fencing through the Nova/Cinder contract fake', () =>
     });
     const { node, pv } = seedServer('worker-rules', '10.0.1.90');
     const ref = await narrow.resolve(node, call());
-    await narrow.describe(ref, call());
+    // Off first: the driver itself refuses a detach from a running server before Nova could.
+    await narrow.powerOff(ref, call());
+    await narrow.waitForPower(ref, 'off', call());
 
     // Act
     const error = await narrow.detachVolume(ref, pv, call()).catch((e: unknown) => e);

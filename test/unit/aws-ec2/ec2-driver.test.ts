@@ -7,12 +7,13 @@ import {
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Ec2ApiError, VolumeDetachRefusedError } from '../../../drivers/aws-ec2/index.js';
+import { Ec2ApiError } from '../../../drivers/aws-ec2/index.js';
 import {
   DeadlineExceededError,
   DriverAuthError,
   InstanceNotFoundError,
   type PowerState,
+  VolumeDetachRefusedError,
 } from '../../../drivers/driver.js';
 import { DEFAULT_POLL_SCHEDULE, PROBE_RESERVE_MS } from '../../../drivers/poll.js';
 import {
@@ -640,7 +641,7 @@ describe('Ec2Driver', () => {
     });
 
     it.each<InstanceStateName>(['running', 'stopping', 'pending'])(
-      'should refuse to detach while the instance is %s',
+      'should only detach a volume from an instance verified off (refuses while %s)',
       async (state) => {
         // Prepare
         const { driver, ec2, deadlineIn } = setup();
@@ -652,6 +653,8 @@ describe('Ec2Driver', () => {
         const detaching = driver.detachVolume(REF, PV_VOLUME, deadlineIn(10_000));
 
         // Assess
+        await expect(detaching).rejects.toThrow(VolumeDetachRefusedError);
+        await expect(detaching).rejects.toMatchObject({ retryable: false, volumeId: PV_VOLUME });
         await expect(detaching).rejects.toThrow(/not off/);
         expect(ec2.commandCalls(DetachVolumeCommand)).toHaveLength(0);
       },

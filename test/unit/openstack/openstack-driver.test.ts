@@ -5,6 +5,7 @@ import {
   DriverError,
   InstanceNotFoundError,
   type InstanceRef,
+  VolumeDetachRefusedError,
 } from '../../../drivers/driver.js';
 import { createOpenStackDriver } from '../../../drivers/openstack/index.js';
 import {
@@ -636,13 +637,53 @@ describe('OpenStackDriver.detachVolume', () => {
     const error = await failure(driver.detachVolume(REF, 'boot', call));
 
     // Assess
-    expect(error).toBeInstanceOf(DriverError);
+    expect(error).toBeInstanceOf(VolumeDetachRefusedError);
     expect((error as DriverError).retryable).toBe(false);
     expect(error.message).toMatch(/it is the root disk/);
     expect(routed.count('DELETE', DETACH_PATH)).toBe(0);
   });
 
-  it('should send one DELETE for an attached volume, reusing what describe learnt', async () => {
+  it.each([
+    ['ACTIVE', null],
+    ['ACTIVE', 'powering-off'],
+    ['SHUTOFF', 'powering-on'],
+    ['PAUSED', null],
+    ['ERROR', null],
+    ['UNKNOWN', null],
+  ])('should only detach a volume from a server verified off (refuses %s/%s)', async (status, task) => {
+    // Prepare
+    const { routed, driver, call } = setup();
+    routed.on('GET', SERVER_PATH, server(status, task));
+    routed.on('GET', ATTACHMENTS_PATH, attachments(['boot', '/dev/vda'], ['pv', '/dev/vdb']));
+    routed.on('DELETE', DETACH_PATH, { status: 202 });
+
+    // Act
+    const error = await failure(driver.detachVolume(REF, 'pv', call));
+
+    // Assess
+    expect(error).toBeInstanceOf(VolumeDetachRefusedError);
+    expect(error).toMatchObject({ retryable: false, volumeId: 'pv' });
+    expect(error.message).toMatch(/not off/);
+    expect(routed.count('DELETE', DETACH_PATH)).toBe(0);
+  });
+
+  it('should read the power state afresh for a detach, never trusting an earlier describe', async () => {
+    // Prepare: describe saw the server off; it has been started since.
+    const { routed, driver, call } = setup();
+    withVolumes(routed);
+    routed.on('DELETE', DETACH_PATH, { status: 202 });
+    await driver.describe(REF, call);
+    routed.on('GET', SERVER_PATH, server('ACTIVE'));
+
+    // Act
+    const error = await failure(driver.detachVolume(REF, 'pv', call));
+
+    // Assess
+    expect(error).toBeInstanceOf(VolumeDetachRefusedError);
+    expect(routed.count('DELETE', DETACH_PATH)).toBe(0);
+  });
+
+  it('should send one DELETE for an attached volume, reusing the root disks describe learnt', async () => {
     // Prepare
     const { routed, driver, call } = setup();
     withVolumes(routed);
@@ -653,8 +694,9 @@ describe('OpenStackDriver.detachVolume', () => {
     // Act
     await driver.detachVolume(REF, 'pv', call);
 
-    // Assess
+    // Assess: the server is read again for its power state; the attachments are not listed again.
     expect(routed.calls.slice(before).map((c) => `${c.method} ${new URL(c.url).pathname}`)).toEqual([
+      `GET /v2.1/servers/${ID}`,
       `DELETE /v2.1/servers/${ID}/os-volume_attachments/pv`,
     ]);
   });
