@@ -17,6 +17,8 @@ export interface PollOptions<T> extends CallOptions {
   what: string;
   describeState?: (value: T) => string;
   schedule?: readonly number[];
+  /** Time kept back from the deadline for the last probe; `PROBE_RESERVE_MS` by default. */
+  probeReserveMs?: number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   now?: () => number;
 }
@@ -39,23 +41,34 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /**
  * Polls `probe` until `done`, never sleeping past the deadline: the last sleep is shortened so one final
- * probe still has `PROBE_RESERVE_MS` to answer. Throws `DeadlineExceededError` with the last observed state.
+ * probe still has `probeReserveMs` to answer. Throws `DeadlineExceededError` naming the last state seen,
+ * also when the deadline cuts off a probe itself (its own `DeadlineExceededError` becomes the `cause`).
  */
 export async function pollUntil<T>(options: PollOptions<T>): Promise<T> {
   const schedule = options.schedule ?? DEFAULT_POLL_SCHEDULE;
   const wait = options.sleep ?? sleep;
   const now = options.now ?? Date.now;
+  const reserve = options.probeReserveMs ?? PROBE_RESERVE_MS;
   const show = options.describeState ?? ((value: T) => String(value));
+  const timedOut = (value: T, cause?: unknown) =>
+    new DeadlineExceededError(
+      `deadline passed while waiting for ${options.what} (last state: ${show(value)})`,
+      cause === undefined ? {} : { cause },
+    );
   const startedAt = now();
+  let last: { value: T } | undefined;
   for (let attempt = 0; ; attempt++) {
-    const value = await options.probe();
-    if (options.done(value)) return value;
-    const remaining = options.deadline - now() - PROBE_RESERVE_MS;
-    if (remaining <= 0) {
-      throw new DeadlineExceededError(
-        `deadline passed while waiting for ${options.what} (last state: ${show(value)})`,
-      );
+    let value: T;
+    try {
+      value = await options.probe();
+    } catch (error) {
+      if (error instanceof DeadlineExceededError && last) throw timedOut(last.value, error);
+      throw error;
     }
+    if (options.done(value)) return value;
+    last = { value };
+    const remaining = options.deadline - now() - reserve;
+    if (remaining <= 0) throw timedOut(value);
     options.onProgress?.(
       `waiting for ${options.what}: ${show(value)} after ${Math.round((now() - startedAt) / 1000)}s`,
     );

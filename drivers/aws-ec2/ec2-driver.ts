@@ -14,7 +14,6 @@ import {
 import {
   type AttachedVolume,
   type CallOptions,
-  DeadlineExceededError,
   DriverError,
   type InstanceDescription,
   InstanceNotFoundError,
@@ -25,7 +24,7 @@ import {
   type PreflightResult,
   VolumeDetachRefusedError,
 } from '../driver.js';
-import { type PollOptions, pollUntil } from '../poll.js';
+import { pollUntil } from '../poll.js';
 import { backoffDelay, callWithin, DEFAULT_RETRY_POLICY, type RetryPolicy, sleepWithin } from './call.js';
 import { cachedEc2ClientFactory, type Ec2ClientFactory, type Ec2ClientOptions } from './clients.js';
 import { classifyEc2Error, toDriverError } from './errors.js';
@@ -228,7 +227,7 @@ export class Ec2Driver implements PowerDriver {
     want: 'on' | 'off',
     options: CallOptions,
   ): Promise<InstanceDescription> {
-    const view = await pollReportingLastState<InstanceView>({
+    const view = await pollUntil<InstanceView>({
       ...this.pollOptions(options),
       what: `${ref.id} to be ${want}`,
       probe: () => this.read(ref, options),
@@ -273,7 +272,7 @@ export class Ec2Driver implements PowerDriver {
     const startedAt = now();
     const reissued = new Set<string>();
     const forced = new Set<string>();
-    await pollReportingLastState<VolumeAttachmentState[]>({
+    await pollUntil<VolumeAttachmentState[]>({
       ...this.pollOptions(options),
       what: `${volumeIds.join(', ')} to detach from ${ref.id}`,
       probe: () => this.attachedVolumes(client, ref, volumeIds, options),
@@ -515,30 +514,6 @@ export class Ec2Driver implements PowerDriver {
     } while (nextToken);
     return ids;
   }
-}
-
-/**
- * `pollUntil`, except that when the deadline cuts off the final probe (its last sleep ends at the deadline,
- * leaving no time for the call), the error still names the last state seen.
- */
-async function pollReportingLastState<T>(options: PollOptions<T> & { describeState: (value: T) => string }) {
-  let last: { value: T } | undefined;
-  return pollUntil<T>({
-    ...options,
-    probe: async () => {
-      try {
-        const value = await options.probe();
-        last = { value };
-        return value;
-      } catch (error) {
-        if (!(error instanceof DeadlineExceededError) || !last) throw error;
-        throw new DeadlineExceededError(
-          `deadline passed while waiting for ${options.what} (last state: ${options.describeState(last.value)})`,
-          { cause: error },
-        );
-      }
-    },
-  });
 }
 
 function describeInstance(ref: InstanceRef, instance: Instance): InstanceDescription {

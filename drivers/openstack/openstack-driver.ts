@@ -6,7 +6,6 @@
 import {
   type AttachedVolume,
   type CallOptions,
-  DeadlineExceededError,
   DriverAuthError,
   DriverError,
   type InstanceDescription,
@@ -17,7 +16,7 @@ import {
   type PreflightResult,
   VolumeDetachRefusedError,
 } from '../driver.js';
-import { DEFAULT_POLL_SCHEDULE, sleep as defaultSleep, type PollOptions, pollUntil } from '../poll.js';
+import { DEFAULT_POLL_SCHEDULE, sleep as defaultSleep, pollUntil } from '../poll.js';
 import { getVolume } from './client/block-storage/requests.js';
 import type { Volume } from './client/block-storage/results.js';
 import {
@@ -94,8 +93,12 @@ export interface OpenStackDriverOptions {
 const IDLE_POLLS_BEFORE_REISSUE = 2;
 /** How many polls a volume may stay attached and idle before the detach is issued again. */
 const ATTACHED_POLLS_BEFORE_REISSUE = 3;
-/** Time kept back from a wait's deadline for its last probe. */
-const PROBE_RESERVE_MS = 2000;
+/**
+ * Time kept back from a wait's deadline for its last probe: more than `pollUntil`'s default, because one
+ * probe here can be several requests (a GET per volume still attached, a Keystone token re-issued after a
+ * 401) and the HTTP client's own backoff on a 5xx, where an EC2 probe is one DescribeInstances.
+ */
+const OPENSTACK_PROBE_RESERVE_MS = 2000;
 /** Attempts of a power action whose answer was lost (5xx, 429, no response). */
 const ACTION_ATTEMPTS = 3;
 
@@ -193,7 +196,8 @@ export class OpenStackDriver implements PowerDriver {
   ): Promise<InstanceDescription> {
     return this.#guard(`wait for server ${ref.id} to be ${want}`, options, async () => {
       let idlePolls = 0;
-      const reading = await this.#poll<ServerReading>(options, {
+      const reading = await pollUntil<ServerReading>({
+        ...this.#pollOptions(options),
         what: `server ${ref.id} to be ${want === 'off' ? 'SHUTOFF' : 'ACTIVE'}`,
         probe: () => this.#readServer(ref, options),
         // Off is SHUTOFF with no task in progress (or gone); on is ACTIVE with none.
@@ -271,7 +275,8 @@ export class OpenStackDriver implements PowerDriver {
     await this.#guard(`wait for volumes to detach from server ${ref.id}`, options, async () => {
       const pending = new Set(volumeIds);
       const attachedPolls = new Map<string, number>();
-      await this.#poll<Volume[]>(options, {
+      await pollUntil<Volume[]>({
+        ...this.#pollOptions(options),
         what: `volumes ${volumeIds.join(', ')} to detach from server ${ref.id}`,
         probe: async () => {
           const left: Volume[] = [];
@@ -326,40 +331,15 @@ export class OpenStackDriver implements PowerDriver {
     return { ok: problems.length === 0, problems };
   }
 
-  /**
-   * `pollUntil` with this driver's clock and schedule. Its last probe comes right at the deadline, where a
-   * deadline-bounded request has no time left: polling ends a little earlier so that last look can happen,
-   * and a probe cut off by the deadline still reports the last state seen.
-   */
-  async #poll<T>(
-    options: CallOptions,
-    poll: Pick<PollOptions<T>, 'what' | 'probe' | 'done' | 'describeState' | 'onPending'>,
-  ): Promise<T> {
-    const reserve = Math.min(PROBE_RESERVE_MS, Math.max(0, (options.deadline - this.#now()) / 10));
-    const show = poll.describeState ?? String;
-    let last: T | undefined;
-    let seen = false;
-    return pollUntil<T>({
+  /** This driver's clock, schedule and probe reserve, for `pollUntil`. */
+  #pollOptions(options: CallOptions) {
+    return {
       ...options,
-      ...poll,
-      deadline: options.deadline - reserve,
-      probe: async () => {
-        try {
-          last = await poll.probe();
-          seen = true;
-          return last;
-        } catch (error) {
-          if (!(error instanceof DeadlineExceededError) || !seen) throw error;
-          throw new DeadlineExceededError(
-            `deadline passed while waiting for ${poll.what} (last state: ${show(last as T)})`,
-            { cause: error },
-          );
-        }
-      },
       schedule: this.#schedule,
+      probeReserveMs: OPENSTACK_PROBE_RESERVE_MS,
       sleep: this.#sleep,
       now: this.#now,
-    });
+    };
   }
 
   async #resolveProviderID(node: NodeIdentity, options: CallOptions): Promise<InstanceRef> {
