@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DriverError } from '../../../drivers/driver.js';
 import type { NodeResult } from '../../../functions/fence/fence-service.js';
 import { KUBE_NAMES } from '../../../functions/fence/vocabulary.js';
+import { KubeUnavailableError } from '../../../functions/kube/port.js';
 import { RELEASE_CALLS } from '../../fakes/kube.js';
 import { alertPayload, createWorld, kubeletLease, makeNode, type World } from '../../support/world.js';
 
@@ -114,6 +115,60 @@ describe('safety invariants', () => {
     expect(world.kube.nodes.get('worker-1')?.spec?.taints ?? []).toEqual([]);
   });
 
+  it('invariant 2: should not fence a node whose kubelet still renews its Lease, whatever its Ready condition says', async () => {
+    // Prepare: Ready=Unknown for an hour, but the kubelet's heartbeat Lease was renewed just now.
+    const world = createWorld();
+    world.kube.putLease('kube-node-lease', kubeletLease('worker-1', world.clock.now()));
+
+    // Act
+    const body = (await (
+      await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]))
+    ).json()) as Results;
+    await world.drain();
+
+    // Assess
+    expect(body.results[0]).toMatchObject({ outcome: 'refused', reason: 'KubeletLeaseFresh' });
+    expect(world.kube.mutations()).toEqual([]);
+    expect(world.driver.calls).toEqual([]);
+  });
+
+  it('invariant 2: should not fence a node unhealthy for less than ALERTFENCE_UNHEALTHY_FOR', async () => {
+    // Prepare: down for 30 s, against the default of 2 minutes.
+    const world = createWorld({
+      nodes: [{ name: 'worker-1', ready: false, downFor: 30_000 }, { name: 'worker-2' }],
+    });
+
+    // Act
+    const body = (await (
+      await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]))
+    ).json()) as Results;
+    await world.drain();
+
+    // Assess
+    expect(body.results[0]).toMatchObject({ outcome: 'refused', reason: 'NotUnhealthyLongEnough' });
+    expect(world.driver.calls).toEqual([]);
+  });
+
+  it("invariant 2: should not fence when the kubelet's Lease cannot be read", async () => {
+    // Prepare: the one read that could show the kubelet alive fails.
+    const world = createWorld();
+    world.kube.beforeCall = (call) => {
+      if (call.method === 'getLease' && call.target.startsWith('kube-node-lease/')) {
+        throw new KubeUnavailableError('get lease kube-node-lease/worker-1: HTTP 503');
+      }
+    };
+
+    // Act
+    const response = await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
+    const body = (await response.json()) as Results;
+    await world.drain();
+
+    // Assess
+    expect(body.results[0]).toMatchObject({ outcome: 'failed', reason: 'ApiServerUnavailable' });
+    expect(world.kube.mutations()).toEqual([]);
+    expect(world.driver.calls).toEqual([]);
+  });
+
   it('invariant 3: should power off once for 50 concurrent identical alerts', async () => {
     // Prepare
     const world = createWorld();
@@ -130,6 +185,35 @@ describe('safety invariants', () => {
     // Assess
     expect(outcomes.filter((outcome) => outcome === 'accepted')).toHaveLength(1);
     expect(outcomes.filter((outcome) => outcome === 'in-progress')).toHaveLength(49);
+    expect(count(world, 'powerOff')).toBe(1);
+    expect((await world.service.journal('worker-1'))?.status).toBe('succeeded');
+  });
+
+  it('invariant 3: should ignore a continuation delivered again after another invocation took the fence over', async () => {
+    // Prepare: a slow stop makes the first worker hand on; then the event that started it arrives again, as
+    // a Lambda or OpenFaaS queue retry delivers it.
+    const world = createWorld({
+      env: { ALERTFENCE_RUN_BUDGET: '10s' },
+      driverOptions: { transitionMs: 25_000 },
+    });
+    await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
+    const [delivered] = world.continuation.handoffs;
+    await world.drain(1);
+    const handedOn = world.continuation.handoffs[0];
+    const callsBefore = world.driver.calls.length;
+
+    // Act
+    const duplicate = await world.service.continueFence(delivered as NonNullable<typeof delivered>, {
+      requestId: 'redelivered',
+      deadline: world.clock.now() + 60_000,
+    });
+
+    // Assess: the holder it names is no longer the holder, so it takes nothing over and calls nothing.
+    expect(handedOn).toBeDefined();
+    expect(handedOn?.holder).not.toBe(delivered?.holder);
+    expect(duplicate).toBeUndefined();
+    expect(world.driver.calls.length).toBe(callsBefore);
+    await world.drain();
     expect(count(world, 'powerOff')).toBe(1);
     expect((await world.service.journal('worker-1'))?.status).toBe('succeeded');
   });
@@ -185,6 +269,61 @@ describe('safety invariants', () => {
     expect(count(world, 'powerOff')).toBe(1);
   });
 
+  it('invariant 4: should count only nodes in scope, and round the allowed share down', async () => {
+    // Prepare: 2 of the 4 db nodes are down; 40% of 4 allows 1. Six healthy nodes outside the selector must not
+    // widen the share (40% of 10 would allow 4).
+    const db = { pool: 'db' };
+    const world = createWorld({
+      env: { ALERTFENCE_MAX_UNHEALTHY: '40%', ALERTFENCE_NODE_SELECTOR: 'pool=db' },
+      nodes: [
+        { name: 'worker-1', ready: false, labels: db },
+        { name: 'worker-2', ready: false, labels: db },
+        { name: 'worker-3', labels: db },
+        { name: 'worker-4', labels: db },
+        ...Array.from({ length: 6 }, (_, index) => ({ name: `web-${index}` })),
+      ],
+    });
+
+    // Act
+    const body = (await (
+      await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]))
+    ).json()) as Results;
+
+    // Assess
+    expect(body.results[0]).toMatchObject({ outcome: 'refused', reason: 'StormGuard' });
+    expect(body.results[0]?.message).toContain('2 of 4 nodes in scope');
+    expect(world.driver.calls).toEqual([]);
+  });
+
+  it('invariant 4: should count a failed fence as running, so a stuck fence blocks the next one', async () => {
+    // Prepare: worker-1's fence fails at DeleteNode and stays failed, its machine off.
+    const world = createWorld({
+      env: { ALERTFENCE_MAX_UNHEALTHY: '2', ALERTFENCE_MAX_CONCURRENT_FENCES: '1' },
+      nodes: [
+        { name: 'worker-1', ready: false },
+        { name: 'worker-2', ready: false },
+        { name: 'worker-3' },
+        { name: 'worker-4' },
+        { name: 'worker-5' },
+      ],
+    });
+    world.kube.beforeCall = (call) => {
+      if (call.method === 'deleteNode') throw new Error('admission webhook denied the request');
+    };
+    await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
+    await world.drain();
+
+    // Act
+    const body = (await (
+      await world.post('/v1/alerts', alertPayload([{ node: 'worker-2' }]))
+    ).json()) as Results;
+
+    // Assess
+    expect((await world.service.journal('worker-1'))?.status).toBe('failed');
+    expect(body.results[0]).toMatchObject({ outcome: 'refused', reason: 'TooManyConcurrentFences' });
+    expect(count(world, 'powerOff')).toBe(1);
+  });
+
   it('invariant 5: should make zero mutating calls in dry-run and return the exact plan', async () => {
     // Prepare
     const world = createWorld({ env: { ALERTFENCE_DRY_RUN: 'true' } });
@@ -198,7 +337,8 @@ describe('safety invariants', () => {
     expect(body.dryRun).toBe(true);
     const [result] = body.results;
     expect(result).toMatchObject({ node: 'worker-1', outcome: 'planned', reason: 'DryRun' });
-    expect(world.kube.mutations()).toEqual([]);
+    // Not even a server-side dry run: a plan is made from reads alone.
+    expect(world.kube.calls.filter((call) => call.mutating)).toEqual([]);
     expect(world.driver.calls.map((call) => call.method)).toEqual(['describe']);
     expect(result?.plan?.map((step) => step.phase)).toEqual([
       'Lock',
@@ -270,7 +410,21 @@ describe('safety invariants', () => {
   it('invariant 7: should power on only after the Node is deleted and volumes are released', async () => {
     // Prepare: one ordered trace across the API server and the cloud.
     const trace: string[] = [];
-    const world = createWorld({ driverOptions: { onCall: (call) => trace.push(`cloud:${call.method}`) } });
+    // And what is still attached when power-on is sent: a detach requested is not a detach done.
+    const attachedAtPowerOn: string[] = [];
+    const world = createWorld({
+      driverOptions: {
+        onCall: (call) => {
+          trace.push(`cloud:${call.method}`);
+          if (call.method !== 'powerOn') return;
+          for (const volume of instance(world)?.volumes ?? []) {
+            const detached =
+              volume.detachingUntil !== undefined && volume.detachingUntil <= world.clock.now();
+            if (!volume.root && !detached) attachedAtPowerOn.push(volume.id);
+          }
+        },
+      },
+    });
     world.kube.beforeCall = (call) => trace.push(`kube:${call.method}`);
 
     // Act
@@ -282,6 +436,7 @@ describe('safety invariants', () => {
     expect(powerOn).toBeGreaterThan(trace.indexOf('kube:deleteNode'));
     expect(powerOn).toBeGreaterThan(trace.lastIndexOf('cloud:detachVolume'));
     expect(trace.indexOf('kube:deleteNode')).toBeGreaterThan(trace.lastIndexOf('cloud:detachVolume'));
+    expect(attachedAtPowerOn).not.toContain('vol-worker-1');
   });
 
   it('invariant 7: should leave the machine off when the Node cannot be deleted', async () => {
