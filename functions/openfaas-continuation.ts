@@ -12,13 +12,12 @@ export interface OpenFaasContinuationOptions {
   /** A bearer token the function accepts: the queued request comes back to it through the gateway. */
   token: string;
   log: Logger;
-  fetch?: typeof fetch;
-  /** Per attempt; the gateway only enqueues, so it answers in milliseconds. */
-  timeoutMs?: number;
 }
 
 /** Attempts at enqueueing; a duplicate continuation is harmless (only the Lease's holder may resume). */
 const ATTEMPTS = 3;
+/** Per attempt; the gateway only enqueues, so it answers in milliseconds. */
+const ATTEMPT_TIMEOUT_MS = 5_000;
 
 /**
  * Continues a fence through the OpenFaaS gateway's asynchronous path: `POST /async-function/<fn>/v1/fences/continue`
@@ -34,19 +33,18 @@ export class OpenFaasContinuation implements Continuation {
 
   async schedule(handoff: Handoff): Promise<void> {
     const { log, token } = this.options;
-    const send = this.options.fetch ?? fetch;
     const fields = { node: handoff.node, fence: handoff.fenceId };
     let reason = '';
     for (let attempt = 1; attempt <= ATTEMPTS; attempt += 1) {
       try {
-        const response = await send(this.url, {
+        const response = await fetch(this.url, {
           method: 'POST',
           headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
           body: JSON.stringify(handoff),
-          signal: AbortSignal.timeout(this.options.timeoutMs ?? 5_000),
+          signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
         });
         await response.body?.cancel();
-        if (response.status === 202 || response.ok) {
+        if (response.ok) {
           log.info('fence handed to the gateway queue', { ...fields, status: response.status, attempt });
           return;
         }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildBundles, functionBundles } from '../integration/runtimes/support/bundles.js';
 import { refusedAddress, TOKEN, writeKubeconfig } from '../integration/runtimes/support/env.js';
 import {
+  type AlertsAnswer,
   alertEvent,
   expectHealthyAnswer,
   expectInvalidInputAnswer,
@@ -14,11 +15,6 @@ import { startRie } from '../integration/runtimes/support/rie.js';
 import { useSetup } from '../integration/runtimes/support/setup.js';
 import { tempDir } from '../peers/process.js';
 import { alertPayload } from '../support/world.js';
-
-interface AlertsAnswer {
-  dryRun: boolean;
-  results: Array<{ node: string; outcome: string; reason: string; fence?: { id: string } }>;
-}
 
 describe('Lambda bundle under the Runtime Interface Emulator', () => {
   const setup = useSetup(

@@ -31,8 +31,6 @@ export interface WatchdogOptions {
 export interface Watchdog {
   /** Where the watchdog listens (the function's public port in OpenFaaS). */
   url: string;
-  /** Where the function listens (`upstream_url`). */
-  upstreamPort: number;
   process: PeerProcess;
   logs(): string;
   stop(): Promise<void>;
@@ -83,7 +81,6 @@ export async function startWatchdog(options: WatchdogOptions): Promise<Watchdog>
   });
   return {
     url,
-    upstreamPort,
     process: peer,
     logs: () => peer.logs(),
     async stop() {

@@ -5,6 +5,7 @@
  * simulated cloud. The fake cannot show what only the emulator does (README.md next to this file); the
  * Kubernetes side here is real.
  */
+
 import { describe, expect, it } from 'vitest';
 import { alertPayload } from '../../support/world.js';
 import { useControlPlane } from '../kube/cluster.js';
@@ -16,14 +17,11 @@ import {
   watchNodeTaints,
 } from './support/control-plane-fence.js';
 import { TOKEN } from './support/env.js';
+import type { AlertsAnswer } from './support/function-url-answers.js';
 import { startLambdaApiStandIn } from './support/lambda-api.js';
 import { functionUrlEvent, readFunctionUrlResult } from './support/lambda-events.js';
 import { startLambdaRuntime } from './support/lambda-runtime.js';
 import { useSetup } from './support/setup.js';
-
-interface AlertsAnswer {
-  results: Array<{ node: string; outcome: string; reason: string; fence?: { id: string } }>;
-}
 
 describe('Lambda bundle against the Runtime API contract fake, fencing on a real API server', () => {
   // 6 s leave a worker 1 s of steps after the hand-off and save margins: less than one 2 s simulated power

@@ -17,6 +17,7 @@ import { alertPayload } from '../../support/world.js';
 import { buildBundles, functionBundles } from './support/bundles.js';
 import { refusedAddress, TOKEN, writeKubeconfig } from './support/env.js';
 import {
+  type AlertsAnswer,
   alertEvent,
   expectHealthyAnswer,
   expectInvalidInputAnswer,
@@ -27,11 +28,6 @@ import { startLambdaApiStandIn } from './support/lambda-api.js';
 import { functionUrlEvent, readFunctionUrlResult } from './support/lambda-events.js';
 import { handlerSpec, runtimeEnvironment, startLambdaRuntime } from './support/lambda-runtime.js';
 import { useSetup } from './support/setup.js';
-
-interface AlertsAnswer {
-  dryRun: boolean;
-  results: Array<{ node: string; outcome: string; reason: string; fence?: { id: string } }>;
-}
 
 /** The standard Lambda error format (the Runtime API's ErrorRequest). */
 const errorRequest = (errorType: string) => ({

@@ -18,14 +18,11 @@ import {
   watchNodeTaints,
 } from './support/control-plane-fence.js';
 import { TOKEN } from './support/env.js';
+import type { AlertsAnswer } from './support/function-url-answers.js';
 import { assessGatewayContinuation } from './support/gateway-continuation.js';
 import { startGatewayStandIn } from './support/openfaas-gateway.js';
 import { startOpenFaasProcess } from './support/openfaas-process.js';
 import { useSetup } from './support/setup.js';
-
-interface AlertsAnswer {
-  results: Array<{ node: string; outcome: string; reason: string; fence?: { id: string } }>;
-}
 
 describe('OpenFaaS function process fencing on a real API server, continued through the gateway', () => {
   // 6 s leave a call 1 s of steps after the hand-off and save margins: less than one 2 s simulated power

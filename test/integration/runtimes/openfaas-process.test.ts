@@ -15,16 +15,13 @@ import { tempDir, waitUntil } from '../../peers/process.js';
 import { alertPayload } from '../../support/world.js';
 import { buildBundles, functionBundles } from './support/bundles.js';
 import { refusedAddress, TOKEN, WRONG_TOKEN, writeKubeconfig } from './support/env.js';
+import type { AlertsAnswer } from './support/function-url-answers.js';
 import { assessGatewayContinuation } from './support/gateway-continuation.js';
 import { startGatewayStandIn } from './support/openfaas-gateway.js';
 import { startOpenFaasProcess } from './support/openfaas-process.js';
 import { useSetup } from './support/setup.js';
 
 const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
-
-interface AlertsAnswer {
-  results: Array<{ node: string; outcome: string; reason: string; fence?: { id: string } }>;
-}
 
 /** Writes the token as OpenFaaS mounts a secret: `/var/openfaas/secrets/<name>`, one token per line. */
 async function writeTokenSecret(dir: string): Promise<string> {

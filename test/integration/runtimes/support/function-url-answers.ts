@@ -8,6 +8,12 @@ import { alertPayload } from '../../../support/world.js';
 import { WRONG_TOKEN } from './env.js';
 import { type FunctionUrlEvent, functionUrlEvent, readFunctionUrlResult } from './lambda-events.js';
 
+/** The body of a `POST /v1/alerts` answer, as the runtime tests read it: one result per node. */
+export interface AlertsAnswer {
+  dryRun: boolean;
+  results: Array<{ node: string; outcome: string; reason: string; fence?: { id: string } }>;
+}
+
 /** The requests that must be refused with 401: `[case, token]`. */
 export const UNAUTHORIZED_CASES: Array<[string, string | undefined]> = [
   ['no token', undefined],

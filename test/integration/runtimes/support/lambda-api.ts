@@ -29,7 +29,6 @@ export interface LambdaApiStandIn {
   invokes: RecordedInvoke[];
   /** Delivers queued events to `runner` until the queue is empty (or `max` deliveries), in order. */
   deliver<R>(runner: EventRunner<R>, max?: number): Promise<Array<{ event: RecordedInvoke; result: R }>>;
-  pending(): number;
   stop(): Promise<void>;
 }
 
@@ -88,7 +87,6 @@ export async function startLambdaApiStandIn(): Promise<LambdaApiStandIn> {
       }
       return delivered;
     },
-    pending: () => queue.length,
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
