@@ -84,7 +84,7 @@ export function scopeRefusal(node: Node, config: GuardConfig): Decision | undefi
  * keeps a live node from being fenced (safety invariant 2).
  */
 export function healthRefusal(
-  snapshot: NodeSnapshot,
+  snapshot: Pick<NodeSnapshot, 'node' | 'kubeletLease'>,
   config: GuardConfig,
   now: number,
 ): Decision | undefined {

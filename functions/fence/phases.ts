@@ -1,11 +1,11 @@
 import { DeadlineExceededError, type InstanceRef, type PowerDriver } from '../../drivers/driver.js';
-import { fencingTaint, outOfServiceTaint, pvVolumeId, tolerates } from '../kube/node-facts.js';
+import { blockingPods, fencingTaint, outOfServiceTaint, volumesToDetach } from '../kube/node-facts.js';
 import type { Logger } from '../log.js';
 import { PowerTimeoutError, SafetyViolationError } from './errors.js';
 import type { ExecutorDeps } from './executor.js';
-import { healthRefusal, type NodeSnapshot } from './guards.js';
+import { healthRefusal } from './guards.js';
 import { type FenceJournal, hasCompleted } from './journal.js';
-import type { Phase } from './vocabulary.js';
+import { KUBE_NAMES, type Phase } from './vocabulary.js';
 
 /**
  * The fence's phases, one handler each, in the order of the runbook. A handler is idempotent: it looks
@@ -44,17 +44,10 @@ export const PHASE_HANDLERS: Record<Phase, Handler> = {
       // Last look before the point of no return: a node that came back is left alone (invariant 2).
       const [node, kubeletLease] = await Promise.all([
         deps.kube.getNode(journal.node),
-        deps.kube.getLease('kube-node-lease', journal.node),
+        deps.kube.getLease(KUBE_NAMES.kubeletLeaseNamespace, journal.node),
       ]);
       if (!node) return { kind: 'abort', detail: 'the Node disappeared before power-off' };
-      const snapshot: NodeSnapshot = {
-        node,
-        kubeletLease,
-        journalLease: undefined,
-        journal: undefined,
-        remediatorLease: undefined,
-      };
-      const refusal = healthRefusal(snapshot, deps.config, deps.now());
+      const refusal = healthRefusal({ node, kubeletLease }, deps.config, deps.now());
       if (refusal) {
         await deps.kube.removeTaint(journal.node, fencingTaint().key);
         return { kind: 'abort', detail: `${refusal.reason}: ${refusal.message}` };
@@ -107,19 +100,18 @@ export const PHASE_HANDLERS: Record<Phase, Handler> = {
     const { kube, config } = deps;
     const now = deps.now();
     let release = journal.release;
+    const taintedAt = release.outOfServiceTaintAt ?? new Date(now).toISOString();
     if (!release.outOfServiceTaintAt) {
       await kube.addTaint(journal.node, outOfServiceTaint());
-      release = { ...release, outOfServiceTaintAt: new Date(now).toISOString() };
+      release = { ...release, outOfServiceTaintAt: taintedAt };
       log.info('out-of-service taint added', { phase: 'Release' });
     }
 
-    const taint = outOfServiceTaint();
     const [pods, attachments] = await Promise.all([
       kube.listPodsOnNode(journal.node),
       kube.listVolumeAttachments(journal.node),
     ]);
-    // Pods that tolerate the out-of-service taint stay by design; PodGC removes them with the Node.
-    const blocking = pods.filter((pod) => !tolerates(pod, taint));
+    const blocking = blockingPods(pods);
     // Terminating pods of a node that is verified off and tainted out-of-service are what PodGC force-deletes
     // (KEP-2268), but only on its next tick (20 s); doing it now takes that wait off the recovery.
     const terminating = blocking.filter((pod) => pod.metadata?.deletionTimestamp);
@@ -128,12 +120,12 @@ export const PHASE_HANDLERS: Record<Phase, Handler> = {
     }
     if (terminating.length > 0)
       log.info('force-deleted terminating pods', { phase: 'Release', pods: terminating.length });
-    const remaining = blocking.length - terminating.length;
-    if (remaining > 0 || attachments.length > 0) {
-      const waited = now - Date.parse(release.outOfServiceTaintAt ?? new Date(now).toISOString());
+    const remaining = blocking.filter((pod) => !pod.metadata?.deletionTimestamp);
+    if (remaining.length > 0 || attachments.length > 0) {
+      const waited = now - Date.parse(taintedAt);
       if (waited >= config.releaseTimeoutMs && !release.forcedAt) {
         // Kubernetes did not finish on its own; the machine is verified off, so forcing is safe.
-        for (const pod of blocking) {
+        for (const pod of remaining) {
           await kube.forceDeletePod(pod.metadata?.namespace ?? 'default', pod.metadata?.name ?? '');
         }
         for (const attachment of attachments)
@@ -141,18 +133,16 @@ export const PHASE_HANDLERS: Record<Phase, Handler> = {
         release = { ...release, forcedAt: new Date(now).toISOString() };
         log.warn('release timed out; forced pods and VolumeAttachments', { phase: 'Release' });
       }
-      const detail = `${remaining} pod(s), ${attachments.length} VolumeAttachment(s) left`;
+      const detail = `${remaining.length} pod(s), ${attachments.length} VolumeAttachment(s) left`;
       return { kind: 'pending', journal: { ...journal, release }, detail };
     }
 
     // Kubernetes let go; now make sure the cloud did too (it can lose track: the seed write-up's failure).
-    const volumeIds = new Set(
-      (await kube.listPersistentVolumes()).map(pvVolumeId).filter((id) => id !== undefined),
-    );
-    const description = await driver.describe(instance, { deadline });
-    const stuck = description.volumes
-      .filter((volume) => !volume.root && volumeIds.has(volume.id))
-      .map((v) => v.id);
+    const [persistentVolumes, description] = await Promise.all([
+      kube.listPersistentVolumes(),
+      driver.describe(instance, { deadline }),
+    ]);
+    const stuck = volumesToDetach(description.volumes, persistentVolumes);
     for (const volumeId of stuck) {
       if (!release.detachRequested.includes(volumeId)) {
         await driver.detachVolume(instance, volumeId, { deadline });

@@ -1,6 +1,6 @@
 import type { InstanceDescription } from '../../drivers/driver.js';
 import type { Config } from '../config.js';
-import { fencingTaint, outOfServiceTaint, pvVolumeId, tolerates } from '../kube/node-facts.js';
+import { blockingPods, fencingTaint, volumesToDetach } from '../kube/node-facts.js';
 import type { PersistentVolume, Pod, VolumeAttachment } from '../kube/objects.js';
 import { KUBE_NAMES, type Phase } from './vocabulary.js';
 
@@ -27,15 +27,9 @@ export interface PlanInput {
  */
 export function planFence(input: PlanInput): PlannedStep[] {
   const { node, instance, config } = input;
-  const oos = outOfServiceTaint();
-  const pods = input.pods
-    .filter((pod) => !tolerates(pod, oos))
-    .map((pod) => `pod/${pod.metadata?.namespace}/${pod.metadata?.name}`);
+  const pods = blockingPods(input.pods).map((pod) => `pod/${pod.metadata?.namespace}/${pod.metadata?.name}`);
   const attachments = input.attachments.map((va) => `volumeattachment/${va.metadata?.name}`);
-  const pvVolumes = new Set(input.persistentVolumes.map(pvVolumeId).filter((id) => id !== undefined));
-  const detach = instance.volumes
-    .filter((volume) => !volume.root && pvVolumes.has(volume.id))
-    .map((v) => v.id);
+  const detach = volumesToDetach(instance.volumes, input.persistentVolumes);
   const ref = `${instance.ref.provider}:${instance.ref.id}`;
   return [
     { phase: 'Lock', action: 'take the fence Lease', targets: [`lease/${config.namespace}/${node}`] },

@@ -1,4 +1,4 @@
-import type { NodeIdentity } from '../../drivers/driver.js';
+import type { AttachedVolume, NodeIdentity } from '../../drivers/driver.js';
 import { KUBE_NAMES } from '../fence/vocabulary.js';
 import {
   type Lease,
@@ -104,6 +104,27 @@ export function tolerates(pod: Pod, taint: Taint): boolean {
     if (toleration.key !== taint.key) return false;
     return toleration.operator === 'Exists' || (toleration.value ?? '') === (taint.value ?? '');
   });
+}
+
+/**
+ * The pods that keep a fenced node's workloads from moving: all but those that tolerate the out-of-service
+ * taint, which stay by design and go with the Node. The plan names these, and Release waits for them.
+ */
+export function blockingPods(pods: readonly Pod[]): Pod[] {
+  const taint = outOfServiceTaint();
+  return pods.filter((pod) => !tolerates(pod, taint));
+}
+
+/**
+ * The volumes to detach from a fenced instance: those that back PersistentVolumes, never the root disk or a
+ * disk that is the machine's own. The plan names these, and Release detaches them.
+ */
+export function volumesToDetach(
+  attached: readonly AttachedVolume[],
+  persistentVolumes: readonly PersistentVolume[],
+): string[] {
+  const backing = new Set(persistentVolumes.map(pvVolumeId).filter((id) => id !== undefined));
+  return attached.filter((volume) => !volume.root && backing.has(volume.id)).map((volume) => volume.id);
 }
 
 /**
