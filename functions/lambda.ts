@@ -109,7 +109,7 @@ export function createLambdaHandler(env: Env, options: LambdaHandlerOptions = {}
       ...(options.drivers ? { drivers: options.drivers } : {}),
       ...(options.log ? { log: options.log } : {}),
     });
-    continuation = options.continuation ?? lambdaContinuationFromEnv(env, runtime.log);
+    continuation = options.continuation ?? lambdaContinuationFromEnv(runtime.env, runtime.log);
     runBudgetMs = runtime.config.runBudgetMs;
     runtime.log.info('runtime built', {
       durationMs: Date.now() - started,

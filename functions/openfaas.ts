@@ -70,7 +70,7 @@ export function startOpenFaas(env: Env = process.env, injected: Injected = {}) {
   });
   const { log, app, config } = runtime;
   // The queued request comes back through the gateway to this function, so it carries one of our tokens.
-  viaGateway = openFaasContinuationFromEnv(env, config.tokens[0] ?? '', log);
+  viaGateway = openFaasContinuationFromEnv(runtime.env, config.tokens[0] ?? '', log);
 
   const served = serveApp({
     fetch: app.fetch,
