@@ -1,3 +1,8 @@
+/**
+ * Waits bounded by the caller's deadline, shared by every driver: polling until the cloud reaches a state,
+ * and the backoff and deadline-aware sleep of retry loops. What is retried, how often, and what a failure
+ * means stay with each caller.
+ */
 import { type CallOptions, DeadlineExceededError } from './driver.js';
 
 /** Time kept for the last probe itself: a poll that starts at the deadline has no time to answer. */
@@ -76,4 +81,45 @@ export async function pollUntil<T>(options: PollOptions<T>): Promise<T> {
     const delay = schedule[Math.min(attempt, schedule.length - 1)] ?? 1000;
     await wait(Math.min(delay, remaining), options.signal);
   }
+}
+
+/** Bounds of an exponential backoff with jitter. */
+export interface Backoff {
+  /** Ceiling of the first delay in ms; doubles per retry up to `maxDelayMs`. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Uniform in [0, 1); injectable so tests get fixed delays. */
+  random: () => number;
+}
+
+/** The time source of a wait; injectable so unit tests run on a virtual clock. */
+export interface WaitClock {
+  now: () => number;
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+/**
+ * Delay before retry number `retry` (0 for the first retry): "equal jitter", half the exponential ceiling
+ * plus a random half, so retries never bunch at zero and concurrent fences do not retry in lockstep.
+ *
+ * @example
+ * backoffDelay(2, { baseDelayMs: 200, maxDelayMs: 5000, random: () => 0.5 }); // 600: 3/4 of 800
+ */
+export function backoffDelay(retry: number, backoff: Backoff): number {
+  const ceiling = Math.min(backoff.maxDelayMs, backoff.baseDelayMs * 2 ** retry);
+  return Math.round(ceiling / 2 + (backoff.random() * ceiling) / 2);
+}
+
+/**
+ * Sleeps `ms`, or, when waking would reach the deadline, throws what `tooLate` returns at once without
+ * sleeping: the caller gets its failure while it still has time to act on it.
+ */
+export async function sleepWithin(
+  ms: number,
+  options: Pick<CallOptions, 'deadline' | 'signal'>,
+  clock: WaitClock,
+  tooLate: () => unknown,
+): Promise<void> {
+  if (clock.now() + ms >= options.deadline) throw tooLate();
+  await clock.sleep(ms, options.signal);
 }

@@ -4,20 +4,13 @@
  * deadline. The SDK clients the driver builds have `maxAttempts: 1`, so these are the only retries.
  */
 import { type CallOptions, DeadlineExceededError } from '../driver.js';
-import { sleep as defaultSleep } from '../poll.js';
+import { type Backoff, backoffDelay, sleep as defaultSleep, sleepWithin, type WaitClock } from '../poll.js';
 import { classifyEc2Error, isRetryableKind } from './errors.js';
 
 /** How failed calls are retried. Times are injectable so unit tests run on fake clocks. */
-export interface RetryPolicy {
-  /** Backoff ceiling of the first retry in ms; doubles per retry up to `maxDelayMs`. */
-  baseDelayMs: number;
-  maxDelayMs: number;
+export interface RetryPolicy extends Backoff, WaitClock {
   /** Attempts per call, the first included; the deadline usually ends a retry loop first. */
   maxAttempts: number;
-  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
-  now: () => number;
-  /** Uniform in [0, 1); spreads concurrent retries apart (jitter). */
-  random: () => number;
 }
 
 /** 200 ms doubling to 5 s, 8 attempts: about 20 s of backoff at most, less when the deadline is nearer. */
@@ -29,29 +22,6 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   now: Date.now,
   random: Math.random,
 };
-
-/**
- * Delay before retry number `retry` (0 for the first retry): "equal jitter", half the exponential ceiling
- * plus a random half, so retries never bunch at zero yet spread apart.
- */
-export function backoffDelay(retry: number, policy: RetryPolicy): number {
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** retry);
-  return Math.round(ceiling / 2 + (policy.random() * ceiling) / 2);
-}
-
-/** Sleeps `ms`, or throws `DeadlineExceededError` (without sleeping) when that would pass the deadline. */
-export async function sleepWithin(
-  ms: number,
-  options: CallOptions,
-  policy: RetryPolicy,
-  what: string,
-  cause?: unknown,
-): Promise<void> {
-  if (policy.now() + ms >= options.deadline) {
-    throw new DeadlineExceededError(`deadline passed before ${what}`, { cause });
-  }
-  await policy.sleep(ms, options.signal);
-}
 
 /**
  * Runs `operation` (one SDK call, given an abort signal to pass on) until it succeeds, retrying throttling
@@ -82,7 +52,12 @@ export async function callWithin<T>(
     const kind = classifyEc2Error(error);
     if (!isRetryableKind(kind) || attempt + 1 >= policy.maxAttempts) throw error;
     options.onProgress?.(`${what}: ${kind} (${errorLabel(error)}), retry ${attempt + 1}`);
-    await sleepWithin(backoffDelay(attempt, policy), options, policy, `retrying ${what}`, error);
+    await sleepWithin(
+      backoffDelay(attempt, policy),
+      options,
+      policy,
+      () => new DeadlineExceededError(`deadline passed before retrying ${what}`, { cause: error }),
+    );
   }
 }
 

@@ -14,6 +14,7 @@ import {
 import {
   type AttachedVolume,
   type CallOptions,
+  DeadlineExceededError,
   DriverError,
   type InstanceDescription,
   InstanceNotFoundError,
@@ -24,8 +25,8 @@ import {
   type PreflightResult,
   VolumeDetachRefusedError,
 } from '../driver.js';
-import { pollUntil } from '../poll.js';
-import { backoffDelay, callWithin, DEFAULT_RETRY_POLICY, type RetryPolicy, sleepWithin } from './call.js';
+import { backoffDelay, pollUntil, sleepWithin } from '../poll.js';
+import { callWithin, DEFAULT_RETRY_POLICY, type RetryPolicy } from './call.js';
 import { cachedEc2ClientFactory, type Ec2ClientFactory, type Ec2ClientOptions } from './clients.js';
 import { classifyEc2Error, toDriverError } from './errors.js';
 import { runPreflight } from './preflight.js';
@@ -193,7 +194,12 @@ export class Ec2Driver implements PowerDriver {
         if (now.power === 'off' || now.cloudState === 'stopping' || now.cloudState === 'shutting-down')
           return;
         options.onProgress?.(`instance ${ref.id} is ${now.cloudState}: stop refused, retrying`);
-        await sleepWithin(backoffDelay(retry, this.retry), options, this.retry, `stopping ${ref.id}`, error);
+        await sleepWithin(
+          backoffDelay(retry, this.retry),
+          options,
+          this.retry,
+          () => new DeadlineExceededError(`deadline passed before stopping ${ref.id}`, { cause: error }),
+        );
       }
     }
   }
@@ -217,7 +223,12 @@ export class Ec2Driver implements PowerDriver {
         if (now.gone) throw new InstanceNotFoundError(`cannot power on ${ref.id}: it is ${now.cloudState}`);
         if (now.power === 'on' || now.cloudState === 'pending') return;
         options.onProgress?.(`instance ${ref.id} is ${now.cloudState}: start refused, retrying`);
-        await sleepWithin(backoffDelay(retry, this.retry), options, this.retry, `starting ${ref.id}`, error);
+        await sleepWithin(
+          backoffDelay(retry, this.retry),
+          options,
+          this.retry,
+          () => new DeadlineExceededError(`deadline passed before starting ${ref.id}`, { cause: error }),
+        );
       }
     }
   }

@@ -11,7 +11,7 @@ import { OpenStackDriver, type OpenStackDriverOptions } from './openstack-driver
 export type { Volume } from './client/block-storage/results.js';
 export type { Server, VolumeAttachment } from './client/compute/results.js';
 export { OpenStackError } from './client/errors.js';
-export type { HttpExchange, RetryPolicy } from './client/http.js';
+export type { HttpExchange, HttpRetryPolicy } from './client/http.js';
 export type {
   ApplicationCredentialCredentials,
   DomainRef,

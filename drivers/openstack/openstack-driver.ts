@@ -16,7 +16,13 @@ import {
   type PreflightResult,
   VolumeDetachRefusedError,
 } from '../driver.js';
-import { DEFAULT_POLL_SCHEDULE, sleep as defaultSleep, pollUntil } from '../poll.js';
+import {
+  backoffDelay,
+  DEFAULT_POLL_SCHEDULE,
+  sleep as defaultSleep,
+  pollUntil,
+  sleepWithin,
+} from '../poll.js';
 import { getVolume } from './client/block-storage/requests.js';
 import type { Volume } from './client/block-storage/results.js';
 import {
@@ -31,7 +37,7 @@ import {
 } from './client/compute/requests.js';
 import type { Server } from './client/compute/results.js';
 import { OpenStackError } from './client/errors.js';
-import { HttpClient, type HttpExchange, type RetryPolicy } from './client/http.js';
+import { HttpClient, type HttpExchange, type HttpRetryPolicy } from './client/http.js';
 import type { KeystoneCredentials } from './client/identity/requests.js';
 import {
   type CatalogService,
@@ -78,7 +84,7 @@ export interface OpenStackDriverOptions {
   lookupWithoutProviderID?: boolean;
   fetch?: typeof fetch;
   requestTimeoutMs?: number;
-  retry?: Partial<RetryPolicy>;
+  retry?: Partial<HttpRetryPolicy>;
   /** How long before expiry a cached token is replaced. */
   tokenRefreshMarginMs?: number;
   pollSchedule?: readonly number[];
@@ -101,6 +107,8 @@ const ATTACHED_POLLS_BEFORE_REISSUE = 3;
 const OPENSTACK_PROBE_RESERVE_MS = 2000;
 /** Attempts of a power action whose answer was lost (5xx, 429, no response). */
 const ACTION_ATTEMPTS = 3;
+/** Backoff between those attempts: up to 0.5 s, then up to 1 s (jittered). */
+const ACTION_BACKOFF = { baseDelayMs: 500, maxDelayMs: 1000 };
 
 /**
  * The OpenStack implementation of {@link PowerDriver}. Build it with `createOpenStackDriver`.
@@ -116,6 +124,7 @@ export class OpenStackDriver implements PowerDriver {
   readonly #schedule: readonly number[];
   readonly #now: () => number;
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  readonly #random: () => number;
   /**
    * Root volumes per server, learnt from `describe`. Whether an attached volume is the boot disk never
    * changes while it stays attached, so a detach after a describe needs no second look.
@@ -125,6 +134,7 @@ export class OpenStackDriver implements PowerDriver {
   constructor(options: OpenStackDriverOptions) {
     this.#now = options.now ?? Date.now;
     this.#sleep = options.sleep ?? defaultSleep;
+    this.#random = options.random ?? Math.random;
     this.#http = new HttpClient({
       ...(options.fetch ? { fetch: options.fetch } : {}),
       ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
@@ -464,9 +474,13 @@ export class OpenStackDriver implements PowerDriver {
             cause: error,
           });
         }
-        const delay = 500 * 2 ** (attempt - 1);
-        if (attempt >= ACTION_ATTEMPTS || this.#now() + delay >= options.deadline) throw error;
-        await this.#sleep(delay, options.signal);
+        if (attempt >= ACTION_ATTEMPTS) throw error;
+        await sleepWithin(
+          backoffDelay(attempt - 1, { ...ACTION_BACKOFF, random: this.#random }),
+          options,
+          { now: this.#now, sleep: this.#sleep },
+          () => error,
+        );
       }
     }
   }

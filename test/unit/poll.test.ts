@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { DeadlineExceededError } from '../../drivers/driver.js';
-import { DEFAULT_POLL_SCHEDULE, PROBE_RESERVE_MS, pollUntil } from '../../drivers/poll.js';
+import {
+  backoffDelay,
+  DEFAULT_POLL_SCHEDULE,
+  PROBE_RESERVE_MS,
+  pollUntil,
+  sleepWithin,
+} from '../../drivers/poll.js';
 
 /** A virtual clock: `sleep` moves time forward at once and records each delay. */
 function virtualClock(start = 1_000_000) {
@@ -11,9 +17,6 @@ function virtualClock(start = 1_000_000) {
     now: () => time,
     sleep: async (ms: number) => {
       sleeps.push(ms);
-      time += ms;
-    },
-    advance: (ms: number) => {
       time += ms;
     },
   };
@@ -255,5 +258,53 @@ describe('pollUntil', () => {
       'waiting for the instance to be on: stopped after 0s',
       'waiting for the instance to be on: pending after 0s',
     ]);
+  });
+});
+
+describe('backoffDelay', () => {
+  const backoff = (random: number) => ({ baseDelayMs: 200, maxDelayMs: 1000, random: () => random });
+
+  it.each([
+    [0, 0, 100],
+    [0, 0.999, 200],
+    [1, 0.5, 300],
+    [2, 0.5, 600],
+    [3, 0, 500],
+    [10, 0.999, 1000],
+  ])(
+    'should wait, for retry %i with random %d, %i ms: half the doubled ceiling plus a random half',
+    (retry, random, expected) => {
+      // Act
+      const delay = backoffDelay(retry, backoff(random));
+
+      // Assess
+      expect(delay).toBe(expected);
+    },
+  );
+});
+
+describe('sleepWithin', () => {
+  it('should sleep when waking leaves time before the deadline', async () => {
+    // Prepare
+    const clock = virtualClock();
+
+    // Act
+    await sleepWithin(400, { deadline: clock.now() + 401 }, clock, () => new Error('too late'));
+
+    // Assess
+    expect(clock.sleeps).toEqual([400]);
+  });
+
+  it('should throw what tooLate returns, without sleeping, when waking would reach the deadline', async () => {
+    // Prepare
+    const clock = virtualClock();
+    const lastFailure = new Error('503 from Nova');
+
+    // Act
+    const error = await failure(sleepWithin(400, { deadline: clock.now() + 400 }, clock, () => lastFailure));
+
+    // Assess
+    expect(error).toBe(lastFailure);
+    expect(clock.sleeps).toEqual([]);
   });
 });

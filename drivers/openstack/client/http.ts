@@ -5,7 +5,7 @@
  */
 
 import { DeadlineExceededError } from '../../driver.js';
-import { sleep as defaultSleep } from '../../poll.js';
+import { backoffDelay, sleep as defaultSleep, sleepWithin } from '../../poll.js';
 import { OpenStackError } from './errors.js';
 
 /** The methods the client sends. */
@@ -63,8 +63,8 @@ export interface HttpExchange {
   requestId?: string;
 }
 
-/** Bounds of the retries of transient failures. */
-export interface RetryPolicy {
+/** Bounds of the retries of transient failures; unlike the EC2 driver's `RetryPolicy`, counts retries. */
+export interface HttpRetryPolicy {
   /** Extra attempts after the first, for transient failures of idempotent requests. */
   retries: number;
   /** First backoff delay; doubles per retry, with jitter. */
@@ -78,7 +78,7 @@ export interface HttpClientOptions {
   fetch?: typeof fetch;
   /** Upper bound of one attempt, further cut to the caller's remaining time. */
   requestTimeoutMs?: number;
-  retry?: Partial<RetryPolicy>;
+  retry?: Partial<HttpRetryPolicy>;
   userAgent?: string;
   /** Called after every exchange on the wire, including retried and re-authenticated ones. */
   onExchange?: (exchange: HttpExchange) => void;
@@ -89,7 +89,7 @@ export interface HttpClientOptions {
 }
 
 /** Up to 4 retries, 250 ms doubling to 5 s: about 8 s of patience, well inside a fence's budget. */
-export const DEFAULT_RETRY_POLICY: RetryPolicy = { retries: 4, baseDelayMs: 250, maxDelayMs: 5000 };
+export const DEFAULT_HTTP_RETRY_POLICY: HttpRetryPolicy = { retries: 4, baseDelayMs: 250, maxDelayMs: 5000 };
 /** Upper bound of one attempt; Nova and Cinder answer reads in well under a second when healthy. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
@@ -106,7 +106,7 @@ const IDEMPOTENT_METHODS: ReadonlySet<HttpMethod> = new Set(['GET', 'HEAD', 'PUT
 export class HttpClient {
   readonly #fetch: typeof fetch;
   readonly #timeoutMs: number;
-  readonly #retry: RetryPolicy;
+  readonly #retry: HttpRetryPolicy;
   readonly #userAgent: string;
   readonly #onExchange: ((exchange: HttpExchange) => void) | undefined;
   readonly #now: () => number;
@@ -116,7 +116,7 @@ export class HttpClient {
   constructor(options: HttpClientOptions = {}) {
     this.#fetch = options.fetch ?? globalThis.fetch;
     this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    this.#retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    this.#retry = { ...DEFAULT_HTTP_RETRY_POLICY, ...options.retry };
     this.#userAgent = options.userAgent ?? 'alertfence';
     this.#onExchange = options.onExchange;
     this.#now = options.now ?? Date.now;
@@ -143,11 +143,10 @@ export class HttpClient {
           continue;
         }
         if (!error.transient || !idempotent || retries >= this.#retry.retries) throw error;
-        const delay = this.#backoff(retries, error);
+        const delay = error.retryAfterMs ?? backoffDelay(retries, { ...this.#retry, random: this.#random });
         // Never sleep past the deadline: give the caller the real failure while it still has time to act.
-        if (this.#now() + delay >= options.deadline) throw error;
+        await sleepWithin(delay, options, { now: this.#now, sleep: this.#sleep }, () => error);
         retries++;
-        await this.#sleep(delay, options.signal);
       }
     }
   }
@@ -231,13 +230,6 @@ export class HttpClient {
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  #backoff(retry: number, error: OpenStackError): number {
-    if (error.retryAfterMs !== undefined) return error.retryAfterMs;
-    const ceiling = Math.min(this.#retry.maxDelayMs, this.#retry.baseDelayMs * 2 ** retry);
-    // "Equal jitter": half fixed, half random, so concurrent fences do not retry in lockstep.
-    return Math.round(ceiling / 2 + (this.#random() * ceiling) / 2);
   }
 }
 
