@@ -18,7 +18,6 @@ import {
   KubeForbiddenError,
   type KubePort,
   KubeUnavailableError,
-  type MutationOptions,
 } from './port.js';
 import {
   createTransport,
@@ -50,8 +49,6 @@ const JSON_PATCH = 'application/json-patch+json';
 
 /** An Event about a cluster-scoped object (a Node) must be filed in `default` (legacyValidateEvent). */
 const CLUSTER_SCOPED_EVENT_NAMESPACE = 'default';
-
-const dryRunQuery = (options?: MutationOptions) => (options?.dryRun ? { dryRun: 'All' } : {});
 
 /** API paths; every name is encoded, although Kubernetes names never need it. */
 const segment = encodeURIComponent;
@@ -149,19 +146,15 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
     );
   }
 
-  async function remove(what: string, path: string, query: KubeRequest['query']): Promise<void> {
-    await call(what, { method: 'DELETE', path, query }, notThere);
+  async function remove(what: string, path: string, query?: KubeRequest['query']): Promise<void> {
+    await call(what, { method: 'DELETE', path, ...(query ? { query } : {}) }, notThere);
   }
 
   /**
    * Patches the taint list with a JSON patch conditional on `resourceVersion`: other taints are kept (a merge
    * patch would replace the whole list), and a concurrent change makes us re-read, not clobber.
    */
-  async function patchTaints(
-    node: string,
-    change: (taints: Taint[]) => Taint[] | undefined,
-    options?: MutationOptions,
-  ) {
+  async function patchTaints(node: string, change: (taints: Taint[]) => Taint[] | undefined) {
     for (let attempt = 1; ; attempt++) {
       const current = await read<Node>(`get node ${node}`, paths.node(node));
       if (!current) return;
@@ -178,7 +171,7 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
           {
             method: 'PATCH',
             path: paths.node(node),
-            query: { fieldManager, ...dryRunQuery(options) },
+            query: { fieldManager },
             body: patch,
             contentType: JSON_PATCH,
           },
@@ -194,36 +187,30 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
   return {
     getNode: (name) => read<Node>(`get node ${name}`, paths.node(name)),
     listNodes: () => list<Node>('list nodes', paths.nodes),
-    addTaint: (node, taint, options) =>
-      patchTaints(
-        node,
-        (taints) =>
-          taints.some((existing) => existing.key === taint.key && existing.effect === taint.effect)
-            ? undefined
-            : [...taints, taint],
-        options,
+    addTaint: (node, taint) =>
+      patchTaints(node, (taints) =>
+        taints.some((existing) => existing.key === taint.key && existing.effect === taint.effect)
+          ? undefined
+          : [...taints, taint],
       ),
-    removeTaint: (node, key, options) =>
-      patchTaints(
-        node,
-        (taints) =>
-          taints.some((taint) => taint.key === key) ? taints.filter((taint) => taint.key !== key) : undefined,
-        options,
+    removeTaint: (node, key) =>
+      patchTaints(node, (taints) =>
+        taints.some((taint) => taint.key === key) ? taints.filter((taint) => taint.key !== key) : undefined,
       ),
-    deleteNode: (name, options) => remove(`delete node ${name}`, paths.node(name), dryRunQuery(options)),
+    deleteNode: (name) => remove(`delete node ${name}`, paths.node(name)),
 
     getLease: (namespace, name) =>
       read<Lease>(`get lease ${namespace}/${name}`, paths.lease(namespace, name)),
     listLeases: (namespace, labelSelector) =>
       list<Lease>(`list leases in ${namespace}`, paths.leases(namespace), { labelSelector }),
-    createLease: (namespace, lease, options) =>
+    createLease: (namespace, lease) =>
       call<Lease>(`create lease ${namespace}/${lease.metadata?.name}`, {
         method: 'POST',
         path: paths.leases(namespace),
-        query: { fieldManager, ...dryRunQuery(options) },
+        query: { fieldManager },
         body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', ...lease },
       }),
-    replaceLease: async (namespace, lease, options) => {
+    replaceLease: async (namespace, lease) => {
       const name = lease.metadata?.name ?? '';
       // Not a PUT: Leases allow create-on-update, so a PUT of a deleted Lease silently recreates it without
       // looking at resourceVersion (registry/coordination/lease/strategy.go). A PATCH never creates, and
@@ -239,7 +226,7 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
         {
           method: 'PATCH',
           path: paths.lease(namespace, name),
-          query: { fieldManager, ...dryRunQuery(options) },
+          query: { fieldManager },
           body: patch,
           contentType: JSON_PATCH,
         },
@@ -252,21 +239,19 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
 
     listPodsOnNode: (node) =>
       list<Pod>(`list pods on ${node}`, paths.pods, { fieldSelector: `spec.nodeName=${node}` }),
-    forceDeletePod: (namespace, name, options) =>
+    forceDeletePod: (namespace, name) =>
       remove(`delete pod ${namespace}/${name}`, paths.pod(namespace, name), {
         gracePeriodSeconds: 0,
-        ...dryRunQuery(options),
       }),
     // VolumeAttachments have no field selector for the node: list and filter.
     listVolumeAttachments: async (node) =>
       (await list<VolumeAttachment>('list volumeattachments', paths.volumeAttachments)).filter(
         (attachment) => attachment.spec?.nodeName === node,
       ),
-    deleteVolumeAttachment: (name, options) =>
-      remove(`delete volumeattachment ${name}`, paths.volumeAttachment(name), dryRunQuery(options)),
+    deleteVolumeAttachment: (name) => remove(`delete volumeattachment ${name}`, paths.volumeAttachment(name)),
     listPersistentVolumes: () => list<PersistentVolume>('list persistentvolumes', paths.persistentVolumes),
 
-    createEvent: (namespace, event: EventInput, options) => {
+    createEvent: (namespace, event: EventInput) => {
       const now = new Date().toISOString();
       // The API server files an Event in its subject's namespace, and one about a cluster-scoped subject only
       // in `default`, where `kubectl describe node` looks; elsewhere it is refused with 422.
@@ -298,7 +283,6 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
       return call<KubeEvent>(`create event in ${eventNamespace}`, {
         method: 'POST',
         path: paths.events(eventNamespace),
-        query: dryRunQuery(options),
         body,
       });
     },

@@ -1,10 +1,5 @@
 import type { KubeEvent, Lease, Node, PersistentVolume, Pod, Taint, VolumeAttachment } from './objects.js';
 
-/** Options of every mutating call: server-side dry-run makes the API server validate and change nothing. */
-export interface MutationOptions {
-  dryRun?: boolean;
-}
-
 /** What an Event is about. For a Node that is gone, the journal Lease. */
 export interface EventSubject {
   kind: 'Node' | 'Lease';
@@ -33,30 +28,26 @@ export interface KubePort {
   getNode(name: string): Promise<Node | undefined>;
   listNodes(): Promise<Node[]>;
   /** Adds a taint, keeping every other taint (JSON patch guarded by `resourceVersion`). No-op when present. */
-  addTaint(node: string, taint: Taint, options?: MutationOptions): Promise<void>;
+  addTaint(node: string, taint: Taint): Promise<void>;
   /** Removes the taints with this key, keeping every other taint. No-op when absent. */
-  removeTaint(node: string, key: string, options?: MutationOptions): Promise<void>;
-  deleteNode(name: string, options?: MutationOptions): Promise<void>;
+  removeTaint(node: string, key: string): Promise<void>;
+  deleteNode(name: string): Promise<void>;
 
   getLease(namespace: string, name: string): Promise<Lease | undefined>;
   listLeases(namespace: string, labelSelector?: string): Promise<Lease[]>;
   /** Creates a Lease; `KubeConflictError` when it already exists. */
-  createLease(namespace: string, lease: Lease, options?: MutationOptions): Promise<Lease>;
+  createLease(namespace: string, lease: Lease): Promise<Lease>;
   /** Replaces a Lease only if its `metadata.resourceVersion` is current; `KubeConflictError` otherwise. */
-  replaceLease(namespace: string, lease: Lease, options?: MutationOptions): Promise<Lease>;
+  replaceLease(namespace: string, lease: Lease): Promise<Lease>;
 
   listPodsOnNode(node: string): Promise<Pod[]>;
   /** Force-deletes a pod (grace period 0): only safe once the node is verified off. */
-  forceDeletePod(namespace: string, name: string, options?: MutationOptions): Promise<void>;
+  forceDeletePod(namespace: string, name: string): Promise<void>;
   listVolumeAttachments(node: string): Promise<VolumeAttachment[]>;
-  deleteVolumeAttachment(name: string, options?: MutationOptions): Promise<void>;
+  deleteVolumeAttachment(name: string): Promise<void>;
   listPersistentVolumes(): Promise<PersistentVolume[]>;
 
-  createEvent(
-    namespace: string,
-    event: EventInput,
-    options?: MutationOptions,
-  ): Promise<KubeEvent | undefined>;
+  createEvent(namespace: string, event: EventInput): Promise<KubeEvent | undefined>;
   /** Cheap reachability probe for `/readyz`. */
   ping(): Promise<void>;
 }

@@ -1,7 +1,6 @@
 import { readJournal } from '../../functions/fence/journal.js';
 import type { Phase } from '../../functions/fence/vocabulary.js';
 import type { Lease } from '../../functions/kube/objects.js';
-import type { MutationOptions } from '../../functions/kube/port.js';
 import { FakeKube } from './kube.js';
 
 /** The process died: thrown at the crash point and by every later call of the same "process". */
@@ -38,14 +37,14 @@ export class CrashingKube extends FakeKube {
     }
   }
 
-  override async createLease(namespace: string, lease: Lease, options?: MutationOptions) {
-    const stored = await super.createLease(namespace, lease, options);
+  override async createLease(namespace: string, lease: Lease) {
+    const stored = await super.createLease(namespace, lease);
     this.maybeCrash(stored);
     return stored;
   }
 
-  override async replaceLease(namespace: string, lease: Lease, options?: MutationOptions) {
-    const stored = await super.replaceLease(namespace, lease, options);
+  override async replaceLease(namespace: string, lease: Lease) {
+    const stored = await super.replaceLease(namespace, lease);
     this.maybeCrash(stored);
     return stored;
   }

@@ -12,14 +12,12 @@ import {
   KubeConflictError,
   type KubePort,
   KubeUnavailableError,
-  type MutationOptions,
 } from '../../functions/kube/port.js';
 
 export interface KubeCall {
   method: keyof KubePort;
   target: string;
   mutating: boolean;
-  dryRun: boolean;
 }
 
 const MUTATING: ReadonlySet<keyof KubePort> = new Set([
@@ -61,9 +59,9 @@ export class FakeKube implements KubePort {
   controllersReactToOutOfService = true;
   private version = 1;
 
-  private async enter(method: keyof KubePort, target: string, options?: MutationOptions): Promise<void> {
+  private async enter(method: keyof KubePort, target: string): Promise<void> {
     await new Promise((resolve) => setImmediate(resolve));
-    const call = { method, target, mutating: MUTATING.has(method), dryRun: options?.dryRun === true };
+    const call = { method, target, mutating: MUTATING.has(method) };
     this.calls.push(call);
     if (this.unavailable) throw new KubeUnavailableError('connect ECONNREFUSED 127.0.0.1:6443');
     this.beforeCall?.(call);
@@ -75,7 +73,7 @@ export class FakeKube implements KubePort {
   }
 
   mutations(): KubeCall[] {
-    return this.calls.filter((call) => call.mutating && !call.dryRun);
+    return this.calls.filter((call) => call.mutating);
   }
 
   // --- test setup helpers -------------------------------------------------------------------------------
@@ -112,11 +110,10 @@ export class FakeKube implements KubePort {
     return [...this.nodes.values()].map((node) => structuredClone(node));
   }
 
-  async addTaint(node: string, taint: Taint, options?: MutationOptions) {
-    await this.enter('addTaint', `${node}:${taint.key}`, options);
+  async addTaint(node: string, taint: Taint) {
+    await this.enter('addTaint', `${node}:${taint.key}`);
     const current = this.nodes.get(node);
     if (!current) return;
-    if (options?.dryRun) return;
     const taints = current.spec?.taints ?? [];
     if (taints.some((existing) => existing.key === taint.key && existing.effect === taint.effect)) return;
     current.spec = { ...current.spec, taints: [...taints, structuredClone(taint)] };
@@ -127,19 +124,19 @@ export class FakeKube implements KubePort {
     }
   }
 
-  async removeTaint(node: string, key: string, options?: MutationOptions) {
-    await this.enter('removeTaint', `${node}:${key}`, options);
+  async removeTaint(node: string, key: string) {
+    await this.enter('removeTaint', `${node}:${key}`);
     const current = this.nodes.get(node);
-    if (!current || options?.dryRun) return;
+    if (!current) return;
     current.spec = {
       ...current.spec,
       taints: (current.spec?.taints ?? []).filter((taint) => taint.key !== key),
     };
   }
 
-  async deleteNode(name: string, options?: MutationOptions) {
-    await this.enter('deleteNode', name, options);
-    if (!options?.dryRun) this.nodes.delete(name);
+  async deleteNode(name: string) {
+    await this.enter('deleteNode', name);
+    this.nodes.delete(name);
   }
 
   async getLease(namespace: string, name: string) {
@@ -155,22 +152,22 @@ export class FakeKube implements KubePort {
       .map(([, lease]) => structuredClone(lease));
   }
 
-  async createLease(namespace: string, lease: Lease, options?: MutationOptions) {
+  async createLease(namespace: string, lease: Lease) {
     const key = `${namespace}/${lease.metadata?.name}`;
-    await this.enter('createLease', key, options);
+    await this.enter('createLease', key);
     if (this.leases.has(key))
       throw new KubeConflictError(`leases "${lease.metadata?.name}" already exists`, { status: 409 });
     const stored = structuredClone({
       ...lease,
       metadata: { ...lease.metadata, namespace, resourceVersion: this.nextVersion() },
     });
-    if (!options?.dryRun) this.leases.set(key, stored);
+    this.leases.set(key, stored);
     return structuredClone(stored);
   }
 
-  async replaceLease(namespace: string, lease: Lease, options?: MutationOptions) {
+  async replaceLease(namespace: string, lease: Lease) {
     const key = `${namespace}/${lease.metadata?.name}`;
-    await this.enter('replaceLease', key, options);
+    await this.enter('replaceLease', key);
     const current = this.leases.get(key);
     if (!current) throw new KubeConflictError(`leases "${lease.metadata?.name}" not found`, { status: 404 });
     // The API server's optimistic concurrency: a write must name the version it read.
@@ -186,7 +183,7 @@ export class FakeKube implements KubePort {
       ...lease,
       metadata: { ...lease.metadata, namespace, resourceVersion: this.nextVersion() },
     });
-    if (!options?.dryRun) this.leases.set(key, stored);
+    this.leases.set(key, stored);
     return structuredClone(stored);
   }
 
@@ -195,9 +192,8 @@ export class FakeKube implements KubePort {
     return this.pods.filter((pod) => pod.spec?.nodeName === node).map((pod) => structuredClone(pod));
   }
 
-  async forceDeletePod(namespace: string, name: string, options?: MutationOptions) {
-    await this.enter('forceDeletePod', `${namespace}/${name}`, options);
-    if (options?.dryRun) return;
+  async forceDeletePod(namespace: string, name: string) {
+    await this.enter('forceDeletePod', `${namespace}/${name}`);
     this.pods = this.pods.filter(
       (pod) => !(pod.metadata?.namespace === namespace && pod.metadata?.name === name),
     );
@@ -208,9 +204,9 @@ export class FakeKube implements KubePort {
     return this.attachments.filter((va) => va.spec?.nodeName === node).map((va) => structuredClone(va));
   }
 
-  async deleteVolumeAttachment(name: string, options?: MutationOptions) {
-    await this.enter('deleteVolumeAttachment', name, options);
-    if (!options?.dryRun) this.attachments = this.attachments.filter((va) => va.metadata?.name !== name);
+  async deleteVolumeAttachment(name: string) {
+    await this.enter('deleteVolumeAttachment', name);
+    this.attachments = this.attachments.filter((va) => va.metadata?.name !== name);
   }
 
   async listPersistentVolumes() {
@@ -218,13 +214,9 @@ export class FakeKube implements KubePort {
     return this.persistentVolumes.map((pv) => structuredClone(pv));
   }
 
-  async createEvent(
-    _namespace: string,
-    event: EventInput,
-    options?: MutationOptions,
-  ): Promise<KubeEvent | undefined> {
-    await this.enter('createEvent', event.subject.name, options);
-    if (!options?.dryRun) this.events.push(structuredClone(event));
+  async createEvent(_namespace: string, event: EventInput): Promise<KubeEvent | undefined> {
+    await this.enter('createEvent', event.subject.name);
+    this.events.push(structuredClone(event));
     return undefined;
   }
 

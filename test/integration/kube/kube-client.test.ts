@@ -12,12 +12,7 @@ import { createKubeClient } from '../../../functions/kube/client.js';
 import type { KubeEndpoint } from '../../../functions/kube/kubeconfig.js';
 import { fencingTaint, leaseRenewedAt, outOfServiceTaint } from '../../../functions/kube/node-facts.js';
 import { type Lease, microTime } from '../../../functions/kube/objects.js';
-import {
-  type EventInput,
-  KubeConflictError,
-  type KubePort,
-  KubeUnavailableError,
-} from '../../../functions/kube/port.js';
+import { type EventInput, KubeConflictError, KubeUnavailableError } from '../../../functions/kube/port.js';
 import { ALERTFENCE_NAMESPACE } from '../../peers/control-plane.js';
 import { freePort } from '../../peers/process.js';
 import {
@@ -516,89 +511,6 @@ describe('createKubeClient against a real API server', () => {
       // Assess
       expect(await readNode(suite.core, 'delete-1')).toBeUndefined();
       await expect(suite.kube.deleteNode('delete-1')).resolves.toBeUndefined();
-    });
-  });
-
-  describe('server-side dry-run', () => {
-    /** Everything a mutation could touch, read as admin. */
-    async function snapshot(name: string) {
-      const [node, pod, attachments, lease, events] = await Promise.all([
-        readNode(suite.core, name),
-        suite.core.readNamespacedPod({ name: `${name}-pod`, namespace: 'apps' }),
-        suite.kube.listVolumeAttachments(name),
-        suite.kube.getLease(ALERTFENCE_NAMESPACE, name),
-        suite.core.listEventForAllNamespaces({ fieldSelector: `involvedObject.name=${name}` }),
-      ]);
-      return {
-        node: node?.metadata?.resourceVersion,
-        taints: taintKeys(node?.spec?.taints),
-        pod: pod.metadata?.resourceVersion,
-        attachments: attachments.map((a) => a.metadata?.resourceVersion),
-        lease: lease?.metadata?.resourceVersion,
-        events: events.items.length,
-        absentLease: await suite.kube.getLease(ALERTFENCE_NAMESPACE, `${name}-new`),
-      };
-    }
-
-    const cases: Array<[string, (kube: KubePort, name: string) => Promise<unknown>]> = [
-      ['addTaint', (kube, name) => kube.addTaint(name, outOfServiceTaint(), { dryRun: true })],
-      ['removeTaint', (kube, name) => kube.removeTaint(name, fencingTaint().key, { dryRun: true })],
-      ['deleteNode', (kube, name) => kube.deleteNode(name, { dryRun: true })],
-      ['forceDeletePod', (kube, name) => kube.forceDeletePod('apps', `${name}-pod`, { dryRun: true })],
-      [
-        'deleteVolumeAttachment',
-        async (kube, name) => {
-          const [attachment] = await kube.listVolumeAttachments(name);
-          await kube.deleteVolumeAttachment(attachment?.metadata?.name ?? '', { dryRun: true });
-        },
-      ],
-      [
-        'createLease',
-        (kube, name) =>
-          kube.createLease(ALERTFENCE_NAMESPACE, journalLeaseBody(`${name}-new`, 'x'), { dryRun: true }),
-      ],
-      [
-        'replaceLease',
-        async (kube, name) => {
-          const current = await kube.getLease(ALERTFENCE_NAMESPACE, name);
-          await kube.replaceLease(ALERTFENCE_NAMESPACE, journalLeaseBody(name, 'dry', current), {
-            dryRun: true,
-          });
-        },
-      ],
-      [
-        'createEvent',
-        (kube, name) =>
-          kube.createEvent(
-            ALERTFENCE_NAMESPACE,
-            {
-              subject: { kind: 'Node', name, apiVersion: 'v1' },
-              type: 'Normal',
-              reason: 'FenceStarted',
-              message: 'dry',
-            },
-            { dryRun: true },
-          ),
-      ],
-    ];
-
-    it.each(cases)('should change nothing with %s({ dryRun: true })', async (method, act) => {
-      // Prepare: a dead node with a taint, a Terminating pod, a VolumeAttachment and a journal Lease.
-      const name = `dry-${method.toLowerCase()}`;
-      await putNode(suite, { name, ready: false, taints: [fencingTaint()] });
-      await putPod(suite, name, `${name}-pod`, 'apps');
-      await suite.core.deleteNamespacedPod({ name: `${name}-pod`, namespace: 'apps' });
-      await putVolumeAttachment(suite, name, `pv-${name}`);
-      await suite.kube.createLease(ALERTFENCE_NAMESPACE, journalLeaseBody(name, 'holder'));
-      const before = await snapshot(name);
-
-      // Act
-      await act(suite.kube, name);
-
-      // Assess
-      expect(await snapshot(name)).toEqual(before);
-      expect(before.taints).toEqual([fencingTaint().key]);
-      expect(before.absentLease).toBeUndefined();
     });
   });
 

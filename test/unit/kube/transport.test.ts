@@ -68,19 +68,19 @@ function credential(token: string, expiresInMs?: number) {
 }
 
 describe('the Kubernetes transport', () => {
-  it('should send the request alertfence means: path, query, JSON patch type, user agent', async () => {
+  it('should send the request alertfence means: method, path, query and bearer token', async () => {
     // Prepare
     const endpoint = await apiServer(json(200, { metadata: { name: 'worker-1' } }));
     const kube = createKubeClient({ ...endpoint, token: 'static' });
 
     // Act
-    await kube.deleteNode('worker-1', { dryRun: true });
+    await kube.forceDeletePod('apps', 'db-0');
 
     // Assess
     expect(seen).toEqual([
       {
         method: 'DELETE',
-        url: '/api/v1/nodes/worker-1?dryRun=All',
+        url: '/api/v1/namespaces/apps/pods/db-0?gracePeriodSeconds=0',
         authorization: 'Bearer static',
         body: '',
       },
