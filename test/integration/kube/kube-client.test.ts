@@ -1,7 +1,7 @@
 /**
  * Every call of `createKubeClient` (the `KubePort` alertfence uses) against a real kube-apiserver and etcd,
- * made as the alertfence ServiceAccount: real patch semantics, real `resourceVersion` conflicts, real
- * server-side dry-run, real status codes.
+ * made as the alertfence ServiceAccount: real patch semantics, real `resourceVersion` conflicts and
+ * real status codes.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
