@@ -49,6 +49,14 @@ function resultsStatus(results: NodeResult[], accepted: ContentfulStatusCode): C
   return accepted;
 }
 
+/** A manual fence's status: handed on, unknown node, a failure a retry may fix or not, else done or refused. */
+function manualFenceStatus(result: NodeResult, wait: boolean): ContentfulStatusCode {
+  if (result.outcome === 'accepted' && !wait) return 202;
+  if (result.outcome === 'not-found') return 404;
+  if (result.outcome === 'failed') return result.retryable ? 503 : 500;
+  return 200;
+}
+
 /**
  * The alertfence HTTP API, the same for every runtime: Lambda, OpenFaaS and the Node server only adapt
  * their events to `app.fetch`.
@@ -161,17 +169,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       },
     );
     if (!result) throw new Error('fence service returned no result');
-    const status: ContentfulStatusCode =
-      result.outcome === 'accepted' && !options.wait
-        ? 202
-        : result.outcome === 'not-found'
-          ? 404
-          : result.outcome === 'failed'
-            ? result.retryable
-              ? 503
-              : 500
-            : 200;
-    return c.json({ dryRun, ...result }, status);
+    return c.json({ dryRun, ...result }, manualFenceStatus(result, options.wait === true));
   });
 
   app.get('/v1/nodes/:node/fence', async (c) => {

@@ -187,7 +187,7 @@ export async function runFence(
 }
 
 /** Remote trouble that a later attempt can overcome; everything else needs an operator. */
-function isRetryable(error: unknown): boolean {
+export function isRetryable(error: unknown): boolean {
   if (error instanceof KubeUnavailableError || error instanceof KubeConflictError) return true;
   if (error instanceof DriverError) return error.retryable;
   return false;

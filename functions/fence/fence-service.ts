@@ -1,14 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import {
-  DriverError,
-  InstanceNotFoundError,
-  type InstanceRef,
-  type PowerDriver,
-} from '../../drivers/driver.js';
+import { InstanceNotFoundError, type InstanceRef, type PowerDriver } from '../../drivers/driver.js';
 import { nodeIdentity } from '../kube/node-facts.js';
 import type { Lease } from '../kube/objects.js';
-import { KubeConflictError, KubeUnavailableError } from '../kube/port.js';
-import { type ExecutorDeps, emitEvent, type RunResult, runFence } from './executor.js';
+import { KubeConflictError } from '../kube/port.js';
+import { type ExecutorDeps, emitEvent, isRetryable, type RunResult, runFence } from './executor.js';
 import { type ClusterSnapshot, type Decision, decide, type NodeSnapshot } from './guards.js';
 import {
   completePhase,
@@ -166,7 +161,7 @@ export function createFenceService(deps: FenceServiceDeps): FenceService {
         return {
           ...base,
           outcome: 'planned',
-          reason: 'Resume',
+          reason: REASONS.resume,
           message: decision.message,
           fence: summary(decision.resume),
         };
@@ -183,7 +178,7 @@ export function createFenceService(deps: FenceServiceDeps): FenceService {
       return {
         ...base,
         outcome: 'accepted',
-        reason: 'Resume',
+        reason: REASONS.resume,
         message: decision.message,
         fence: summary(journal),
         ...(options.wait ? { journal } : {}),
@@ -346,8 +341,7 @@ export function createFenceService(deps: FenceServiceDeps): FenceService {
           results.push(result);
         } catch (error) {
           // Fail closed (safety invariant 6): nothing destructive happened; ask for a retry when it may help.
-          const retryable =
-            error instanceof KubeUnavailableError || (error instanceof DriverError && error.retryable);
+          const retryable = isRetryable(error);
           const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
           deps.log.warn('could not decide', {
             requestId: options.requestId,
@@ -358,7 +352,7 @@ export function createFenceService(deps: FenceServiceDeps): FenceService {
           results.push({
             node: target.node,
             outcome: 'failed',
-            reason: retryable ? REASONS.apiUnavailable : 'Error',
+            reason: retryable ? REASONS.apiUnavailable : REASONS.error,
             message,
             retryable,
           });

@@ -37,7 +37,7 @@ export interface FenceRequest {
 
 export interface Decision {
   outcome: Outcome;
-  reason: Reason | 'Resume';
+  reason: Reason;
   message: string;
   /** Set when the decision is to continue an existing fence rather than start one. */
   resume?: FenceJournal;
@@ -161,7 +161,7 @@ export function decide(
     // The last invocation stopped (timeout, crash, failure): continue from the last verified phase.
     return {
       outcome: 'accepted',
-      reason: 'Resume',
+      reason: REASONS.resume,
       message: `resuming fence ${journal.id} after ${journal.phase}`,
       resume: journal,
     };

@@ -58,6 +58,10 @@ export const REASONS = {
   nodeNotFound: 'NodeNotFound',
   accepted: 'Accepted',
   apiUnavailable: 'ApiServerUnavailable',
+  /** A fence that stopped part-way picked up again by this request. */
+  resume: 'Resume',
+  /** A failure that is neither the API server nor the cloud being away: the message says what. */
+  error: 'Error',
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 
