@@ -5,7 +5,6 @@ export interface DriverRegistry {
   /** The driver for a node, or a reason why there is none. */
   pick(node: NodeIdentity): { driver: PowerDriver } | { reason: string };
   byName(name: string): PowerDriver | undefined;
-  all(): readonly PowerDriver[];
 }
 
 export function createDriverRegistry(drivers: readonly PowerDriver[]): DriverRegistry {
@@ -27,6 +26,5 @@ export function createDriverRegistry(drivers: readonly PowerDriver[]): DriverReg
       };
     },
     byName: (name) => drivers.find((driver) => driver.name === name),
-    all: () => drivers,
   };
 }

@@ -5,7 +5,7 @@
  */
 import { type CallOptions, DeadlineExceededError } from '../driver.js';
 import { type Backoff, backoffDelay, sleep as defaultSleep, sleepWithin, type WaitClock } from '../poll.js';
-import { classifyEc2Error, isRetryableKind } from './errors.js';
+import { awsErrorCode, classifyEc2Error, isRetryableKind } from './errors.js';
 
 /** How failed calls are retried. Times are injectable so unit tests run on fake clocks. */
 export interface RetryPolicy extends Backoff, WaitClock {
@@ -51,7 +51,7 @@ export async function callWithin<T>(
     if (error instanceof DeadlineExceededError) throw error;
     const kind = classifyEc2Error(error);
     if (!isRetryableKind(kind) || attempt + 1 >= policy.maxAttempts) throw error;
-    options.onProgress?.(`${what}: ${kind} (${errorLabel(error)}), retry ${attempt + 1}`);
+    options.onProgress?.(`${what}: ${kind} (${awsErrorCode(error) ?? 'error'}), retry ${attempt + 1}`);
     await sleepWithin(
       backoffDelay(attempt, policy),
       options,
@@ -100,9 +100,4 @@ async function raceDeadline<T>(
 // The caller aborts when its invocation is about to end: to the workflow that is a deadline, and retryable.
 function abortedError(signal: AbortSignal, what: string): DeadlineExceededError {
   return new DeadlineExceededError(`${what} aborted by the caller`, { cause: signal.reason });
-}
-
-function errorLabel(error: unknown): string {
-  const name = typeof error === 'object' && error !== null ? (error as { name?: unknown }).name : undefined;
-  return typeof name === 'string' ? name : 'error';
 }

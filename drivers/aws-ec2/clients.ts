@@ -29,7 +29,7 @@ export interface AwsCredentialOptions {
  * refreshed by the SDK before they expire), else the base credentials, else `undefined` so the SDK uses
  * its default provider chain.
  */
-export function awsCredentials(options: AwsCredentialOptions): AwsCredentialsInput | undefined {
+function awsCredentials(options: AwsCredentialOptions): AwsCredentialsInput | undefined {
   if (!options.roleArn) return options.credentials;
   return fromTemporaryCredentials({
     params: {

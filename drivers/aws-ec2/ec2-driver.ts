@@ -101,7 +101,7 @@ const START_FAILURE_REASONS = new Set([
 ]);
 
 /** `cloudState` of an instance that DescribeInstances no longer knows (terminated long ago). */
-export const MISSING_STATE = 'not-found';
+const MISSING_STATE = 'not-found';
 
 interface InstanceView {
   description: InstanceDescription;

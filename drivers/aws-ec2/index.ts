@@ -13,13 +13,12 @@ export function createEc2Driver(options: Ec2DriverOptions = {}): Ec2Driver {
 }
 
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './call.js';
-export {
-  type AwsCredentialOptions,
-  type AwsCredentialsInput,
-  awsCredentials,
-  type Ec2ClientFactory,
+export type {
+  AwsCredentialOptions,
+  AwsCredentialsInput,
+  Ec2ClientFactory,
 } from './clients.js';
-export { EC2_DRIVER_NAME, Ec2Driver, type Ec2DriverOptions, MISSING_STATE } from './ec2-driver.js';
+export { EC2_DRIVER_NAME, Ec2Driver, type Ec2DriverOptions } from './ec2-driver.js';
 export {
   CLUSTER_ID_HEADER,
   createEksToken,

@@ -48,8 +48,3 @@ export function parseAwsProviderId(providerID: string | undefined): AwsProviderI
 export function regionOfZone(zone: string): string | undefined {
   return REGION_OF_ZONE.exec(zone)?.[1];
 }
-
-/** True for a well-formed EC2 instance id. */
-export function isInstanceId(id: string): boolean {
-  return INSTANCE_ID.test(id);
-}

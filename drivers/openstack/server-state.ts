@@ -109,15 +109,16 @@ export function verdictAfterRefusal(reading: ServerReading, want: 'on' | 'off'):
       : { kind: 'refuse', reason: 'the server no longer exists', retryable: false };
   }
   const power = powerStateOf(reading);
+  // Either way Nova cannot act on a server it has lost contact with; later it may have it back.
+  if (power === 'unknown') {
+    return {
+      kind: 'refuse',
+      reason: 'Nova reports the server UNKNOWN (host or cell unreachable)',
+      retryable: true,
+    };
+  }
   if (want === 'off') {
     if (power === 'off' || power === 'transitioning') return { kind: 'done' };
-    if (power === 'unknown') {
-      return {
-        kind: 'refuse',
-        reason: 'Nova reports the server UNKNOWN (host or cell unreachable)',
-        retryable: true,
-      };
-    }
     if (reading.status === 'ACTIVE' || reading.status === 'ERROR') return { kind: 'repeat' };
     return {
       kind: 'refuse',
@@ -129,13 +130,6 @@ export function verdictAfterRefusal(reading: ServerReading, want: 'on' | 'off'):
     return { kind: 'refuse', reason: 'the server no longer exists', retryable: false };
   }
   if (power === 'on' || power === 'transitioning') return { kind: 'done' };
-  if (power === 'unknown') {
-    return {
-      kind: 'refuse',
-      reason: 'Nova reports the server UNKNOWN (host or cell unreachable)',
-      retryable: true,
-    };
-  }
   if (reading.status === 'SHUTOFF') return { kind: 'repeat' };
   return {
     kind: 'refuse',

@@ -243,7 +243,7 @@ function retryAfterOf(headers: Headers): number | undefined {
 }
 
 /** Keystone and Cinder answer with `x-openstack-request-id`, Nova also with its older `x-compute-request-id`. */
-export function requestIdOf(headers: Headers): string | undefined {
+function requestIdOf(headers: Headers): string | undefined {
   return headers.get('x-openstack-request-id') ?? headers.get('x-compute-request-id') ?? undefined;
 }
 

@@ -1,11 +1,11 @@
 /**
  * The authenticated session every service client shares (gophercloud's `ProviderClient`): it issues a
- * Keystone token, keeps it until shortly before it expires, and answers catalog look-ups from it.
+ * Keystone token and keeps it until shortly before it expires; its catalog says where each service is.
  */
 
 import type { HttpClient, RequestOptions, TokenProvider } from './http.js';
 import { issueToken, type KeystoneCredentials } from './identity/requests.js';
-import { type EndpointQuery, type IssuedToken, selectEndpoint } from './identity/results.js';
+import type { IssuedToken } from './identity/results.js';
 
 /** What a session needs to issue tokens. */
 export interface KeystoneSessionOptions {
@@ -27,7 +27,7 @@ export interface KeystoneSessionOptions {
  *
  * @example
  * const session = new KeystoneSession({ http, authUrl, credentials });
- * const compute = await session.endpoint({ types: ['compute'], interface: 'public' }, { deadline });
+ * const { catalog } = await session.authenticate({ deadline });
  */
 export class KeystoneSession implements TokenProvider {
   readonly #http: HttpClient;
@@ -75,12 +75,6 @@ export class KeystoneSession implements TokenProvider {
 
   invalidate(token: string): void {
     if (this.#current?.id === token) this.#current = undefined;
-  }
-
-  /** The URL of a service in the current token's catalog; `EndpointNotFoundError` when it has none. */
-  async endpoint(query: EndpointQuery, options: RequestOptions): Promise<string> {
-    const token = await this.authenticate(options);
-    return selectEndpoint(token.catalog, query);
   }
 
   #isFresh(token: IssuedToken): boolean {

@@ -14,11 +14,8 @@ function server(status: string, taskState: string | null = null, extra: Partial<
     name: 'worker-1',
     status,
     taskState,
-    vmState: undefined,
-    powerState: undefined,
     addresses: [],
     volumeBacked: true,
-    attachedVolumeIds: [],
     rootDeviceName: undefined,
     ...extra,
   };

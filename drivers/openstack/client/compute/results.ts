@@ -9,12 +9,9 @@ const serverSchema = z.object({
   name: z.string(),
   status: z.string(),
   'OS-EXT-STS:task_state': z.string().nullish(),
-  'OS-EXT-STS:vm_state': z.string().nullish(),
-  'OS-EXT-STS:power_state': z.number().nullish(),
   addresses: z.record(z.string(), z.array(addressSchema)).optional(),
   /** `""` for a server booted from a volume; an object naming the image otherwise. */
   image: z.union([z.string(), z.object({ id: z.string() })]).nullish(),
-  'os-extended-volumes:volumes_attached': z.array(z.object({ id: z.string() })).optional(),
   /** Microversion ≥ 2.3 and, under Nova's default policy, admins only. */
   'OS-EXT-SRV-ATTR:root_device_name': z.string().nullish(),
 });
@@ -44,14 +41,10 @@ export interface Server {
   status: string;
   /** `powering-off`, `powering-on`, `rebooting_hard`, …; null when no task is in progress. */
   taskState: string | null;
-  vmState: string | undefined;
-  /** libvirt-style: 0 NOSTATE, 1 RUNNING, 3 PAUSED, 4 SHUTDOWN, 6 CRASHED, 7 SUSPENDED. */
-  powerState: number | undefined;
   /** Every fixed and floating address, for look-up by IP. */
   addresses: string[];
   /** Booted from a volume (`image` is empty), so one of its volumes is the root disk. */
   volumeBacked: boolean;
-  attachedVolumeIds: string[];
   /** The root disk's device name, when the policy lets us see it. */
   rootDeviceName: string | undefined;
 }
@@ -89,11 +82,8 @@ function toServer(raw: z.infer<typeof serverSchema>): Server {
     name: raw.name,
     status: raw.status,
     taskState: raw['OS-EXT-STS:task_state'] ?? null,
-    vmState: raw['OS-EXT-STS:vm_state'] ?? undefined,
-    powerState: raw['OS-EXT-STS:power_state'] ?? undefined,
     addresses: Object.values(raw.addresses ?? {}).flatMap((list) => list.map((a) => a.addr)),
     volumeBacked: raw.image === '' || raw.image === null,
-    attachedVolumeIds: (raw['os-extended-volumes:volumes_attached'] ?? []).map((v) => v.id),
     rootDeviceName: raw['OS-EXT-SRV-ATTR:root_device_name'] ?? undefined,
   };
 }
