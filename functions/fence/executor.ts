@@ -19,6 +19,29 @@ export interface ExecutorDeps {
   sleep: (ms: number) => Promise<void>;
 }
 
+/**
+ * Writes a journal to its Lease with compare-and-swap (safety invariant 3): a create when there is no Lease
+ * yet, else a replace at the version `previous` was read at. `'conflict'` when another writer got there first;
+ * each caller knows what that means for it (lock taken, lock lost, resume taken).
+ */
+export async function writeJournal(
+  deps: Pick<ExecutorDeps, 'kube' | 'config' | 'now'>,
+  journal: FenceJournal,
+  holder: string | undefined,
+  previous: Lease | undefined,
+): Promise<Lease | 'conflict'> {
+  const { kube, config } = deps;
+  const body = journalLease(config.namespace, journal, holder, config.lockDurationMs, deps.now(), previous);
+  try {
+    return previous
+      ? await kube.replaceLease(config.namespace, body)
+      : await kube.createLease(config.namespace, body);
+  } catch (error) {
+    if (error instanceof KubeConflictError) return 'conflict';
+    throw error;
+  }
+}
+
 /** Pause between looks at a pending phase whose handler did not wait by itself. */
 const PENDING_PAUSE_MS = 1_000;
 
@@ -53,20 +76,15 @@ export async function runFence(
   start: { journal: FenceJournal; lease: Lease },
   context: RunContext,
 ): Promise<RunResult> {
-  const { kube, config, now } = deps;
+  const { config, now } = deps;
   let { journal, lease } = start;
   const log = deps.log.child({ requestId: context.requestId, node: journal.node, fence: journal.id });
 
   const save = async (next: FenceJournal, holder: string | undefined): Promise<void> => {
-    const body = journalLease(config.namespace, next, holder, config.lockDurationMs, now(), lease);
-    try {
-      lease = await kube.replaceLease(config.namespace, body);
-    } catch (error) {
-      if (error instanceof KubeConflictError) {
-        throw new LockLostError(`fence ${next.id}: another invocation took the Lease over`, { cause: error });
-      }
-      throw error;
-    }
+    const written = await writeJournal(deps, next, holder, lease);
+    if (written === 'conflict')
+      throw new LockLostError(`fence ${next.id}: another invocation took the Lease over`);
+    lease = written;
     journal = next;
   };
 

@@ -2,14 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { InstanceNotFoundError, type InstanceRef, type PowerDriver } from '../../drivers/driver.js';
 import { nodeIdentity } from '../kube/node-facts.js';
 import type { Lease } from '../kube/objects.js';
-import { KubeConflictError } from '../kube/port.js';
-import { type ExecutorDeps, emitEvent, isRetryable, type RunResult, runFence } from './executor.js';
+import {
+  type ExecutorDeps,
+  emitEvent,
+  isRetryable,
+  type RunResult,
+  runFence,
+  writeJournal,
+} from './executor.js';
 import { type ClusterSnapshot, type Decision, decide, type NodeSnapshot } from './guards.js';
 import {
   completePhase,
   type FenceJournal,
   type FenceTrigger,
-  journalLease,
   journalLeaseName,
   readJournal,
 } from './journal.js';
@@ -134,16 +139,8 @@ export function createFenceService(deps: FenceServiceDeps): FenceService {
       attempt: journal.attempt + 1,
       updatedAt: new Date(now()).toISOString(),
     };
-    try {
-      const updated = await kube.replaceLease(
-        config.namespace,
-        journalLease(config.namespace, next, holder, config.lockDurationMs, now(), lease),
-      );
-      return { journal: next, lease: updated };
-    } catch (error) {
-      if (error instanceof KubeConflictError) return undefined;
-      throw error;
-    }
+    const updated = await writeJournal(deps, next, holder, lease);
+    return updated === 'conflict' ? undefined : { journal: next, lease: updated };
   }
 
   async function start(
@@ -253,31 +250,16 @@ export function createFenceService(deps: FenceServiceDeps): FenceService {
       now(),
       holder,
     );
-    const body = journalLease(
-      config.namespace,
-      journal,
-      holder,
-      config.lockDurationMs,
-      now(),
-      snapshot.journalLease,
-    );
-    let lease: Lease;
-    try {
-      // Create, or replace the finished fence's Lease at the version we read: either way compare-and-swap,
-      // so of N concurrent requests exactly one takes the lock (safety invariant 3).
-      lease = snapshot.journalLease
-        ? await kube.replaceLease(config.namespace, body)
-        : await kube.createLease(config.namespace, body);
-    } catch (error) {
-      if (error instanceof KubeConflictError) {
-        return {
-          ...base,
-          outcome: 'in-progress',
-          reason: REASONS.fenceInProgress,
-          message: 'another request took the lock first',
-        };
-      }
-      throw error;
+    // Create, or replace the finished fence's Lease at the version we read: either way compare-and-swap,
+    // so of N concurrent requests exactly one takes the lock (safety invariant 3).
+    const lease = await writeJournal(deps, journal, holder, snapshot.journalLease);
+    if (lease === 'conflict') {
+      return {
+        ...base,
+        outcome: 'in-progress',
+        reason: REASONS.fenceInProgress,
+        message: 'another request took the lock first',
+      };
     }
     cluster.runningFences.push(journal);
     deps.log.info('fence started', {
