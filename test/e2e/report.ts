@@ -93,7 +93,10 @@ export function recoveryNumbers(result: ScenarioResult): RecoveryNumbers {
     releasePollLag: between(result, 'attachmentsReleased', 'releaseDone'),
     criticalPathOverhead: minus(toTaint, callSeconds(result, at('webhookReceived'), at('outOfServiceTaint'))),
     releaseForced: Boolean(result.journal?.release.forcedAt),
-    ec2Calls: result.cloudCalls.map((call) => call.action),
+    // The fence's own calls: /readyz's pre-flight looked an instance up before any alert came.
+    ec2Calls: result.cloudCalls
+      .filter((call) => call.start >= (at('webhookReceived') ?? Number.NEGATIVE_INFINITY))
+      .map((call) => call.action),
   };
 }
 
