@@ -1,6 +1,6 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { ConfigError } from './config.js';
-import type { Continuation, Handoff } from './fence/fence-service.js';
+import type { Continuation, Handoff } from './fence/handoff.js';
 import type { Logger } from './log.js';
 
 type Env = Record<string, string | undefined>;

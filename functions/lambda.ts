@@ -2,9 +2,8 @@ import type { Context } from 'hono';
 import { handle, type LambdaContext, type LambdaEvent } from 'hono/aws-lambda';
 import type { PowerDriver } from '../drivers/driver.js';
 import { ConfigError } from './config.js';
-import type { Continuation, Handoff } from './fence/fence-service.js';
+import { type Continuation, parseHandoff } from './fence/handoff.js';
 import { errorBody } from './http/errors.js';
-import { isValidNodeName } from './kube/node-facts.js';
 import type { KubePort } from './kube/port.js';
 import { isContinuationEvent, lambdaContinuationFromEnv } from './lambda-continuation.js';
 import { createLogger, type Logger } from './log.js';
@@ -24,6 +23,8 @@ export interface WorkerResult {
   node: string;
   fence: string;
   phase?: string;
+  /** Why nothing ran, when the continuation was refused. */
+  reason?: string;
 }
 
 /** A Lambda handler for both kinds of events this function receives. */
@@ -62,16 +63,6 @@ function deadlineOf(context: LambdaContext, runBudgetMs: number): number {
 
 function isHttpEvent(event: unknown): event is LambdaEvent {
   return typeof event === 'object' && event !== null && 'requestContext' in event;
-}
-
-function readHandoff(value: unknown): Handoff | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { node, fenceId, holder } = value as Record<string, unknown>;
-  if (typeof node !== 'string' || !isValidNodeName(node)) return undefined;
-  if (typeof fenceId !== 'string' || fenceId === '' || typeof holder !== 'string' || holder === '') {
-    return undefined;
-  }
-  return { node, fenceId, holder };
 }
 
 /**
@@ -165,17 +156,22 @@ export function createLambdaHandler(env: Env, options: LambdaHandlerOptions = {}
 
 /** One worker invocation: continue the fence, and let it hand itself on when time runs short. */
 async function work(runtime: Runtime, raw: unknown, context: LambdaContext): Promise<WorkerResult> {
-  const handoff = readHandoff(raw);
-  if (!handoff) throw new UnsupportedEventError('continuation event without a valid handoff');
+  const parsed = parseHandoff(raw);
+  if ('problems' in parsed) {
+    throw new UnsupportedEventError(
+      `continuation event without a valid handoff: ${parsed.problems.join('; ')}`,
+    );
+  }
+  const { handoff } = parsed;
   const result = await runtime.service.continueFence(handoff, {
     requestId: context.awsRequestId,
     deadline: deadlineOf(context, runtime.config.runBudgetMs),
   });
   const answer: WorkerResult = {
-    status: result?.status ?? 'stale',
+    status: result.status,
     node: handoff.node,
     fence: handoff.fenceId,
-    ...(result ? { phase: result.journal.phase } : {}),
+    ...('journal' in result ? { phase: result.journal.phase } : { reason: result.reason }),
   };
   runtime.log.info('worker invocation finished', {
     requestId: context.awsRequestId,
@@ -184,7 +180,7 @@ async function work(runtime: Runtime, raw: unknown, context: LambdaContext): Pro
     outcome: answer.status,
     remainingMs: context.getRemainingTimeInMillis(),
   });
-  if (result?.status === 'retry') {
+  if (result.status === 'retry' && 'journal' in result) {
     throw new FenceRetryError(
       `fence ${handoff.fenceId} of ${handoff.node} stopped on a retryable failure: ${result.journal.lastError?.message ?? 'see the journal'}`,
     );

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
-import type { Continuation } from './fence/fence-service.js';
+import type { Continuation } from './fence/handoff.js';
 import { InProcessContinuation } from './in-process-continuation.js';
 import type { Logger } from './log.js';
 import { buildRuntime, type Runtime, type RuntimeOptions } from './wiring.js';

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { ConfigError, parseDuration } from './config.js';
-import type { Continuation } from './fence/fence-service.js';
+import type { Continuation } from './fence/handoff.js';
 import { isMain, runMain } from './main-module.js';
 import { buildInProcessRuntime, exitOnSignals, type Injected, serveApp } from './node-serve.js';
 import { openFaasContinuationFromEnv } from './openfaas-continuation.js';

@@ -7,7 +7,8 @@ import { createDriverRegistry } from '../drivers/registry.js';
 import { SimulatedDriver } from '../drivers/simulated/simulated-driver.js';
 import { type AppDeps, createApp } from './app.js';
 import { type Config, ConfigError, loadConfig, resolveSecretFiles } from './config.js';
-import { type Continuation, createFenceService, type FenceService } from './fence/fence-service.js';
+import { createFenceService, type FenceService } from './fence/fence-service.js';
+import type { Continuation } from './fence/handoff.js';
 import { loadKubeAccess } from './kube/access.js';
 import type { KubePort } from './kube/port.js';
 import { createLogger, type Logger } from './log.js';
@@ -71,7 +72,12 @@ export function buildRuntime(rawEnv: Env, options: RuntimeOptions): Runtime {
   const env = resolveSecretFiles(rawEnv);
   const config = loadConfig(env);
   const log = options.log ?? createLogger({ level: config.logLevel, base: { component: 'alertfence' } });
-  const kube = options.kube ?? loadKubeAccess(env, eksBearerTokenProvider).kube;
+  let kube = options.kube;
+  if (!kube) {
+    const access = loadKubeAccess(env, eksBearerTokenProvider);
+    for (const warning of access.warnings) log.warn('INSECURE: Kubernetes access', { reason: warning });
+    kube = access.kube;
+  }
   const enabledDrivers = options.drivers ?? driversFromEnv(config, env);
   const service = createFenceService({
     kube,
