@@ -5,7 +5,8 @@ import { ConfigError } from './config.js';
 import { type Continuation, parseHandoff } from './fence/handoff.js';
 import { errorBody } from './http/errors.js';
 import type { KubePort } from './kube/port.js';
-import { isContinuationEvent, lambdaContinuationFromEnv } from './lambda-continuation.js';
+import { isContinuationEvent, isTickEvent, lambdaContinuationFromEnv } from './lambda-continuation.js';
+import { resolveSecretArns, type SecretsClient } from './lambda-secrets.js';
 import { createLogger, type Logger } from './log.js';
 import { buildRuntime, type Runtime } from './wiring.js';
 
@@ -36,6 +37,10 @@ export interface LambdaHandlerOptions {
   drivers?: PowerDriver[];
   continuation?: Continuation;
   log?: Logger;
+  /** Secrets Manager client for `ALERTFENCE_*_SECRET_ARN` (tests point one at moto). */
+  secrets?: SecretsClient;
+  /** The fence service's clock (tests). */
+  now?: () => number;
 }
 
 /** The event is neither a Function URL request nor a continuation. */
@@ -81,12 +86,15 @@ export function createLambdaHandler(env: Env, options: LambdaHandlerOptions = {}
   const bootLog = options.log ?? createLogger({ base: { component: 'alertfence' } });
   let built: { runtime: Runtime; http: HttpHandler } | undefined;
 
-  const build = () => {
+  const build = async () => {
     if (built) return built;
     const started = Date.now();
     let continuation: Continuation | undefined;
     let runBudgetMs = 0;
-    const runtime = buildRuntime(env, {
+    // Secrets first (tokens, journal key): read at run time, never baked into the configuration.
+    const resolved = await resolveSecretArns(env, options.secrets);
+    if (built) return built;
+    const runtime = buildRuntime(resolved, {
       // The continuation logs through the runtime's logger, which exists only once the runtime does.
       continuation: {
         schedule: async (handoff) => {
@@ -99,6 +107,7 @@ export function createLambdaHandler(env: Env, options: LambdaHandlerOptions = {}
       ...(options.kube ? { kube: options.kube } : {}),
       ...(options.drivers ? { drivers: options.drivers } : {}),
       ...(options.log ? { log: options.log } : {}),
+      ...(options.now ? { now: options.now } : {}),
     });
     continuation = options.continuation ?? lambdaContinuationFromEnv(runtime.env, runtime.log);
     runBudgetMs = runtime.config.runBudgetMs;
@@ -112,9 +121,9 @@ export function createLambdaHandler(env: Env, options: LambdaHandlerOptions = {}
   };
 
   /** The built runtime; undefined, once logged, when the configuration is invalid. */
-  const buildOrLog = (context: LambdaContext) => {
+  const buildOrLog = async (context: LambdaContext) => {
     try {
-      return build();
+      return await build();
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       bootLog.error('alertfence refuses to work: invalid configuration', {
@@ -127,12 +136,17 @@ export function createLambdaHandler(env: Env, options: LambdaHandlerOptions = {}
 
   return async (event, context) => {
     if (isContinuationEvent(event)) {
-      const ready = buildOrLog(context);
+      const ready = await buildOrLog(context);
       if (!ready) return { status: 'misconfigured' };
       return work(ready.runtime, event.handoff, context);
     }
+    if (isTickEvent(event)) {
+      const ready = await buildOrLog(context);
+      if (!ready) return { status: 'misconfigured' };
+      return tick(ready.runtime, context);
+    }
     if (isHttpEvent(event)) {
-      const ready = buildOrLog(context);
+      const ready = await buildOrLog(context);
       if (!ready) {
         // The Function URL is public: the details stay in the log, the answer says where to find them.
         return {
@@ -149,9 +163,20 @@ export function createLambdaHandler(env: Env, options: LambdaHandlerOptions = {}
       return ready.http(event, context);
     }
     throw new UnsupportedEventError(
-      'expected a Function URL request (payload 2.0) or an alertfence continuation event',
+      'expected a Function URL request (payload 2.0), an alertfence continuation event or the scheduled tick',
     );
   };
+}
+
+/** The scheduled tick (an EventBridge schedule's `{"alertfence":"tick"}`): resume or report stale fences. */
+async function tick(runtime: Runtime, context: LambdaContext) {
+  const results = await runtime.service.tick({
+    requestId: context.awsRequestId,
+    deadline: deadlineOf(context, runtime.config.runBudgetMs),
+  });
+  const outcomes: Record<string, number> = {};
+  for (const result of results) outcomes[result.outcome] = (outcomes[result.outcome] ?? 0) + 1;
+  return { status: 'ticked', fences: results.length, outcomes };
 }
 
 /** One worker invocation: continue the fence, and let it hand itself on when time runs short. */

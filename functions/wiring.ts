@@ -31,10 +31,22 @@ export interface RuntimeOptions {
   continuation: Continuation;
   deadlineOf?: AppDeps['deadlineOf'];
   stopping?: AppDeps['stopping'];
+  /** Serve the unauthenticated cron tick on `POST /` (OpenFaaS' cron-connector). */
+  cronTick?: AppDeps['cronTick'];
   /** Tests and the demo inject these instead of the environment's. */
   kube?: KubePort;
   drivers?: PowerDriver[];
   log?: Logger;
+  /** The clock of the fence service; the wall clock by default. */
+  now?: () => number;
+}
+
+/** A boolean switch of the driver settings: `true`, `1` or `yes`; anything else is off. */
+function enabled(env: Env, name: string): boolean {
+  const value = env[name]?.trim().toLowerCase() ?? '';
+  if (value === '' || ['false', '0', 'no'].includes(value)) return false;
+  if (['true', '1', 'yes'].includes(value)) return true;
+  throw new ConfigError(`${name} must be true or false, not "${env[name]}"`);
 }
 
 /** The enabled power drivers, configured the way each cloud configures its own tools. */
@@ -48,10 +60,16 @@ export function driversFromEnv(config: Config, env: Env): PowerDriver[] {
           ...(env.ALERTFENCE_AWS_ROLE_ARN ? { roleArn: env.ALERTFENCE_AWS_ROLE_ARN } : {}),
           ...(env.ALERTFENCE_AWS_CLUSTER_NAME ? { clusterName: env.ALERTFENCE_AWS_CLUSTER_NAME } : {}),
           ...(env.ALERTFENCE_AWS_LOOKUP_TAG ? { lookupTagKey: env.ALERTFENCE_AWS_LOOKUP_TAG } : {}),
+          // Nodes without an aws:// providerID, looked up by tag or private DNS name and InternalIP together.
+          ...(enabled(env, 'ALERTFENCE_AWS_LOOKUP') ? { defaultDriver: true } : {}),
         });
       case 'openstack':
         try {
-          return createOpenStackDriver(loadOpenStackConfig({ env }));
+          return createOpenStackDriver({
+            ...loadOpenStackConfig({ env }),
+            // Nodes without a providerID, looked up by name and InternalIP together.
+            lookupWithoutProviderID: enabled(env, 'ALERTFENCE_OPENSTACK_LOOKUP'),
+          });
         } catch (error) {
           throw new ConfigError(`OpenStack driver: ${(error as Error).message}`, { cause: error });
         }
@@ -84,7 +102,7 @@ export function buildRuntime(rawEnv: Env, options: RuntimeOptions): Runtime {
     drivers: createDriverRegistry(enabledDrivers),
     config,
     log,
-    now: Date.now,
+    now: options.now ?? Date.now,
     sleep: (ms) => sleep(ms),
     continuation: options.continuation,
   });
@@ -95,6 +113,7 @@ export function buildRuntime(rawEnv: Env, options: RuntimeOptions): Runtime {
     ready: readinessCheck(kube, enabledDrivers),
     ...(options.deadlineOf ? { deadlineOf: options.deadlineOf } : {}),
     ...(options.stopping ? { stopping: options.stopping } : {}),
+    ...(options.cronTick ? { cronTick: options.cronTick } : {}),
   });
   return { config, env, log, kube, service, app };
 }
