@@ -37,7 +37,9 @@ export interface TickEvent {
 
 /** True for the scheduled tick's event. */
 export function isTickEvent(event: unknown): event is TickEvent {
-  return typeof event === 'object' && event !== null && (event as { alertfence?: unknown }).alertfence === 'tick';
+  return (
+    typeof event === 'object' && event !== null && (event as { alertfence?: unknown }).alertfence === 'tick'
+  );
 }
 
 /** The part of the Lambda client this module uses; tests pass a client pointed at a local endpoint. */

@@ -39,9 +39,12 @@ export async function resolveSecretArns(env: Env, client?: SecretsClient): Promi
     } catch (error) {
       // The ARN and the error's name are enough to fix it; the value never appears.
       const reason = error instanceof Error ? error.name : 'error';
-      throw new ConfigError(`${key}: cannot read secret ${arn} (${reason}); check secretsmanager:GetSecretValue`, {
-        cause: error,
-      });
+      throw new ConfigError(
+        `${key}: cannot read secret ${arn} (${reason}); check secretsmanager:GetSecretValue`,
+        {
+          cause: error,
+        },
+      );
     }
   }
   return resolved;

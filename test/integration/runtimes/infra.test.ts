@@ -118,7 +118,9 @@ describe('infra/aws/template.yaml', () => {
       ALERTFENCE_JOURNAL_KEY_SECRET_ARN: 'JournalKeySecret',
       ALERTFENCE_WORKER_FUNCTION: '${AWS::StackName}:live',
     });
-    expect(fn.Events).toMatchObject({ Tick: { Type: 'Schedule', Properties: { Input: '{"alertfence":"tick"}' } } });
+    expect(fn.Events).toMatchObject({
+      Tick: { Type: 'Schedule', Properties: { Input: '{"alertfence":"tick"}' } },
+    });
     expect(fn.EventInvokeConfig).toMatchObject({
       MaximumRetryAttempts: 2,
       DestinationConfig: { OnFailure: { Type: 'SQS', Destination: 'FailedContinuations.Arn' } },
