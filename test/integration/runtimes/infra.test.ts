@@ -116,7 +116,8 @@ describe('infra/aws/template.yaml', () => {
     expect(fn.Environment.Variables).toMatchObject({
       ALERTFENCE_TOKENS_SECRET_ARN: 'TokenSecret',
       ALERTFENCE_JOURNAL_KEY_SECRET_ARN: 'JournalKeySecret',
-      ALERTFENCE_WORKER_FUNCTION: '${AWS::StackName}:live',
+      // CloudFormation's own substitution (!Sub), not a JavaScript one.
+      ALERTFENCE_WORKER_FUNCTION: ['$', '{AWS::StackName}:live'].join(''),
     });
     expect(fn.Events).toMatchObject({
       Tick: { Type: 'Schedule', Properties: { Input: '{"alertfence":"tick"}' } },
