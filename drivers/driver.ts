@@ -41,6 +41,8 @@ export interface InstanceDescription {
    * then `unknown`; only the fence, which knows whether it saw the instance exist, may read it as off.
    */
   missing: boolean;
+  /** A stop (or termination) is under way: asking again would be a second stop request. */
+  stopping?: boolean;
   volumes: AttachedVolume[];
 }
 

@@ -585,6 +585,7 @@ function describeInstance(ref: InstanceRef, instance: Instance): InstanceDescrip
     cloudState,
     gone: cloudState === 'terminated',
     missing: false,
+    ...(cloudState === 'stopping' || cloudState === 'shutting-down' ? { stopping: true } : {}),
     volumes,
   };
 }

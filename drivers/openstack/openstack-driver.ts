@@ -451,6 +451,7 @@ export class OpenStackDriver implements PowerDriver {
       cloudState: cloudStateOf(reading),
       gone: isDeleted(reading),
       missing: false,
+      ...(reading.taskState === 'powering-off' || reading.taskState === 'deleting' ? { stopping: true } : {}),
       volumes,
     };
   }

@@ -120,6 +120,7 @@ export class SimulatedDriver implements PowerDriver {
       cloudState: instance.state,
       gone: instance.state === 'terminated',
       missing: false,
+      ...(instance.state === 'stopping' ? { stopping: true } : {}),
       volumes: instance.volumes.map(({ id, device, root }) => ({ id, device, root })),
     };
   }

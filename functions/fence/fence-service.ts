@@ -132,8 +132,16 @@ export function createFenceService(deps: FenceServiceDeps): FenceService {
     return { nodes: await kube.listNodes(options) };
   }
 
-  /** The answer for a journal alertfence will not obey; logged and recorded as an Event for the operator. */
-  async function rejected(node: string, read: Extract<JournalRead, { kind: 'rejected' }>, requestId: string) {
+  /**
+   * The answer for a journal alertfence will not obey; logged, and recorded as an Event for the operator
+   * unless this is a dry run (which writes nothing, not even an Event).
+   */
+  async function rejected(
+    node: string,
+    read: Extract<JournalRead, { kind: 'rejected' }>,
+    requestId: string,
+    dryRun: boolean,
+  ) {
     const message = `the journal of node ${node} is refused: ${read.reason}; nothing is executed until an operator checks it (kubectl get lease -n ${config.namespace} ${node} -o yaml) and deletes the Lease`;
     log.error('journal rejected', {
       requestId,
@@ -142,7 +150,7 @@ export function createFenceService(deps: FenceServiceDeps): FenceService {
       outcome: 'refused',
       reason: read.reason,
     });
-    await recordEvent(deps, { node }, 'Warning', EVENT_REASONS.journalRejected, message);
+    if (!dryRun) await recordEvent(deps, { node }, 'Warning', EVENT_REASONS.journalRejected, message);
     return { node, outcome: 'refused' as const, reason: REASONS.journalRejected, message };
   }
 
@@ -530,7 +538,7 @@ export function createFenceService(deps: FenceServiceDeps): FenceService {
   ): Promise<NodeResult> {
     const snapshot = await readNode(target.node, { deadline: options.deadline });
     const read = snapshot.journal;
-    if (read.kind === 'rejected') return rejected(target.node, read, options.requestId);
+    if (read.kind === 'rejected') return rejected(target.node, read, options.requestId, options.dryRun);
     if (read.kind === 'trusted' && isActive(read.journal)) {
       return resume(target, snapshot, read, cluster, options);
     }
@@ -600,7 +608,7 @@ export function createFenceService(deps: FenceServiceDeps): FenceService {
     const snapshot = await readNode(handoff.node, { deadline });
     const read = snapshot.journal;
     if (read.kind === 'rejected') {
-      const answer = await rejected(handoff.node, read, options.requestId);
+      const answer = await rejected(handoff.node, read, options.requestId, false);
       return { status: 'refused', reason: answer.reason, message: answer.message };
     }
     if (read.kind !== 'trusted' || read.journal.id !== handoff.fenceId || !isActive(read.journal)) {
@@ -713,7 +721,8 @@ export function createFenceService(deps: FenceServiceDeps): FenceService {
           for (const lease of leases) {
             const read = readJournal(lease, keys);
             const node = lease.metadata?.name ?? '';
-            if (read.kind === 'rejected') results.push(await rejected(node, read, options.requestId));
+            if (read.kind === 'rejected')
+              results.push(await rejected(node, read, options.requestId, config.dryRun));
             else if (read.kind === 'trusted' && isActive(read.journal))
               targets.push({ node, trigger: TICK_TRIGGER });
           }
