@@ -480,9 +480,9 @@ const kinds = [
             post(world, '/v1/alerts', alertPayload([{ node: n }])) as Promise<{ results?: NodeResult[] }>,
         ),
       );
-      answers.forEach((body, index) =>
-        world.observe(nodes[index] as NodeName, body?.results?.[0], 'alert', false),
-      );
+      for (const [index, body] of answers.entries()) {
+        world.observe(nodes[index] as NodeName, body?.results?.[0], 'alert', false);
+      }
     }),
   ),
   node.map((n) =>
@@ -558,8 +558,16 @@ const kinds = [
       world.settle();
     }),
   ),
-  fc.constant(command('disarm', async (world) => void (world.isArmed = false))),
-  fc.constant(command('re-arm', async (world) => void (world.isArmed = true))),
+  fc.constant(
+    command('disarm', async (world) => {
+      world.isArmed = false;
+    }),
+  ),
+  fc.constant(
+    command('re-arm', async (world) => {
+      world.isArmed = true;
+    }),
+  ),
   node.map((n) =>
     command(`${n}'s kubelet dies (the machine hangs, still running)`, async (world) => {
       const truth = world.truth.get(n) as TrueNode;
@@ -619,11 +627,11 @@ const kinds = [
     }),
   ),
   fc.constant(command('EC2 shows every machine again', async (world) => void world.cloud.hidden.clear())),
-  fc
-    .integer({ min: 1, max: 6 })
-    .map((count) =>
-      command(`EC2 fails the next ${count} calls`, async (world) => void (world.cloudErrors = count)),
-    ),
+  fc.integer({ min: 1, max: 6 }).map((count) =>
+    command(`EC2 fails the next ${count} calls`, async (world) => {
+      world.cloudErrors = count;
+    }),
+  ),
   node.map((n) =>
     command(`API server unreachable during an alert for ${n}`, async (world) => {
       world.kube.unavailable = true;
