@@ -6,7 +6,7 @@
 
 /** The instance behind a Node, as resolved by a driver. */
 export interface InstanceRef {
-  /** Driver name: `aws`, `openstack`, `simulated`. */
+  /** Driver name: `aws`, `openstack`, `redfish`, `simulated`. */
   provider: string;
   /** Cloud id: `i-0abc…` or a server UUID. */
   id: string;
@@ -32,6 +32,11 @@ export interface InstanceDescription {
   cloudState: string;
   /** True when the instance no longer exists (terminated or deleted); counts as off. */
   gone: boolean;
+  /**
+   * True when the provider answered "not found" in a way that proves nothing (a BMC's 404 looks the same for
+   * a wrong BMC or wrong credentials); then `power` is `unknown` and `gone` false, never off.
+   */
+  missing?: boolean;
   volumes: AttachedVolume[];
 }
 
@@ -40,6 +45,8 @@ export interface NodeIdentity {
   name: string;
   providerID?: string;
   internalIPs: string[];
+  annotations?: Record<string, string>;
+  labels?: Record<string, string>;
 }
 
 /** Every driver call takes a deadline (epoch ms) and an optional abort signal. */
