@@ -143,8 +143,8 @@ export class RedfishDriver implements PowerDriver {
   readonly #now: () => number;
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly #random: () => number;
-  /** The reset action of each system, learnt from its reads: it does not change while the BMC runs. */
-  readonly #actions = new Map<string, ResetAction>();
+  /** Allowed reset types read from ActionInfo resources, by BMC and URI. */
+  readonly #actionInfo = new Map<string, readonly string[]>();
   /** When each system was last sent a reset, for the re-issue rule of `waitForPower`. */
   readonly #lastReset = new Map<string, number>();
 
@@ -349,13 +349,12 @@ export class RedfishDriver implements PowerDriver {
   async #reset(ref: InstanceRef, want: 'on' | 'off', options: CallOptions): Promise<void> {
     const { bmc, systemId } = this.#target(ref);
     if (bmc.settings.insecure) this.#warnInsecure(bmc.settings, `power ${want} of ${ref.id}`);
-    let action = this.#actions.get(ref.id);
-    if (!action) {
-      const reading = await this.#read(bmc, systemId, options);
-      if (isMissing(reading)) throw this.#missing(bmc, systemId, want);
-      if (reached(reading, want) || underWay(reading, want)) return;
-      action = reading.reset;
-    }
+    // Always a fresh read first: a system already there gets no reset at all, and the action is the one the
+    // BMC shows now.
+    const reading = await this.#read(bmc, systemId, options);
+    if (isMissing(reading)) throw this.#missing(bmc, systemId, want);
+    if (reached(reading, want) || underWay(reading, want)) return;
+    let action = reading.reset;
     if (!action) {
       throw new DriverError(`system ${ref.id} offers no #ComputerSystem.Reset action`, { retryable: false });
     }
@@ -371,12 +370,10 @@ export class RedfishDriver implements PowerDriver {
       } catch (error) {
         if (!(error instanceof RedfishError)) throw error;
         if (error.status === 401 || error.status === 403) throw error;
-        // The system may have moved, or the action with it: learn it again from the next read.
-        this.#actions.delete(ref.id);
-        const reading = await this.#read(bmc, systemId, options);
-        if (isMissing(reading)) throw this.#missing(bmc, systemId, want, error);
+        const again = await this.#read(bmc, systemId, options);
+        if (isMissing(again)) throw this.#missing(bmc, systemId, want, error);
         const lost = error.status === undefined || error.transient;
-        const verdict = verdictAfterReset(reading, want, lost ? 'lost' : 'refused');
+        const verdict = verdictAfterReset(again, want, lost ? 'lost' : 'refused');
         if (verdict.kind === 'done') {
           this.#lastReset.set(ref.id, this.#now());
           return;
@@ -394,7 +391,7 @@ export class RedfishDriver implements PowerDriver {
           { now: this.#now, sleep: this.#sleep },
           () => error,
         );
-        action = reading.reset ?? action;
+        action = again.reset ?? action;
       }
     }
   }
@@ -414,7 +411,7 @@ export class RedfishDriver implements PowerDriver {
     return allowed;
   }
 
-  /** Reads a system; 404 is `missing`, never off. Remembers its reset action. */
+  /** Reads a system; 404 is `missing`, never off. */
   async #read(bmc: Bmc, systemId: string, options: CallOptions): Promise<SystemReading> {
     const path = `${SYSTEMS_PATH}/${encodeURIComponent(systemId)}`;
     let system: ComputerSystem;
@@ -436,14 +433,6 @@ export class RedfishDriver implements PowerDriver {
       if (error instanceof RedfishError && error.status === 404) return { missing: true };
       throw error;
     }
-    const refId = `${bmc.settings.name}/${system.id}`;
-    if (system.reset) {
-      const known = this.#actions.get(refId);
-      // Keep what an ActionInfo taught about the same action.
-      if (known?.target !== system.reset.target || system.reset.allowableValues !== undefined) {
-        this.#actions.set(refId, system.reset);
-      }
-    } else this.#actions.delete(refId);
     return system;
   }
 

@@ -87,6 +87,22 @@ export const SESSIONS_PATH = '/redfish/v1/SessionService/Sessions';
 
 const MAX_REDIRECTS = 3;
 
+/** Node's codes for a certificate that does not verify (OpenSSL's `X509_V_ERR_*` names, and the name check). */
+const UNTRUSTED_CERTIFICATE: ReadonlySet<string> = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'INVALID_CA',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 /**
  * Sends requests to one BMC. 2xx answers are returned; anything else is thrown as a `RedfishError`, so callers
  * branch on `error.status`.
@@ -334,7 +350,18 @@ export class BmcClient {
           cause: error,
         });
       }
-      // Refused, reset, TLS failure, or no answer within the per-request limit: transient.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== undefined && UNTRUSTED_CERTIFICATE.has(code)) {
+        // Not a passing failure: a BMC that cannot prove who it is must not get the account, now or later.
+        throw new RedfishError({
+          bmc: this.name,
+          method,
+          path,
+          reason: `its TLS certificate is not trusted (${code}: ${(error as Error).message}); give its CA bundle, or its certificate's name as tlsServerName`,
+          cause: error,
+        });
+      }
+      // Refused, reset, or no answer within the per-request limit: transient.
       throw new RedfishError({ bmc: this.name, method, path, cause: error });
     }
   }

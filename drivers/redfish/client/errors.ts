@@ -16,7 +16,10 @@ export interface RedfishErrorDetails {
   body?: string;
   /** The wait a 429 or 503 asked for in `Retry-After` (RFC 9110 §10.2.3). */
   retryAfterMs?: number;
-  /** Why the call failed when the status does not say: a 2xx answer that is not the Redfish schema. */
+  /**
+   * Why the call failed when the status does not say: a 2xx answer that is not the Redfish schema, or a
+   * certificate the client does not trust. Such a failure is never transient.
+   */
   reason?: string;
   cause?: unknown;
 }
@@ -92,6 +95,8 @@ export function redfishMessage(body: string | undefined): string | undefined {
 
 function describe(details: RedfishErrorDetails): string {
   const where = `${details.method} ${details.path} on BMC ${details.bmc}`;
+  if (details.status === undefined && details.reason !== undefined)
+    return `${where} failed: ${details.reason}`;
   if (details.status === undefined) {
     const reason =
       details.cause instanceof Error ? details.cause.message : String(details.cause ?? 'no response');

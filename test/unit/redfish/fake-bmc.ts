@@ -33,7 +33,7 @@ export interface FakeSystem {
 /** A queued answer for the next matching request: a status, a dropped connection, or no answer in time. */
 export type Fault =
   | { status: number; body?: unknown; headers?: Record<string, string> }
-  | { drop: true }
+  | { drop: true; apply?: boolean }
   | { hang: true };
 
 export interface RecordedRequest {
@@ -53,6 +53,8 @@ export class FakeBmc {
   transitionMs = 3000;
   /** Answer 409 to a reset that changes nothing, as iDRAC does ("already powered off"). */
   conflictWhenAlready = false;
+  /** Show `PoweringOff`/`PoweringOn` while a reset is landing (some BMCs do; sushy-tools shows the old state). */
+  reportTransitions = false;
   readonly #faults: Array<{ method?: string; path?: RegExp; fault: Fault }> = [];
   readonly #sessions = new Set<string>();
   #sessionCount = 0;
@@ -86,7 +88,11 @@ export class FakeBmc {
     );
     if (index >= 0) {
       const [{ fault }] = this.#faults.splice(index, 1) as [{ fault: Fault }];
-      if ('drop' in fault) throw new Error('socket hang up');
+      if ('drop' in fault) {
+        // The BMC acted on it, but the answer never came back.
+        if (fault.apply) this.#route(request.method, request.path, request.headers, body);
+        throw new Error('socket hang up');
+      }
       if ('hang' in fault) {
         this.clock.time += request.timeoutMs;
         throw new WireError(`no answer within ${request.timeoutMs} ms`);
@@ -149,7 +155,7 @@ export class FakeBmc {
       const id = decodeURIComponent(one[1] as string);
       const system = this.#settle(id);
       if (!system) return reply(404, redfishError('Base.1.8.ResourceMissingAtURI', `${path} was not found`));
-      return reply(200, this.#systemBody(id, system));
+      return reply(200, this.systemBody(id, system));
     }
     return reply(404, redfishError('Base.1.8.ResourceMissingAtURI', `${path} was not found`));
   }
@@ -163,7 +169,8 @@ export class FakeBmc {
     return system;
   }
 
-  #systemBody(id: string, system: FakeSystem): unknown {
+  /** The ComputerSystem body of a system in a given state, for answers a test queues. */
+  systemBody(id: string, system: FakeSystem): unknown {
     const uri = `/redfish/v1/Systems/${id}`;
     const action: Record<string, unknown> = { target: `${uri}/Actions/ComputerSystem.Reset` };
     if (system.actionInfo) action['@Redfish.ActionInfo'] = `${uri}/ResetActionInfo`;
@@ -174,7 +181,12 @@ export class FakeBmc {
       '@odata.type': '#ComputerSystem.v1_20_0.ComputerSystem',
       Id: id,
       Name: `System ${id}`,
-      PowerState: system.powerState,
+      PowerState:
+        this.reportTransitions && system.pending
+          ? system.pending.state === 'Off'
+            ? 'PoweringOff'
+            : 'PoweringOn'
+          : system.powerState,
       Status: { State: 'Enabled', Health: 'OK' },
       ...(system.noResetAction ? {} : { Actions: { '#ComputerSystem.Reset': action } }),
     };

@@ -392,10 +392,27 @@ describe('RedfishDriver', () => {
       expect(bmc.count('POST')).toBe(0);
     });
 
-    it('should take a 409 "already off" as done, as iDRAC answers a repeated ForceOff', async () => {
+    it('should take a 409 "already off" as done, as iDRAC answers a ForceOff to a system that is off', async () => {
+      // Prepare: the system is Off, but the read before the reset is stale and still says On.
+      const { driver, bmc, call } = setup();
+      bmc.addSystem('1', { powerState: 'Off' });
+      bmc.conflictWhenAlready = true;
+      bmc.fail({ status: 200, body: bmc.systemBody('1', { powerState: 'On' }) }, { method: 'GET' });
+
+      // Act
+      await driver.powerOff(REF, call());
+
+      // Assess
+      expect(bmc.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+        'GET /redfish/v1/Systems/1',
+        'POST /redfish/v1/Systems/1/Actions/ComputerSystem.Reset',
+        'GET /redfish/v1/Systems/1',
+      ]);
+    });
+
+    it('should read before every reset, so a repeated power-off sends nothing', async () => {
       // Prepare
       const { driver, bmc, clock, call } = setup();
-      bmc.conflictWhenAlready = true;
       await driver.powerOff(REF, call());
       clock.time += bmc.transitionMs;
 
@@ -403,8 +420,8 @@ describe('RedfishDriver', () => {
       await driver.powerOff(REF, call());
 
       // Assess
-      expect(bmc.count('POST', RESET)).toBe(2);
-      expect(bmc.systems.get('1')?.powerState).toBe('Off');
+      expect(bmc.count('POST', RESET)).toBe(1);
+      expect(bmc.count('GET', SYSTEM)).toBe(2);
     });
 
     it('should refuse when the BMC does not allow ForceOff, sending nothing', async () => {
@@ -521,14 +538,10 @@ describe('RedfishDriver', () => {
     });
 
     it('should not send again a lost reset that took effect: the read shows it under way', async () => {
-      // Prepare: the action is known from an earlier read; the reset's answer is lost, but the BMC acted.
+      // Prepare: the BMC acts on the reset, but its answer is lost; it shows the switch under way.
       const { driver, bmc, call } = setup();
-      await driver.describe(REF, call());
-      bmc.fail({ drop: true }, { method: 'POST' });
-      bmc.fail(
-        { status: 200, body: { '@odata.id': '/redfish/v1/Systems/1', Id: '1', PowerState: 'PoweringOff' } },
-        { method: 'GET' },
-      );
+      bmc.reportTransitions = true;
+      bmc.fail({ drop: true, apply: true }, { method: 'POST' });
 
       // Act
       await driver.powerOff(REF, call());
