@@ -3,7 +3,7 @@
  * can never send the driver, and its credentials, to an address of its choosing):
  *
  * - the node itself: labels or annotations `<prefix>bmc` and `<prefix>system` (prefix
- *   `redfish.alertfence.io/` by default);
+ *   `redfish.alertfence.io/` by default; labels only under a prefix kubelets may not set);
  * - the mapping file: entries keyed by the Node's name or its `spec.providerID` (metal3's
  *   `metal3://<namespace>/<host>/<machine>`, OpenShift's `baremetalhost:///<namespace>/<host>/<uid>`).
  *
@@ -46,11 +46,24 @@ export interface FoundTarget {
 /** The node's one target, or why there is none. */
 export type TargetPick = { found: FoundTarget } | { refusal: string };
 
+/**
+ * Whether kubelets are barred from setting labels under the prefix: the NodeRestriction admission plugin
+ * refuses them `node-restriction.kubernetes.io` and its subdomains. It does not guard annotations, so under
+ * such a prefix only labels are read.
+ */
+export function kubeletProtected(prefix: string): boolean {
+  const namespace = prefix.split('/')[0] ?? '';
+  return (
+    namespace === 'node-restriction.kubernetes.io' || namespace.endsWith('.node-restriction.kubernetes.io')
+  );
+}
+
 /** Whether anything about the node speaks of Redfish: a node key, a mapping entry, a bare-metal providerID. */
 export function mentionsRedfish(node: NodeIdentity, mapping: NodeMapping): boolean {
   if (mapping.nodeKeyPrefix !== undefined) {
     const prefix = mapping.nodeKeyPrefix;
-    const keys = [...Object.keys(node.labels ?? {}), ...Object.keys(node.annotations ?? {})];
+    const annotations = kubeletProtected(prefix) ? {} : (node.annotations ?? {});
+    const keys = [...Object.keys(node.labels ?? {}), ...Object.keys(annotations)];
     if (keys.some((key) => key === `${prefix}bmc` || key === `${prefix}system`)) return true;
   }
   if (mapping.entries.some((entry) => matches(entry, node))) return true;
@@ -127,10 +140,11 @@ function nodeKeys(
   prefix: string,
 ): { target?: SystemTarget; source: string; problems: string[] } {
   const problems: string[] = [];
+  const labelsOnly = kubeletProtected(prefix);
   const read = (name: 'bmc' | 'system'): string | undefined => {
     const key = `${prefix}${name}`;
     const label = node.labels?.[key];
-    const annotation = node.annotations?.[key];
+    const annotation = labelsOnly ? undefined : node.annotations?.[key];
     if (label !== undefined && annotation !== undefined && label !== annotation) {
       problems.push(`label ${key}=${label} and annotation ${key}=${annotation} disagree`);
       return undefined;

@@ -36,7 +36,6 @@ import {
 import { httpsWire, type WireSend } from './client/transport.js';
 import {
   DEFAULT_NODE_KEY_PREFIX,
-  describeTarget,
   type MappingEntry,
   mentionsRedfish,
   type NodeMapping,
@@ -451,7 +450,7 @@ export class RedfishDriver implements PowerDriver {
     throw new InstanceNotFoundError(
       members.length === 0
         ? `BMC ${bmc.settings.name} of node ${node} lists no systems for this account`
-        : `BMC ${bmc.settings.name} of node ${node} has ${members.length} systems (${members.join(', ')}); name the node's system (${describeTarget({ bmc: bmc.settings.name })} is ambiguous)`,
+        : `BMC ${bmc.settings.name} of node ${node} has ${members.length} systems (${members.join(', ')}); name the node's system (its label or annotation, or system: in the mapping)`,
     );
   }
 

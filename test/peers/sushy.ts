@@ -51,6 +51,8 @@ export interface SushyEmulator {
   issueServerCertificate(name: string): Promise<CertificateFiles>;
   /** `PowerState` of a system, read as the admin. */
   powerState(id: string): Promise<string>;
+  /** The system ids in the order the systems collection lists them (not the order they were configured). */
+  members(): Promise<string[]>;
   /** Sends a reset as the admin and waits (bounded) until the emulator shows `state`. */
   setPower(id: string, state: 'On' | 'Off'): Promise<void>;
   stop(): Promise<void>;
@@ -170,6 +172,11 @@ export async function startSushy(options: SushyOptions = {}): Promise<SushyEmula
           ipAddresses: ['127.0.0.1'],
         }),
       powerState,
+      async members() {
+        const answer = await admin('GET', '/redfish/v1/Systems');
+        const body = JSON.parse(answer.text) as { Members: Array<{ '@odata.id': string }> };
+        return body.Members.map((member) => member['@odata.id'].split('/').pop() ?? '');
+      },
       async setPower(id, state) {
         if ((await powerState(id)) === state) return;
         const answer = await admin('POST', `/redfish/v1/Systems/${id}/Actions/ComputerSystem.Reset`, {

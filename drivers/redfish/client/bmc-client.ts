@@ -186,8 +186,8 @@ export class BmcClient {
       try {
         response = await this.#exchange(method, path, auth.headers, body, attempt, options);
       } catch (error) {
-        if (!(error instanceof RedfishError) || !retryTransient || retries >= this.#retry.retries)
-          throw error;
+        if (!(error instanceof RedfishError) || !error.transient) throw error;
+        if (!retryTransient || retries >= this.#retry.retries) throw error;
         await this.#backoff(retries++, error, options);
         continue;
       }
@@ -269,7 +269,8 @@ export class BmcClient {
         response = await this.#exchange('POST', SESSIONS_PATH, {}, body, attempt, options);
       } catch (error) {
         // A login lost on the way at worst leaves a session that times out on the BMC.
-        if (!(error instanceof RedfishError) || retries >= this.#retry.retries) throw error;
+        if (!(error instanceof RedfishError) || !error.transient) throw error;
+        if (retries >= this.#retry.retries) throw error;
         await this.#backoff(retries++, error, options);
         continue;
       }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadRedfishConfig, RedfishConfigError } from '../../../drivers/redfish/index.js';
 import { loadConfig } from '../../../functions/config.js';
@@ -257,6 +258,36 @@ describe('loadRedfishConfig', () => {
       ['b', false],
     ]);
     expect(config.nodeKeyPrefix).toBeNull();
+  });
+});
+
+describe('infra/redfish/mapping.example.yaml', () => {
+  it('should be a valid mapping', () => {
+    // Prepare: the example, with every file it names standing in.
+    const example = readFileSync(
+      new URL('../../../infra/redfish/mapping.example.yaml', import.meta.url),
+      'utf8',
+    );
+    const fileMap = files({ '/etc/redfish/mapping.yaml': example });
+
+    // Act
+    const config = loadRedfishConfig({
+      env: {
+        ALERTFENCE_REDFISH_MAPPING: '/etc/redfish/mapping.yaml',
+        ALERTFENCE_REDFISH_CREDENTIALS: '/secrets/shared',
+      },
+      readFile: (path) => {
+        const text =
+          fileMap[path] ??
+          (path.startsWith('/etc/alertfence/redfish/') ? (path.endsWith('.pem') ? PEM : 'x') : undefined);
+        if (text === undefined) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
+        return text;
+      },
+    });
+
+    // Assess
+    expect(config.bmcs.map((bmc) => bmc.name)).toEqual(['rack1-node1', 'rack1-node2', 'chassis-a']);
+    expect(config.nodes).toHaveLength(4);
   });
 });
 

@@ -214,6 +214,24 @@ describe('RedfishDriver', () => {
       expect(ref.id).toBe('rack1/1');
     });
 
+    it('should read labels only under a prefix kubelets may not set, ignoring an annotation a kubelet could add', async () => {
+      // Prepare
+      const prefix = 'alertfence.node-restriction.kubernetes.io/';
+      const { driver, call } = setup({ systems: ['1', '2'], nodeKeyPrefix: prefix });
+      const identity = node(
+        { [`${prefix}bmc`]: 'rack1', [`${prefix}system`]: '1' },
+        { annotations: { [`${prefix}system`]: '2' } },
+      );
+
+      // Act
+      const ref = await driver.resolve(identity, call());
+      const annotatedOnly = driver.handles(node({}, { annotations: { [`${prefix}bmc`]: 'rack1' } }));
+
+      // Assess
+      expect(ref.id).toBe('rack1/1');
+      expect(annotatedOnly).toBe(false);
+    });
+
     it('should refuse a wrong system id: a 404 is not a machine', async () => {
       // Prepare
       const { driver, call } = setup();
@@ -326,6 +344,33 @@ describe('RedfishDriver', () => {
       await expect(describing).rejects.toThrow(
         /GET \/redfish\/v1\/Systems\/1 on BMC rack1 failed without a response: socket hang up/,
       );
+    });
+
+    it('should not retry a certificate that does not verify: a BMC that cannot prove who it is gets nothing', async () => {
+      // Prepare
+      const clock = new VirtualClock();
+      let attempts = 0;
+      const driver = createRedfishDriver({
+        bmcs: [
+          { name: 'rack1', address: 'https://10.0.1.11', credentials: new FakeBmc(clock).credentials() },
+        ],
+        wire: () => async () => {
+          attempts++;
+          throw Object.assign(new Error('self-signed certificate in certificate chain'), {
+            code: 'SELF_SIGNED_CERT_IN_CHAIN',
+          });
+        },
+        now: clock.now,
+        sleep: clock.sleep,
+      });
+
+      // Act
+      const describing = driver.describe(REF, { deadline: clock.now() + 60_000 });
+
+      // Assess
+      await expect(describing).rejects.toMatchObject({ retryable: false });
+      await expect(describing).rejects.toThrow(/TLS certificate is not trusted \(SELF_SIGNED_CERT_IN_CHAIN/);
+      expect(attempts).toBe(1);
     });
 
     it('should follow a redirect on the same BMC, and never to another host', async () => {
