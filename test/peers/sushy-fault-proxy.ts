@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, request as httpsRequest } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -24,7 +25,7 @@ export interface ProxiedRequest {
 /**
  * A TLS proxy in front of sushy-emulator, with a certificate from the emulator's CA, that counts every
  * request and answers chosen ones with a fault: a BMC that says 403 or 503, cuts the connection, or hangs.
- * Requests it does not fault reach the emulator unchanged (headers, body, answer).
+ * Requests it does not fault reach the emulator unchanged (headers, body, answer), but for session tokens.
  */
 export interface SushyFaultProxy {
   /** `https://127.0.0.1:<port>`. */
@@ -34,11 +35,17 @@ export interface SushyFaultProxy {
   fail(fault: ProxyFault, match?: { method?: string; path?: RegExp; times?: number }): void;
   /** Forgets the rules and the request log. */
   reset(): void;
+  /** Sessions the proxy's SessionService holds now. */
+  readonly openSessions: number;
+  /** Forgets every session, as a BMC does when they time out. */
+  expireSessions(): void;
   stop(): Promise<void>;
 }
 
 /**
- * Starts the proxy on a free loopback port.
+ * Starts the proxy on a free loopback port. sushy-tools 2.2.0 has no SessionService, so the proxy serves one
+ * (DSP0266 §13.3.4: `POST /redfish/v1/SessionService/Sessions` → 201, `X-Auth-Token`, `Location`; `DELETE`
+ * the session to log out) and passes a request with a valid token on to sushy with the account's basic auth.
  *
  * @example
  * const proxy = await startSushyFaultProxy(sushy);
@@ -49,6 +56,64 @@ export async function startSushyFaultProxy(sushy: SushyEmulator): Promise<SushyF
   const requests: ProxiedRequest[] = [];
   let rules: Array<{ method?: string; path?: RegExp; left: number; fault: ProxyFault }> = [];
   const sockets = new Set<Socket>();
+  const sessions = new Map<string, string>();
+  const basic = `Basic ${Buffer.from(`${sushy.account.username}:${sushy.account.password}`).toString('base64')}`;
+  const redfishError = (message: string) => ({
+    error: {
+      code: 'Base.1.8.GeneralError',
+      message,
+      '@Message.ExtendedInfo': [{ MessageId: 'Base.1.8.GeneralError', Message: message }],
+    },
+  });
+
+  /** Answers the SessionService itself; true when it did. Swaps a valid token for the account otherwise. */
+  const sessionService = (
+    req: IncomingMessage,
+    body: Buffer,
+    res: ServerResponse,
+    record: ProxiedRequest,
+  ) => {
+    const answer = (status: number, json?: unknown, headers: Record<string, string> = {}) => {
+      record.status = status;
+      res.writeHead(status, {
+        ...(json === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      });
+      res.end(json === undefined ? undefined : JSON.stringify(json));
+      return true;
+    };
+    if (req.url === '/redfish/v1/SessionService/Sessions' && req.method === 'POST') {
+      let login: { UserName?: unknown; Password?: unknown } = {};
+      try {
+        login = JSON.parse(body.toString('utf8')) as typeof login;
+      } catch {
+        return answer(400, redfishError('the body is not JSON'));
+      }
+      if (login.UserName !== sushy.account.username || login.Password !== sushy.account.password) {
+        return answer(401, redfishError('Invalid username or password'));
+      }
+      const id = randomUUID();
+      const token = randomUUID();
+      sessions.set(token, id);
+      const location = `/redfish/v1/SessionService/Sessions/${id}`;
+      return answer(
+        201,
+        { '@odata.id': location, Id: id, UserName: login.UserName },
+        { 'x-auth-token': token, location },
+      );
+    }
+    const token = req.headers['x-auth-token'];
+    if (typeof token !== 'string') return false;
+    const session = sessions.get(token);
+    if (session === undefined) return answer(401, redfishError('There is no valid session established'));
+    if (req.method === 'DELETE' && req.url === `/redfish/v1/SessionService/Sessions/${session}`) {
+      sessions.delete(token);
+      return answer(204);
+    }
+    delete req.headers['x-auth-token'];
+    req.headers.authorization = basic;
+    return false;
+  };
 
   const forward = (req: IncomingMessage, body: Buffer, res: ServerResponse, record: ProxiedRequest) => {
     const upstream = httpsRequest(
@@ -87,7 +152,8 @@ export async function startSushyFaultProxy(sushy: SushyEmulator): Promise<SushyF
           r.left > 0 && (!r.method || r.method === req.method) && (!r.path || r.path.test(req.url ?? '')),
       );
       if (!rule) {
-        forward(req, Buffer.concat(chunks), res, record);
+        const body = Buffer.concat(chunks);
+        if (!sessionService(req, body, res, record)) forward(req, body, res, record);
         return;
       }
       rule.left--;
@@ -136,6 +202,12 @@ export async function startSushyFaultProxy(sushy: SushyEmulator): Promise<SushyF
     reset() {
       rules = [];
       requests.length = 0;
+    },
+    get openSessions() {
+      return sessions.size;
+    },
+    expireSessions() {
+      sessions.clear();
     },
     async stop() {
       // Hung requests keep their sockets open: close them, or `close` waits for them forever.

@@ -124,6 +124,32 @@ describe('Redfish driver on sushy-emulator over TLS', () => {
     ]);
   });
 
+  it('should work with session auth: one login, the token reused, a new login once it expires, logout on close', async () => {
+    // Prepare: the SessionService is the proxy's (sushy-tools has none); everything behind it is sushy's.
+    const { driver } = driverOf(suite, { bmc: { auth: 'session' } });
+    const ref = refOf('web-1');
+
+    // Act
+    await driver.powerOff(ref, call());
+    const off = await driver.waitForPower(ref, 'off', call());
+    suite.proxy.expireSessions();
+    await driver.powerOn(ref, call());
+    const on = await driver.waitForPower(ref, 'on', call());
+    await driver.close(call());
+
+    // Assess
+    expect([off.power, on.power]).toEqual(['off', 'on']);
+    const sessionCalls = suite.proxy.requests.filter((r) => r.path.startsWith('/redfish/v1/SessionService'));
+    expect(sessionCalls.map((r) => `${r.method} ${r.status}`)).toEqual([
+      'POST 201',
+      'POST 201',
+      'DELETE 204',
+    ]);
+    // The one 401: the first request after the sessions expired, answered by a new login and sent again.
+    expect(suite.proxy.requests.filter((r) => r.status === 401)).toHaveLength(1);
+    expect(suite.proxy.openSessions).toBe(0);
+  });
+
   it('should fail closed on a 403 to the reset: authentication error, nothing retried, system untouched', async () => {
     // Prepare
     const { driver } = driverOf(suite);
