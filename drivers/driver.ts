@@ -14,7 +14,10 @@ export interface InstanceRef {
   region?: string;
 }
 
-/** Power state, normalised across clouds. `off` includes gone (terminated, deleted). */
+/**
+ * Power state, normalised across clouds. `off` includes gone (terminated, deleted, by the cloud's own record);
+ * an instance the cloud says it does not know is `unknown`, never `off` (see `InstanceDescription.missing`).
+ */
 export type PowerState = 'on' | 'off' | 'transitioning' | 'unknown';
 
 export interface AttachedVolume {
@@ -30,13 +33,15 @@ export interface InstanceDescription {
   power: PowerState;
   /** The cloud's own state word (`stopped`, `SHUTOFF`, …), kept for the journal and logs. */
   cloudState: string;
-  /** True when the instance no longer exists (terminated or deleted); counts as off. */
+  /** True when the cloud's own record says the instance ended (terminated, deleted); counts as off. */
   gone: boolean;
   /**
-   * True when the provider answered "not found" in a way that proves nothing (a BMC's 404 looks the same for
-   * a wrong BMC or wrong credentials); then `power` is `unknown` and `gone` false, never off.
+   * True when the cloud answered that it knows no such instance (EC2 `InvalidInstanceID.NotFound`, Nova 404,
+   * a BMC's 404 for a Redfish system). That proves nothing by itself: a wrong account, role, region or project
+   * looks exactly the same. `power` is then `unknown`; only the fence, which knows whether it saw the instance
+   * exist, may read it as off.
    */
-  missing?: boolean;
+  missing: boolean;
   volumes: AttachedVolume[];
 }
 
@@ -57,6 +62,15 @@ export interface CallOptions {
   onProgress?: (detail: string) => void;
 }
 
+/** Options of a wait for a power state. */
+export interface WaitOptions extends CallOptions {
+  /**
+   * Count "no such instance" as off. Only for a caller that saw this very instance exist earlier (it was then
+   * terminated and aged out of the cloud's listings); never otherwise, since a wrong account looks the same.
+   */
+  notFoundMeansOff?: boolean;
+}
+
 /** Result of the credential and permission pre-flight. */
 export interface PreflightResult {
   ok: boolean;
@@ -68,7 +82,10 @@ export interface PowerDriver {
   readonly name: string;
   /** Whether this driver handles the node (by `spec.providerID` scheme or configured lookup). */
   handles(node: NodeIdentity): boolean;
-  /** Finds the instance of a node; throws `InstanceNotFoundError` on zero or several matches. */
+  /**
+   * Finds the instance of a node and reads it: throws `InstanceNotFoundError` on zero or several matches, and
+   * when the cloud does not show the instance to these credentials (or it is not the cluster's).
+   */
   resolve(node: NodeIdentity, options: CallOptions): Promise<InstanceRef>;
   describe(ref: InstanceRef, options: CallOptions): Promise<InstanceDescription>;
   /**
@@ -81,10 +98,11 @@ export interface PowerDriver {
   /** Starts detaching a volume from the instance. Idempotent: a volume already detached is fine. */
   detachVolume(ref: InstanceRef, volumeId: string, options: CallOptions): Promise<void>;
   /**
-   * Polls until the instance verifiably reaches `want` (`off` includes gone), re-issuing the power call when
-   * the cloud dropped it. Throws `DeadlineExceededError` when the deadline passes first.
+   * Polls until the instance verifiably reaches `want` (`off` includes gone; "not found" only with
+   * `notFoundMeansOff`), re-issuing the power call when the cloud dropped it. Throws `DeadlineExceededError`
+   * when the deadline passes first.
    */
-  waitForPower(ref: InstanceRef, want: 'on' | 'off', options: CallOptions): Promise<InstanceDescription>;
+  waitForPower(ref: InstanceRef, want: 'on' | 'off', options: WaitOptions): Promise<InstanceDescription>;
   /** Polls until none of the volumes is attached to the instance; `DeadlineExceededError` on the deadline. */
   waitForDetached(ref: InstanceRef, volumeIds: readonly string[], options: CallOptions): Promise<void>;
   preflight(options: CallOptions): Promise<PreflightResult>;

@@ -5,8 +5,9 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import * as z from 'zod';
 import { alertTargets, InvalidPayloadError, parsePayload } from './alertmanager/webhook.js';
 import type { Config } from './config.js';
-import type { FenceService, Handoff, NodeResult } from './fence/fence-service.js';
-import { bearerAuth } from './http/bearer-auth.js';
+import type { FenceService, NodeResult } from './fence/fence-service.js';
+import { parseHandoff } from './fence/handoff.js';
+import { bearerAuth, bearerChecker } from './http/bearer-auth.js';
 import { errorBody, HttpError, invalidInput } from './http/errors.js';
 import { isValidNodeName } from './kube/node-facts.js';
 import { KubeUnavailableError } from './kube/port.js';
@@ -23,6 +24,12 @@ export interface AppDeps {
   deadlineOf?: (c: Context) => number;
   /** True once the process is shutting down: fences run by a request save their step and stop. */
   stopping?: () => boolean;
+  /**
+   * Serve the scheduled tick on `POST /` without a token, for a scheduler that cannot send one (OpenFaaS'
+   * cron-connector posts an empty body to the function's root). It answers counts only, and runs at most once
+   * per `minIntervalMs`.
+   */
+  cronTick?: { minIntervalMs: number };
 }
 
 type Env = { Variables: { requestId: string } };
@@ -35,10 +42,6 @@ const manualFenceSchema = z
     wait: z.boolean().optional(),
   })
   // Strict: a typo such as "dryrun" must not silently arm a fence.
-  .strict();
-
-const handoffSchema = z
-  .object({ node: z.string(), fenceId: z.string().min(1).max(200), holder: z.string().min(1).max(500) })
   .strict();
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -87,14 +90,31 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  const isOperator = bearerChecker(config.tokens);
   app.get('/readyz', async (c) => {
     try {
       await deps.ready();
       return c.json({ status: 'ready' });
     } catch (error) {
-      return c.json(errorBody('not_ready', error instanceof Error ? error.message : String(error)), 503);
+      // The Function URL is public: hosts, instance ids and missing IAM actions are for the log and for a
+      // caller with a token, not for anyone who asks.
+      const message = error instanceof Error ? error.message : String(error);
+      log.warn('not ready', { requestId: c.get('requestId'), reason: message });
+      return isOperator(c.req.header('authorization')) === 'ok'
+        ? c.json(errorBody('not_ready', message), 503)
+        : c.json({ status: 'not_ready' }, 503);
     }
   });
+  if (deps.cronTick) {
+    const { minIntervalMs } = deps.cronTick;
+    let lastTick = Number.NEGATIVE_INFINITY;
+    app.post('/', async (c) => {
+      if (now() - lastTick < minIntervalMs) return c.json({ status: 'skipped' }, 202);
+      lastTick = now();
+      const results = await service.tick({ requestId: c.get('requestId'), deadline: deadlineOf(c) });
+      return c.json({ status: 'ok', fences: results.length }, 202);
+    });
+  }
 
   app.use('/v1/*', bearerAuth(config.tokens));
   app.on(['POST', 'PUT', 'PATCH'], '/v1/*', async (c, next) => {
@@ -174,22 +194,48 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   app.get('/v1/nodes/:node/fence', async (c) => {
     const node = nodeParam(c.req.param('node'));
-    const journal = await service.journal(node);
-    if (!journal) throw new HttpError(404, 'not_found', `no fence recorded for node ${node}`);
-    return c.json(journal);
+    const view = await service.view(node);
+    if (!view) throw new HttpError(404, 'not_found', `no fence recorded for node ${node}`);
+    if (view.kind === 'rejected') {
+      return c.json({
+        rejected: view.reason,
+        ...(view.id ? { id: view.id } : {}),
+        ...(view.status ? { status: view.status } : {}),
+      });
+    }
+    return c.json(view.journal);
   });
 
-  // Continuations of long fences, for runtimes that continue over HTTP (OpenFaaS /async-function/).
-  app.post('/v1/fences/continue', async (c) => {
-    const parsed = handoffSchema.safeParse(await readJson(c, true));
-    if (!parsed.success || !isValidNodeName(parsed.data.node)) throw invalidInput('invalid continuation');
-    const handoff: Handoff = parsed.data;
-    const result = await service.continueFence(handoff, {
+  // The scheduled tick, by hand or from a scheduler that can send a token.
+  app.post('/v1/tick', async (c) => {
+    const results = await service.tick({
       requestId: c.get('requestId'),
       deadline: deadlineOf(c),
       shouldStop: deps.stopping,
     });
-    return c.json({ status: result?.status ?? 'stale', journal: result?.journal });
+    return c.json({ dryRun: config.dryRun, results }, resultsStatus(results, 200));
+  });
+
+  // Continuations of long fences, for runtimes that continue over HTTP (OpenFaaS /async-function/).
+  app.post('/v1/fences/continue', async (c) => {
+    const parsed = parseHandoff(await readJson(c, true));
+    if ('problems' in parsed) throw invalidInput('invalid continuation', parsed.problems);
+    const answer = await service.continueFence(parsed.handoff, {
+      requestId: c.get('requestId'),
+      deadline: deadlineOf(c),
+      shouldStop: deps.stopping,
+    });
+    if ('journal' in answer) {
+      const { status, journal } = answer;
+      return c.json({ status, fence: { id: journal.id, phase: journal.phase, status: journal.status } });
+    }
+    // Refused: nothing ran. 409, so a queue does not retry what only an operator or a re-arm can change.
+    return c.json(
+      errorBody(answer.status === 'disarmed' ? 'disarmed' : answer.status, answer.message, {
+        reason: answer.reason,
+      }),
+      409,
+    );
   });
 
   app.notFound((c) => c.json(errorBody('not_found', `no route ${c.req.method} ${c.req.path}`), 404));

@@ -104,6 +104,24 @@ const schema = z.object({
         .min(1, 'set at least one bearer token (ALERTFENCE_TOKENS or ALERTFENCE_TOKENS_FILE)'),
     ),
   ALERTFENCE_DRY_RUN: bool('ALERTFENCE_DRY_RUN').default(true),
+  ALERTFENCE_JOURNAL_KEY: z
+    .string()
+    .transform(list)
+    .pipe(
+      z.array(
+        z
+          .string()
+          .min(32, 'each journal key must be at least 32 characters (e.g. openssl rand -hex 32)')
+          .regex(/^[\x21-\x7e]+$/, 'each journal key must be printable ASCII without spaces'),
+      ),
+    )
+    .default([]),
+  ALERTFENCE_RESUME_WITHIN: durationAtLeast(60_000, 'a fence must be able to outlive one retry').default(
+    60 * 60_000,
+  ),
+  ALERTFENCE_TICK_INTERVAL: durationAtLeast(10_000, 'each tick reads every journal Lease').default(
+    2 * 60_000,
+  ),
   ALERTFENCE_NAMESPACE: z
     .string()
     .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name')
@@ -149,6 +167,15 @@ export interface Config {
   port: number;
   tokens: string[];
   dryRun: boolean;
+  /**
+   * Keys that seal journals (HMAC-SHA256): the first seals, any verifies, so a key can be rotated. Required
+   * when armed: an unsealed journal is never obeyed.
+   */
+  journalKeys: string[];
+  /** A fence stopped longer ago than this is only reported; it waits for a manual request. */
+  resumeWithinMs: number;
+  /** How often the scheduled tick runs in a long-running process (the Node server, OpenFaaS in process). */
+  tickIntervalMs: number;
   namespace: string;
   /** Alert labels that name the node, in order of preference. */
   nodeLabels: string[];
@@ -231,10 +258,18 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   }
   const c = parsed.data;
+  if (!c.ALERTFENCE_DRY_RUN && c.ALERTFENCE_JOURNAL_KEY.length === 0) {
+    throw new ConfigError(
+      'invalid configuration:\n  ALERTFENCE_JOURNAL_KEY: required when ALERTFENCE_DRY_RUN=false: an armed alertfence seals its journals so that nobody else can write one it would obey (e.g. ALERTFENCE_JOURNAL_KEY=$(openssl rand -hex 32), or ALERTFENCE_JOURNAL_KEY_FILE)',
+    );
+  }
   return {
     port: c.PORT,
     tokens: c.ALERTFENCE_TOKENS,
     dryRun: c.ALERTFENCE_DRY_RUN,
+    journalKeys: c.ALERTFENCE_JOURNAL_KEY,
+    resumeWithinMs: c.ALERTFENCE_RESUME_WITHIN,
+    tickIntervalMs: c.ALERTFENCE_TICK_INTERVAL,
     namespace: c.ALERTFENCE_NAMESPACE,
     nodeLabels: c.ALERTFENCE_NODE_LABELS,
     // `*` accepts any alert that names a node (the route decides what is sent).

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Continuation, FenceService, Handoff } from './fence/fence-service.js';
+import type { FenceService } from './fence/fence-service.js';
+import type { Continuation, Handoff } from './fence/handoff.js';
 import type { Logger } from './log.js';
 
 /** What a continuation needs from the runtime it belongs to. */

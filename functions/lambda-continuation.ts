@@ -1,6 +1,6 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { ConfigError } from './config.js';
-import type { Continuation, Handoff } from './fence/fence-service.js';
+import type { Continuation, Handoff } from './fence/handoff.js';
 import type { Logger } from './log.js';
 
 type Env = Record<string, string | undefined>;
@@ -27,6 +27,18 @@ export function isContinuationEvent(event: unknown): event is ContinuationEvent 
     event !== null &&
     (event as { alertfence?: unknown }).alertfence === 'continue' &&
     typeof (event as { handoff?: unknown }).handoff === 'object'
+  );
+}
+
+/** The event an EventBridge schedule sends for the scheduled tick (the template's `Input`). */
+export interface TickEvent {
+  alertfence: 'tick';
+}
+
+/** True for the scheduled tick's event. */
+export function isTickEvent(event: unknown): event is TickEvent {
+  return (
+    typeof event === 'object' && event !== null && (event as { alertfence?: unknown }).alertfence === 'tick'
   );
 }
 
@@ -77,8 +89,9 @@ export class LambdaContinuation implements Continuation {
 }
 
 /**
- * The function to invoke for continuations: this very function, at the version that is running, so a worker
- * never runs other code than the request that handed the fence over (during a deployment both run).
+ * The function to invoke for continuations: `ALERTFENCE_WORKER_FUNCTION` when set (the template sets the
+ * `live` alias: a continuation then runs the deployment that is current, so one disarmed meanwhile refuses
+ * it), else this very function at the version that is running.
  */
 export function workerFunctionName(env: Env): string {
   const name = env.ALERTFENCE_WORKER_FUNCTION || env.AWS_LAMBDA_FUNCTION_NAME;

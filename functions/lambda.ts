@@ -2,11 +2,11 @@ import type { Context } from 'hono';
 import { handle, type LambdaContext, type LambdaEvent } from 'hono/aws-lambda';
 import type { PowerDriver } from '../drivers/driver.js';
 import { ConfigError } from './config.js';
-import type { Continuation, Handoff } from './fence/fence-service.js';
+import { type Continuation, parseHandoff } from './fence/handoff.js';
 import { errorBody } from './http/errors.js';
-import { isValidNodeName } from './kube/node-facts.js';
 import type { KubePort } from './kube/port.js';
-import { isContinuationEvent, lambdaContinuationFromEnv } from './lambda-continuation.js';
+import { isContinuationEvent, isTickEvent, lambdaContinuationFromEnv } from './lambda-continuation.js';
+import { resolveSecretArns, type SecretsClient } from './lambda-secrets.js';
 import { createLogger, type Logger } from './log.js';
 import { buildRuntime, type Runtime } from './wiring.js';
 
@@ -24,6 +24,8 @@ export interface WorkerResult {
   node: string;
   fence: string;
   phase?: string;
+  /** Why nothing ran, when the continuation was refused. */
+  reason?: string;
 }
 
 /** A Lambda handler for both kinds of events this function receives. */
@@ -35,6 +37,10 @@ export interface LambdaHandlerOptions {
   drivers?: PowerDriver[];
   continuation?: Continuation;
   log?: Logger;
+  /** Secrets Manager client for `ALERTFENCE_*_SECRET_ARN` (tests point one at moto). */
+  secrets?: SecretsClient;
+  /** The fence service's clock (tests). */
+  now?: () => number;
 }
 
 /** The event is neither a Function URL request nor a continuation. */
@@ -64,16 +70,6 @@ function isHttpEvent(event: unknown): event is LambdaEvent {
   return typeof event === 'object' && event !== null && 'requestContext' in event;
 }
 
-function readHandoff(value: unknown): Handoff | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { node, fenceId, holder } = value as Record<string, unknown>;
-  if (typeof node !== 'string' || !isValidNodeName(node)) return undefined;
-  if (typeof fenceId !== 'string' || fenceId === '' || typeof holder !== 'string' || holder === '') {
-    return undefined;
-  }
-  return { node, fenceId, holder };
-}
-
 /**
  * The Lambda entrypoint, as a factory: Function URL events (payload 2.0) go to the HTTP app through
  * `hono/aws-lambda`; continuation events run the fence worker until it is done or the invocation's time runs
@@ -90,12 +86,15 @@ export function createLambdaHandler(env: Env, options: LambdaHandlerOptions = {}
   const bootLog = options.log ?? createLogger({ base: { component: 'alertfence' } });
   let built: { runtime: Runtime; http: HttpHandler } | undefined;
 
-  const build = () => {
+  const build = async () => {
     if (built) return built;
     const started = Date.now();
     let continuation: Continuation | undefined;
     let runBudgetMs = 0;
-    const runtime = buildRuntime(env, {
+    // Secrets first (tokens, journal key): read at run time, never baked into the configuration.
+    const resolved = await resolveSecretArns(env, options.secrets);
+    if (built) return built;
+    const runtime = buildRuntime(resolved, {
       // The continuation logs through the runtime's logger, which exists only once the runtime does.
       continuation: {
         schedule: async (handoff) => {
@@ -108,6 +107,7 @@ export function createLambdaHandler(env: Env, options: LambdaHandlerOptions = {}
       ...(options.kube ? { kube: options.kube } : {}),
       ...(options.drivers ? { drivers: options.drivers } : {}),
       ...(options.log ? { log: options.log } : {}),
+      ...(options.now ? { now: options.now } : {}),
     });
     continuation = options.continuation ?? lambdaContinuationFromEnv(runtime.env, runtime.log);
     runBudgetMs = runtime.config.runBudgetMs;
@@ -121,9 +121,9 @@ export function createLambdaHandler(env: Env, options: LambdaHandlerOptions = {}
   };
 
   /** The built runtime; undefined, once logged, when the configuration is invalid. */
-  const buildOrLog = (context: LambdaContext) => {
+  const buildOrLog = async (context: LambdaContext) => {
     try {
-      return build();
+      return await build();
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       bootLog.error('alertfence refuses to work: invalid configuration', {
@@ -136,12 +136,17 @@ export function createLambdaHandler(env: Env, options: LambdaHandlerOptions = {}
 
   return async (event, context) => {
     if (isContinuationEvent(event)) {
-      const ready = buildOrLog(context);
+      const ready = await buildOrLog(context);
       if (!ready) return { status: 'misconfigured' };
       return work(ready.runtime, event.handoff, context);
     }
+    if (isTickEvent(event)) {
+      const ready = await buildOrLog(context);
+      if (!ready) return { status: 'misconfigured' };
+      return tick(ready.runtime, context);
+    }
     if (isHttpEvent(event)) {
-      const ready = buildOrLog(context);
+      const ready = await buildOrLog(context);
       if (!ready) {
         // The Function URL is public: the details stay in the log, the answer says where to find them.
         return {
@@ -158,24 +163,40 @@ export function createLambdaHandler(env: Env, options: LambdaHandlerOptions = {}
       return ready.http(event, context);
     }
     throw new UnsupportedEventError(
-      'expected a Function URL request (payload 2.0) or an alertfence continuation event',
+      'expected a Function URL request (payload 2.0), an alertfence continuation event or the scheduled tick',
     );
   };
 }
 
+/** The scheduled tick (an EventBridge schedule's `{"alertfence":"tick"}`): resume or report stale fences. */
+async function tick(runtime: Runtime, context: LambdaContext) {
+  const results = await runtime.service.tick({
+    requestId: context.awsRequestId,
+    deadline: deadlineOf(context, runtime.config.runBudgetMs),
+  });
+  const outcomes: Record<string, number> = {};
+  for (const result of results) outcomes[result.outcome] = (outcomes[result.outcome] ?? 0) + 1;
+  return { status: 'ticked', fences: results.length, outcomes };
+}
+
 /** One worker invocation: continue the fence, and let it hand itself on when time runs short. */
 async function work(runtime: Runtime, raw: unknown, context: LambdaContext): Promise<WorkerResult> {
-  const handoff = readHandoff(raw);
-  if (!handoff) throw new UnsupportedEventError('continuation event without a valid handoff');
+  const parsed = parseHandoff(raw);
+  if ('problems' in parsed) {
+    throw new UnsupportedEventError(
+      `continuation event without a valid handoff: ${parsed.problems.join('; ')}`,
+    );
+  }
+  const { handoff } = parsed;
   const result = await runtime.service.continueFence(handoff, {
     requestId: context.awsRequestId,
     deadline: deadlineOf(context, runtime.config.runBudgetMs),
   });
   const answer: WorkerResult = {
-    status: result?.status ?? 'stale',
+    status: result.status,
     node: handoff.node,
     fence: handoff.fenceId,
-    ...(result ? { phase: result.journal.phase } : {}),
+    ...('journal' in result ? { phase: result.journal.phase } : { reason: result.reason }),
   };
   runtime.log.info('worker invocation finished', {
     requestId: context.awsRequestId,
@@ -184,7 +205,7 @@ async function work(runtime: Runtime, raw: unknown, context: LambdaContext): Pro
     outcome: answer.status,
     remainingMs: context.getRemainingTimeInMillis(),
   });
-  if (result?.status === 'retry') {
+  if (result.status === 'retry' && 'journal' in result) {
     throw new FenceRetryError(
       `fence ${handoff.fenceId} of ${handoff.node} stopped on a retryable failure: ${result.journal.lastError?.message ?? 'see the journal'}`,
     );

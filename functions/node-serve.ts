@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
-import type { Continuation } from './fence/fence-service.js';
+import type { Continuation } from './fence/handoff.js';
 import { InProcessContinuation } from './in-process-continuation.js';
 import type { Logger } from './log.js';
 import { buildRuntime, type Runtime, type RuntimeOptions } from './wiring.js';
@@ -18,6 +19,7 @@ export type Injected = Pick<RuntimeOptions, 'kube' | 'drivers' | 'log'>;
 
 export interface InProcessRuntimeOptions extends Injected {
   deadlineOf?: RuntimeOptions['deadlineOf'];
+  cronTick?: RuntimeOptions['cronTick'];
   /** Where fences continue; by default in this process. OpenFaaS routes them through its gateway when set. */
   continuation?: (inProcess: InProcessContinuation) => Continuation;
 }
@@ -92,6 +94,24 @@ export function serveApp(options: ServeAppOptions): ServedApp {
       return closing;
     },
   };
+}
+
+/**
+ * Runs the scheduled tick every `ALERTFENCE_TICK_INTERVAL` in this process (the Node server's own scheduler):
+ * it resumes fences whose continuation was lost and reports the ones waiting for an operator. Stops when the
+ * fences drain; returns the function that stops it.
+ */
+export function startTicking(runtime: Runtime, fences: InProcessContinuation): () => void {
+  const { service, config, log } = runtime;
+  const timer = setInterval(() => {
+    if (fences.stopping) return;
+    const requestId = `tick-${randomUUID()}`;
+    service
+      .tick({ requestId, deadline: Date.now() + config.runBudgetMs, shouldStop: () => fences.stopping })
+      .catch((error) => log.warn('tick failed', { requestId, reason: String(error) }));
+  }, config.tickIntervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** On SIGTERM or SIGINT: close `served` gracefully, log how it went, and exit 0. */

@@ -1,5 +1,5 @@
 import { ConfigError } from './config.js';
-import type { Continuation, Handoff } from './fence/fence-service.js';
+import type { Continuation, Handoff } from './fence/handoff.js';
 import type { Logger } from './log.js';
 
 type Env = Record<string, string | undefined>;

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { ConfigError, parseDuration } from './config.js';
-import type { Continuation } from './fence/fence-service.js';
+import type { Continuation } from './fence/handoff.js';
 import { isMain, runMain } from './main-module.js';
 import { buildInProcessRuntime, exitOnSignals, type Injected, serveApp } from './node-serve.js';
 import { openFaasContinuationFromEnv } from './openfaas-continuation.js';
@@ -9,6 +9,12 @@ type Env = Record<string, string | undefined>;
 
 /** of-watchdog's own default for `exec_timeout` (and `write_timeout`). */
 const WATCHDOG_DEFAULT_TIMEOUT_MS = 30_000;
+/**
+ * The cron-connector's tick (`POST /`, no token) runs at most this often per function instance, whatever
+ * posts to it: it only resumes and reports under every guard, but each tick reads the journal Leases.
+ */
+const CRON_TICK_MIN_INTERVAL_MS = 30_000;
+
 /** Time kept back from the watchdog's timeout to hand the fence on and answer before it cuts the request. */
 const HANDOFF_MARGIN_MS = 2_000;
 
@@ -61,6 +67,7 @@ export function startOpenFaas(env: Env = process.env, injected: Injected = {}) {
   const { runtime, fences } = buildInProcessRuntime(env, {
     ...injected,
     continuation: (inProcess) => ({ schedule: (handoff) => (viaGateway ?? inProcess).schedule(handoff) }),
+    cronTick: { minIntervalMs: CRON_TICK_MIN_INTERVAL_MS },
     deadlineOf: (c) => {
       const runBudgetMs = runtime.config.runBudgetMs;
       const limit = execTimeoutMs(env, c);

@@ -6,10 +6,15 @@ const CHECK_TIMEOUT_MS = 10_000;
 
 /**
  * How long a passed check is trusted. A driver's pre-flight calls the cloud (six EC2 dry runs, a Keystone
- * token), which a probe hitting `/readyz` every few seconds must not turn into a stream of API calls. A failed
- * check is never remembered: the next request checks again, so a fixed permission shows at once.
+ * token), which a probe hitting `/readyz` every few seconds must not turn into a stream of API calls.
  */
 const PASSED_CHECK_TTL_MS = 60_000;
+
+/**
+ * How long a failed check is remembered. Short, so a fixed permission shows soon; long enough that a public
+ * endpoint probed in a loop while alertfence is broken does not turn each probe into seven cloud calls.
+ */
+const FAILED_CHECK_TTL_MS = 10_000;
 
 /**
  * What `/readyz` asks before alertfence calls itself ready to fence: the API server answers, and every
@@ -26,8 +31,10 @@ export function readinessCheck(
   now: () => number = Date.now,
 ): () => Promise<void> {
   let passedUntil = 0;
-  return async () => {
-    if (now() < passedUntil) return;
+  let failed: { until: number; error: Error } | undefined;
+  let inFlight: Promise<void> | undefined;
+
+  const check = async () => {
     const deadline = now() + CHECK_TIMEOUT_MS;
     const [api, ...preflights] = await Promise.allSettled([
       kube.ping(),
@@ -43,8 +50,23 @@ export function readinessCheck(
         for (const problem of found) problems.push(`${name}: ${problem}`);
       }
     });
-    if (problems.length > 0) throw new Error(problems.join('; '));
+    if (problems.length > 0) {
+      const error = new Error(problems.join('; '));
+      failed = { until: now() + FAILED_CHECK_TTL_MS, error };
+      throw error;
+    }
+    failed = undefined;
     passedUntil = now() + PASSED_CHECK_TTL_MS;
+  };
+
+  return async () => {
+    if (now() < passedUntil) return;
+    if (failed && now() < failed.until) throw failed.error;
+    // Single-flight: a burst of probes shares one check.
+    inFlight ??= check().finally(() => {
+      inFlight = undefined;
+    });
+    return inFlight;
   };
 }
 

@@ -1,5 +1,5 @@
 import { isMain, runMain } from './main-module.js';
-import { buildInProcessRuntime, exitOnSignals, type Injected, serveApp } from './node-serve.js';
+import { buildInProcessRuntime, exitOnSignals, type Injected, serveApp, startTicking } from './node-serve.js';
 
 /**
  * The local Node server (`npm start`): the same app as the functions, fences continued in process. Stops
@@ -21,8 +21,17 @@ export function startServer(env: Record<string, string | undefined> = process.en
         ...(config.dryRun ? { hint: 'disarmed: every fence is a plan until ALERTFENCE_DRY_RUN=false' } : {}),
       }),
   });
+  const stopTicking = startTicking(runtime, fences);
   exitOnSignals(served, fences, log);
-  return { ...served, runtime, continuation: fences };
+  return {
+    ...served,
+    close: (graceMs: number) => {
+      stopTicking();
+      return served.close(graceMs);
+    },
+    runtime,
+    continuation: fences,
+  };
 }
 
 if (isMain(import.meta.url)) runMain(() => startServer());

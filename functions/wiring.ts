@@ -8,7 +8,8 @@ import { createDriverRegistry } from '../drivers/registry.js';
 import { SimulatedDriver } from '../drivers/simulated/simulated-driver.js';
 import { type AppDeps, createApp } from './app.js';
 import { type Config, ConfigError, loadConfig, resolveSecretFiles } from './config.js';
-import { type Continuation, createFenceService, type FenceService } from './fence/fence-service.js';
+import { createFenceService, type FenceService } from './fence/fence-service.js';
+import type { Continuation } from './fence/handoff.js';
 import { loadKubeAccess } from './kube/access.js';
 import type { KubePort } from './kube/port.js';
 import { createLogger, type Logger } from './log.js';
@@ -31,10 +32,22 @@ export interface RuntimeOptions {
   continuation: Continuation;
   deadlineOf?: AppDeps['deadlineOf'];
   stopping?: AppDeps['stopping'];
+  /** Serve the unauthenticated cron tick on `POST /` (OpenFaaS' cron-connector). */
+  cronTick?: AppDeps['cronTick'];
   /** Tests and the demo inject these instead of the environment's. */
   kube?: KubePort;
   drivers?: PowerDriver[];
   log?: Logger;
+  /** The clock of the fence service; the wall clock by default. */
+  now?: () => number;
+}
+
+/** A boolean switch of the driver settings: `true`, `1` or `yes`; anything else is off. */
+function enabled(env: Env, name: string): boolean {
+  const value = env[name]?.trim().toLowerCase() ?? '';
+  if (value === '' || ['false', '0', 'no'].includes(value)) return false;
+  if (['true', '1', 'yes'].includes(value)) return true;
+  throw new ConfigError(`${name} must be true or false, not "${env[name]}"`);
 }
 
 /** The enabled power drivers, configured the way each cloud configures its own tools. */
@@ -48,10 +61,16 @@ export function driversFromEnv(config: Config, env: Env): PowerDriver[] {
           ...(env.ALERTFENCE_AWS_ROLE_ARN ? { roleArn: env.ALERTFENCE_AWS_ROLE_ARN } : {}),
           ...(env.ALERTFENCE_AWS_CLUSTER_NAME ? { clusterName: env.ALERTFENCE_AWS_CLUSTER_NAME } : {}),
           ...(env.ALERTFENCE_AWS_LOOKUP_TAG ? { lookupTagKey: env.ALERTFENCE_AWS_LOOKUP_TAG } : {}),
+          // Nodes without an aws:// providerID, looked up by tag or private DNS name and InternalIP together.
+          ...(enabled(env, 'ALERTFENCE_AWS_LOOKUP') ? { defaultDriver: true } : {}),
         });
       case 'openstack':
         try {
-          return createOpenStackDriver(loadOpenStackConfig({ env }));
+          return createOpenStackDriver({
+            ...loadOpenStackConfig({ env }),
+            // Nodes without a providerID, looked up by name and InternalIP together.
+            lookupWithoutProviderID: enabled(env, 'ALERTFENCE_OPENSTACK_LOOKUP'),
+          });
         } catch (error) {
           throw new ConfigError(`OpenStack driver: ${(error as Error).message}`, { cause: error });
         }
@@ -84,14 +103,19 @@ export function buildRuntime(rawEnv: Env, options: RuntimeOptions): Runtime {
   const env = resolveSecretFiles(rawEnv);
   const config = loadConfig(env);
   const log = options.log ?? createLogger({ level: config.logLevel, base: { component: 'alertfence' } });
-  const kube = options.kube ?? loadKubeAccess(env, eksBearerTokenProvider).kube;
+  let kube = options.kube;
+  if (!kube) {
+    const access = loadKubeAccess(env, eksBearerTokenProvider);
+    for (const warning of access.warnings) log.warn('INSECURE: Kubernetes access', { reason: warning });
+    kube = access.kube;
+  }
   const enabledDrivers = options.drivers ?? driversFromEnv(config, env);
   const service = createFenceService({
     kube,
     drivers: createDriverRegistry(enabledDrivers),
     config,
     log,
-    now: Date.now,
+    now: options.now ?? Date.now,
     sleep: (ms) => sleep(ms),
     continuation: options.continuation,
   });
@@ -102,6 +126,7 @@ export function buildRuntime(rawEnv: Env, options: RuntimeOptions): Runtime {
     ready: readinessCheck(kube, enabledDrivers),
     ...(options.deadlineOf ? { deadlineOf: options.deadlineOf } : {}),
     ...(options.stopping ? { stopping: options.stopping } : {}),
+    ...(options.cronTick ? { cronTick: options.cronTick } : {}),
   });
   return { config, env, log, kube, service, app };
 }

@@ -24,6 +24,7 @@ import {
   type PowerState,
   type PreflightResult,
   VolumeDetachRefusedError,
+  type WaitOptions,
 } from '../driver.js';
 import { backoffDelay, pollUntil, sleepWithin } from '../poll.js';
 import { callWithin, DEFAULT_RETRY_POLICY, type RetryPolicy } from './call.js';
@@ -46,16 +47,17 @@ export interface Ec2DriverOptions extends Ec2ClientOptions {
   /** Use `region` for every call, ignoring the zone of the providerID (e.g. an emulator with one region). */
   pinRegion?: boolean;
   /**
-   * When set, lookups without a providerID only match instances tagged `kubernetes.io/cluster/<name>`, and
-   * the pre-flight samples one of them.
+   * When set, the driver acts only on instances tagged `kubernetes.io/cluster/<name>` (the tag EKS, Karpenter,
+   * eksctl and kOps put on nodes): an instance without it is refused wherever it comes from (a providerID, a
+   * lookup), and the pre-flight samples one of the cluster's instances.
    */
   clusterName?: string;
   /** Tag whose value is the Node name, tried first when a node has no providerID. */
   lookupTagKey?: string;
   /**
    * Claim every node, not only `aws://` ones: for clusters whose nodes carry no providerID (kubeadm without
-   * a cloud provider) or a distribution's own (`k3s://`). Such nodes are looked up by tag, private DNS
-   * name or InternalIP.
+   * a cloud provider) or a distribution's own (`k3s://`). Such a node is looked up by tag or private DNS name,
+   * and the instance found must also hold one of the node's InternalIPs (names and addresses get reused).
    */
   defaultDriver?: boolean;
   /**
@@ -100,7 +102,10 @@ const START_FAILURE_REASONS = new Set([
   'Client.InvalidSnapshot.NotFound',
 ]);
 
-/** `cloudState` of an instance that DescribeInstances no longer knows (terminated long ago). */
+/**
+ * `cloudState` of an instance DescribeInstances does not know: terminated long ago, or never visible to these
+ * credentials (another account, role or region) — the two look the same.
+ */
 const MISSING_STATE = 'not-found';
 
 interface InstanceView {
@@ -155,7 +160,16 @@ export class Ec2Driver implements PowerDriver {
         );
       }
       const region = this.options.pinRegion ? this.options.region : this.regionOfZone(parsed.zone);
-      return { provider: EC2_DRIVER_NAME, id: parsed.instanceId, ...(region ? { region } : {}) };
+      const ref = { provider: EC2_DRIVER_NAME, id: parsed.instanceId, ...(region ? { region } : {}) };
+      // Read it now: a providerID from another account, or a wrong role or region, must be refused here, not
+      // taken for an instance that is off later (StopInstances and DescribeInstances both answer NotFound).
+      const { description } = await this.read(ref, options);
+      if (description.missing || description.gone) {
+        throw new InstanceNotFoundError(
+          `node ${node.name}: instance ${parsed.instanceId} is ${description.missing ? `not found in ${region ?? 'the default region'} for these credentials (a wrong account, role or region looks the same)` : description.cloudState}`,
+        );
+      }
+      return ref;
     }
     if (!this.handles(node)) {
       throw new InstanceNotFoundError(`node ${node.name} is not an EC2 node (providerID ${node.providerID})`);
@@ -186,7 +200,7 @@ export class Ec2Driver implements PowerDriver {
         return;
       } catch (error) {
         const kind = classifyEc2Error(error);
-        // Gone counts as off (driver contract); `waitForPower` verifies it with DescribeInstances.
+        // Nothing to stop. Whether "not found" is off is for `waitForPower` with `notFoundMeansOff` to say.
         if (kind === 'instance-not-found') return;
         if (kind !== 'incorrect-instance-state') throw toDriverError(error, 'ec2:StopInstances', ref.id);
         // StopInstances refuses `pending` and `shutting-down`/`terminated`: re-read to see which.
@@ -236,15 +250,20 @@ export class Ec2Driver implements PowerDriver {
   async waitForPower(
     ref: InstanceRef,
     want: 'on' | 'off',
-    options: CallOptions,
+    options: WaitOptions,
   ): Promise<InstanceDescription> {
     const view = await pollUntil<InstanceView>({
       ...this.pollOptions(options),
       what: `${ref.id} to be ${want}`,
       probe: () => this.read(ref, options),
-      done: ({ description }) => description.power === want,
+      done: ({ description }) =>
+        description.power === want ||
+        (want === 'off' && description.missing && options.notFoundMeansOff === true),
       describeState: ({ description }) => description.cloudState,
       onPending: async ({ description, instance }) => {
+        if (want === 'on' && description.missing) {
+          throw new InstanceNotFoundError(`cannot power on ${ref.id}: it is not found`);
+        }
         if (want === 'off' && description.cloudState === 'running') {
           // The stop was dropped, or someone started the instance again: stop it again. `pending` is left
           // to become `running` first, because StopInstances refuses it.
@@ -354,13 +373,26 @@ export class Ec2Driver implements PowerDriver {
       const instance = output.Reservations?.flatMap((reservation) => reservation.Instances ?? []).find(
         (candidate) => candidate.InstanceId === ref.id,
       );
-      return instance
-        ? { description: describeInstance(ref, instance), instance }
-        : { description: missing(ref) };
+      if (!instance) return { description: missing(ref) };
+      this.requireClusterTag(instance);
+      return { description: describeInstance(ref, instance), instance };
     } catch (error) {
-      // Terminated instances disappear from DescribeInstances after about an hour; gone counts as off.
+      // Terminated instances disappear from DescribeInstances after about an hour, and an instance of another
+      // account never shows: either way "not found", which is not "off" (see `InstanceDescription.missing`).
       if (classifyEc2Error(error) === 'instance-not-found') return { description: missing(ref) };
       throw toDriverError(error, 'ec2:DescribeInstances', ref.id);
+    }
+  }
+
+  /** With a cluster name configured, an instance without the cluster's tag is not ours to touch. */
+  private requireClusterTag(instance: Instance): void {
+    const cluster = this.options.clusterName;
+    if (!cluster) return;
+    const key = `kubernetes.io/cluster/${cluster}`;
+    if (!(instance.Tags ?? []).some((tag) => tag.Key === key)) {
+      throw new InstanceNotFoundError(
+        `instance ${instance.InstanceId} does not carry the tag ${key}: it is not a machine of cluster ${cluster} (ALERTFENCE_AWS_CLUSTER_NAME)`,
+      );
     }
   }
 
@@ -448,12 +480,23 @@ export class Ec2Driver implements PowerDriver {
     }
   }
 
-  /** Finds the instance of a node without a providerID: by tag, private DNS name, then InternalIP. */
+  /**
+   * Finds the instance of a node without a providerID: by tag, then private DNS name; the instance found must
+   * also hold one of the node's InternalIPs, since names, tags and addresses all get reused.
+   */
   private async lookUp(node: NodeIdentity, options: CallOptions): Promise<InstanceRef> {
+    if (node.internalIPs.length === 0) {
+      throw new InstanceNotFoundError(
+        `node ${node.name} reports no InternalIP: an instance is looked up by name and address together, never by name alone`,
+      );
+    }
     const client = this.clientOf(this.options.region);
-    const scope: Filter[] = this.options.clusterName
-      ? [{ Name: 'tag-key', Values: [`kubernetes.io/cluster/${this.options.clusterName}`] }]
-      : [];
+    const scope: Filter[] = [
+      ...(this.options.clusterName
+        ? [{ Name: 'tag-key', Values: [`kubernetes.io/cluster/${this.options.clusterName}`] }]
+        : []),
+      { Name: 'private-ip-address', Values: [...node.internalIPs] },
+    ];
     const attempts: Array<{ by: string; filter: Filter }> = [];
     if (this.options.lookupTagKey) {
       attempts.push({
@@ -465,19 +508,14 @@ export class Ec2Driver implements PowerDriver {
       by: `private DNS name ${node.name}`,
       filter: { Name: 'private-dns-name', Values: [node.name] },
     });
-    if (node.internalIPs.length > 0) {
-      attempts.push({
-        by: `InternalIP ${node.internalIPs.join(', ')}`,
-        filter: { Name: 'private-ip-address', Values: [...node.internalIPs] },
-      });
-    }
+    const address = `and InternalIP ${node.internalIPs.join(' or ')}`;
     for (const attempt of attempts) {
       const ids = await this.findInstanceIds(client, [...scope, attempt.filter], options);
       // Several matches (a reused address, a copied tag) are refused, never guessed between; terminated
       // instances count too, since one of them may be the machine the Node belonged to.
       if (ids.length > 1) {
         throw new InstanceNotFoundError(
-          `node ${node.name}: ${ids.length} instances match ${attempt.by}: ${ids.join(', ')}`,
+          `node ${node.name}: ${ids.length} instances match ${attempt.by} ${address}: ${ids.join(', ')}`,
         );
       }
       const [id] = ids;
@@ -487,7 +525,7 @@ export class Ec2Driver implements PowerDriver {
       }
     }
     throw new InstanceNotFoundError(
-      `node ${node.name}: no instance matches ${attempts.map((attempt) => attempt.by).join(', or ')}`,
+      `node ${node.name}: no instance matches ${attempts.map((attempt) => attempt.by).join(', or ')} ${address}`,
     );
   }
 
@@ -546,10 +584,11 @@ function describeInstance(ref: InstanceRef, instance: Instance): InstanceDescrip
     power: POWER_OF_STATE[cloudState] ?? 'unknown',
     cloudState,
     gone: cloudState === 'terminated',
+    missing: false,
     volumes,
   };
 }
 
 function missing(ref: InstanceRef): InstanceDescription {
-  return { ref, power: 'off', cloudState: MISSING_STATE, gone: true, volumes: [] };
+  return { ref, power: 'unknown', cloudState: MISSING_STATE, gone: false, missing: true, volumes: [] };
 }

@@ -15,6 +15,7 @@ import {
   type PowerDriver,
   type PreflightResult,
   VolumeDetachRefusedError,
+  type WaitOptions,
 } from '../driver.js';
 import {
   backoffDelay,
@@ -50,8 +51,8 @@ import { KeystoneSession } from './client/session.js';
 import { isOpenStackProviderID, parseOpenStackProviderID } from './provider-id.js';
 import {
   cloudStateOf,
-  isGone,
-  isGoneOrDeleted,
+  isDeleted,
+  isMissing,
   powerStateOf,
   rootVolumeIds,
   type ServerReading,
@@ -78,7 +79,8 @@ export interface OpenStackDriverOptions {
   /** Compute microversion; default {@link DEFAULT_COMPUTE_MICROVERSION}. */
   computeMicroversion?: string;
   /**
-   * Find a node's server by its name or InternalIP when the Node has no providerID. Default true; the
+   * Find a node's server when the Node has no providerID: by its name, and only when the server's addresses
+   * include one of the node's InternalIPs too (IPs and names get reused; both must agree). Default false; the
    * look-up refuses a node when no server or several servers match.
    */
   lookupWithoutProviderID?: boolean;
@@ -158,7 +160,7 @@ export class OpenStackDriver implements PowerDriver {
     this.#computeHeaders = computeMicroversionHeaders(
       options.computeMicroversion ?? DEFAULT_COMPUTE_MICROVERSION,
     );
-    this.#lookup = options.lookupWithoutProviderID ?? true;
+    this.#lookup = options.lookupWithoutProviderID ?? false;
     this.#schedule = options.pollSchedule ?? DEFAULT_POLL_SCHEDULE;
   }
 
@@ -202,7 +204,7 @@ export class OpenStackDriver implements PowerDriver {
   async waitForPower(
     ref: InstanceRef,
     want: 'on' | 'off',
-    options: CallOptions,
+    options: WaitOptions,
   ): Promise<InstanceDescription> {
     return this.#guard(`wait for server ${ref.id} to be ${want}`, options, async () => {
       let idlePolls = 0;
@@ -210,14 +212,15 @@ export class OpenStackDriver implements PowerDriver {
         ...this.#pollOptions(options),
         what: `server ${ref.id} to be ${want === 'off' ? 'SHUTOFF' : 'ACTIVE'}`,
         probe: () => this.#readServer(ref, options),
-        // Off is SHUTOFF with no task in progress (or gone); on is ACTIVE with none.
+        // Off is SHUTOFF with no task in progress (or deleted, or not found when the caller saw it exist); on is
+        // ACTIVE with none.
         done: (r) =>
           want === 'off'
-            ? powerStateOf(r) === 'off'
-            : !isGone(r) && r.status === 'ACTIVE' && r.taskState === null,
+            ? powerStateOf(r) === 'off' || (isMissing(r) && options.notFoundMeansOff === true)
+            : !isMissing(r) && r.status === 'ACTIVE' && r.taskState === null,
         describeState: cloudStateOf,
         onPending: async (r) => {
-          if (want === 'on' && isGoneOrDeleted(r)) {
+          if (want === 'on' && (isMissing(r) || isDeleted(r))) {
             throw new InstanceNotFoundError(`server ${ref.id} no longer exists; it cannot be powered on`);
           }
           // Nova records the task state before it answers 202, so a server idle on the wrong side poll
@@ -239,8 +242,8 @@ export class OpenStackDriver implements PowerDriver {
     await this.#guard(`detach volume ${volumeId} from server ${ref.id}`, options, async () => {
       // A fresh read every time, never the state `describe` saw: the server must be off now, not earlier.
       const reading = await this.#readServer(ref, options);
-      // Gone (or deleted): Nova detached everything with it.
-      if (isGoneOrDeleted(reading)) return;
+      // Deleted: Nova detached everything with it. Not found: there is nothing these credentials may detach.
+      if (isMissing(reading) || isDeleted(reading)) return;
       let roots = this.#roots.get(ref.id);
       if (!roots) {
         const description = await this.#describeReading(ref, reading, options);
@@ -365,7 +368,7 @@ export class OpenStackDriver implements PowerDriver {
     // Confirm the server exists *for these credentials*: Nova answers 404 for a server of another project,
     // and a fence must never mistake "not mine" for "gone".
     const reading = await this.#readServer(ref, options);
-    if (isGoneOrDeleted(reading)) {
+    if (isMissing(reading) || isDeleted(reading)) {
       throw new InstanceNotFoundError(
         `server ${parsed.serverId} of node ${node.name} does not exist or is not visible to the configured project`,
       );
@@ -379,26 +382,31 @@ export class OpenStackDriver implements PowerDriver {
       id: '',
       ...(this.#region ? { region: this.#region } : {}),
     };
+    if (node.internalIPs.length === 0) {
+      throw new InstanceNotFoundError(
+        `node ${node.name} reports no InternalIP: a server is looked up by name and address together, never by name alone`,
+      );
+    }
     const compute = await this.#compute(ref0, options);
-    const matches = new Map<string, Server>();
     // Nova's filters are regular expressions matched anywhere (`worker-1` also finds `worker-10`): anchor
-    // and escape them, then compare exactly on our side.
-    for (const server of await listServers(compute, { name: `^${escapeRegExp(node.name)}$` }, options)) {
-      if (server.name === node.name) matches.set(server.id, server);
+    // and escape them, then compare exactly on our side. Names and addresses both get reused, so a server is
+    // the node's only when its name is the node's and it holds one of the node's InternalIPs.
+    const named = await listServers(compute, { name: `^${escapeRegExp(node.name)}$` }, options);
+    const found = named.filter(
+      (server) => server.name === node.name && node.internalIPs.some((ip) => server.addresses.includes(ip)),
+    );
+    const wanted = `name ${node.name} and IP ${node.internalIPs.join(' or ')}`;
+    if (found.length === 0) {
+      const sameName = named.filter((server) => server.name === node.name);
+      throw new InstanceNotFoundError(
+        sameName.length > 0
+          ? `no server matches node ${node.name} by ${wanted}: ${sameName.map((s) => `${s.id} has ${s.addresses.join(', ') || 'no address'}`).join('; ')}; set spec.providerID to choose`
+          : `no server matches node ${node.name} by ${wanted}`,
+      );
     }
-    for (const ip of node.internalIPs) {
-      const filter = ip.includes(':') ? { ip6: `^${escapeRegExp(ip)}$` } : { ip: `^${escapeRegExp(ip)}$` };
-      for (const server of await listServers(compute, filter, options)) {
-        if (server.addresses.includes(ip)) matches.set(server.id, server);
-      }
-    }
-    const found = [...matches.values()];
-    const wanted = `name ${node.name}${node.internalIPs.length ? ` or IP ${node.internalIPs.join(', ')}` : ''}`;
-    if (found.length === 0)
-      throw new InstanceNotFoundError(`no server matches node ${node.name} by ${wanted}`);
     if (found.length > 1) {
       throw new InstanceNotFoundError(
-        `${found.length} servers match node ${node.name} by ${wanted} (${found.map((s) => `${s.name} ${s.id}`).join('; ')}); set spec.providerID to choose`,
+        `${found.length} servers match node ${node.name} by ${wanted} (${found.map((s) => s.id).join('; ')}); set spec.providerID to choose`,
       );
     }
     const [server] = found as [Server];
@@ -410,16 +418,23 @@ export class OpenStackDriver implements PowerDriver {
     reading: ServerReading,
     options: CallOptions,
   ): Promise<InstanceDescription> {
-    if (isGone(reading))
-      return { ref, power: 'off', cloudState: cloudStateOf(reading), gone: true, volumes: [] };
+    if (isMissing(reading))
+      return {
+        ref,
+        power: 'unknown',
+        cloudState: cloudStateOf(reading),
+        gone: false,
+        missing: true,
+        volumes: [],
+      };
     const compute = await this.#compute(ref, options);
     let attachments: Awaited<ReturnType<typeof listVolumeAttachments>>;
     try {
       attachments = await listVolumeAttachments(compute, ref.id, options);
     } catch (error) {
-      // Deleted between the two reads.
+      // Gone between the two reads: as unproven as any other 404.
       if (error instanceof OpenStackError && error.status === 404) {
-        return { ref, power: 'off', cloudState: 'DELETED', gone: true, volumes: [] };
+        return { ref, power: 'unknown', cloudState: 'NOT_FOUND', gone: false, missing: true, volumes: [] };
       }
       throw error;
     }
@@ -434,7 +449,8 @@ export class OpenStackDriver implements PowerDriver {
       ref,
       power: powerStateOf(reading),
       cloudState: cloudStateOf(reading),
-      gone: isGoneOrDeleted(reading),
+      gone: isDeleted(reading),
+      missing: false,
       volumes,
     };
   }
@@ -490,7 +506,7 @@ export class OpenStackDriver implements PowerDriver {
     try {
       return await getServer(compute, ref.id, options);
     } catch (error) {
-      if (error instanceof OpenStackError && error.status === 404) return { gone: true };
+      if (error instanceof OpenStackError && error.status === 404) return { missing: true };
       throw error;
     }
   }

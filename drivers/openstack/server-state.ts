@@ -6,12 +6,15 @@
 import type { PowerState } from '../driver.js';
 import type { Server, VolumeAttachment } from './client/compute/results.js';
 
-/** What the driver read for a server: the server, or nothing because Nova says it does not exist. */
-export type ServerReading = Server | { gone: true };
+/**
+ * What the driver read for a server: the server, or nothing because Nova answered 404. A 404 proves nothing by
+ * itself (another project's server, wrong credentials, a wrong region look the same), so it is `missing`, not off.
+ */
+export type ServerReading = Server | { missing: true };
 
 /** Narrows a reading to the server Nova did not find. */
-export function isGone(reading: ServerReading): reading is { gone: true } {
-  return 'gone' in reading;
+export function isMissing(reading: ServerReading): reading is { missing: true } {
+  return 'missing' in reading;
 }
 
 /**
@@ -40,13 +43,13 @@ const OFF = new Set(['SHUTOFF', 'SHELVED', 'SHELVED_OFFLOADED', 'SOFT_DELETED', 
  *
  * - any task in progress (`powering-off`, `rebooting_hard`, …) or a transitional status → `transitioning`
  * - `SHUTOFF` (and shelved, soft-deleted, deleted) with no task → `off`
- * - `UNKNOWN` → `unknown`: Nova lost contact with the server's cell or host and cannot say
+ * - `UNKNOWN` → `unknown`: Nova lost contact with the server's cell or host and cannot say; not found → `unknown`
  * - everything else → `on`, including `ERROR`: the error state records a failed operation, not a stopped
  *   guest (a failed migration or volume operation leaves it running), so it is not verifiably off. Nova's
  *   `os-stop` accepts `ERROR` servers, so the fence can still power it off and verify `SHUTOFF`.
  */
 export function powerStateOf(reading: ServerReading): PowerState {
-  if (isGone(reading)) return 'off';
+  if (isMissing(reading)) return 'unknown';
   if (reading.taskState !== null) return 'transitioning';
   if (TRANSITIONAL.has(reading.status)) return 'transitioning';
   if (OFF.has(reading.status)) return 'off';
@@ -54,15 +57,15 @@ export function powerStateOf(reading: ServerReading): PowerState {
   return 'on';
 }
 
-/** The cloud's own words for the journal: `SHUTOFF`, `ACTIVE/powering-off`, `DELETED`. */
+/** The cloud's own words for the journal: `SHUTOFF`, `ACTIVE/powering-off`, `DELETED`, `NOT_FOUND`. */
 export function cloudStateOf(reading: ServerReading): string {
-  if (isGone(reading)) return 'DELETED';
+  if (isMissing(reading)) return 'NOT_FOUND';
   return reading.taskState === null ? reading.status : `${reading.status}/${reading.taskState}`;
 }
 
-/** Whether a reading is gone or `DELETED` (Nova can still show a deleted server to admins). */
-export function isGoneOrDeleted(reading: ServerReading): boolean {
-  return isGone(reading) || reading.status === 'DELETED';
+/** Whether Nova's own record says the server was deleted (it shows deleted servers to admins). */
+export function isDeleted(reading: ServerReading): boolean {
+  return !isMissing(reading) && reading.status === 'DELETED';
 }
 
 /**
@@ -103,7 +106,8 @@ export type PowerActionVerdict =
  * will not act on is `refuse`, with a reason an operator can act on.
  */
 export function verdictAfterRefusal(reading: ServerReading, want: 'on' | 'off'): PowerActionVerdict {
-  if (isGone(reading)) {
+  // Not found: nothing to stop; whether that counts as off is the waiting caller's call, not this one's.
+  if (isMissing(reading)) {
     return want === 'off'
       ? { kind: 'done' }
       : { kind: 'refuse', reason: 'the server no longer exists', retryable: false };

@@ -15,6 +15,7 @@ import {
   type PowerDriver,
   type PreflightResult,
   VolumeDetachRefusedError,
+  type WaitOptions,
 } from '../driver.js';
 import { backoffDelay, sleep as defaultSleep, pollUntil, sleepWithin } from '../poll.js';
 import {
@@ -225,10 +226,15 @@ export class RedfishDriver implements PowerDriver {
     await this.#guard(`power on system ${ref.id}`, options, () => this.#reset(ref, 'on', options));
   }
 
+  /**
+   * Polls `PowerState` until it says `Off` (or `On`). `notFoundMeansOff` is not honoured: a cloud instance
+   * that ended ages out of its API, but a machine does not leave its BMC; a 404 for a system that was there is
+   * a BMC reset or reconfigured, and the machine may well be running.
+   */
   async waitForPower(
     ref: InstanceRef,
     want: 'on' | 'off',
-    options: CallOptions,
+    options: WaitOptions,
   ): Promise<InstanceDescription> {
     return this.#guard(`wait for system ${ref.id} to be ${want}`, options, async () => {
       const { bmc, systemId } = this.#target(ref);
@@ -533,7 +539,7 @@ function describeReading(ref: InstanceRef, reading: SystemReading): InstanceDesc
     power: powerStateOf(reading),
     cloudState: cloudStateOf(reading),
     gone: false,
-    ...(isMissing(reading) ? { missing: true } : {}),
+    missing: isMissing(reading),
     // Bare metal: disks are part of the machine; Kubernetes releases what it attached.
     volumes: [],
   };

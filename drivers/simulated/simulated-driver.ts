@@ -8,6 +8,7 @@ import {
   type PowerDriver,
   type PowerState,
   VolumeDetachRefusedError,
+  type WaitOptions,
 } from '../driver.js';
 import { pollUntil, sleep } from '../poll.js';
 
@@ -15,7 +16,7 @@ const SCHEME = 'simulated:///';
 
 interface SimulatedInstance {
   id: string;
-  state: 'running' | 'stopping' | 'stopped' | 'pending';
+  state: 'running' | 'stopping' | 'stopped' | 'pending' | 'terminated';
   /** When the current transition completes (epoch ms). */
   settlesAt: number;
   volumes: Array<AttachedVolume & { detachingUntil?: number }>;
@@ -43,6 +44,11 @@ export interface SimulatedDriverOptions {
 export class SimulatedDriver implements PowerDriver {
   readonly name = 'simulated';
   readonly instances = new Map<string, SimulatedInstance>();
+  /**
+   * Instances that exist but that this driver's credentials cannot see (another account, a wrong region): they
+   * answer "not found", exactly like an instance that never existed.
+   */
+  readonly hidden = new Set<string>();
   /** Every call made, in order, for tests that check what was done and when. */
   readonly calls: Array<{ method: string; id: string; volumeId?: string }> = [];
   private readonly transitionMs: number;
@@ -87,29 +93,42 @@ export class SimulatedDriver implements PowerDriver {
   async resolve(node: NodeIdentity, _options: CallOptions): Promise<InstanceRef> {
     const id = node.providerID?.slice(SCHEME.length) ?? '';
     if (this.autoCreate && id && !this.instances.has(id)) this.addInstance(id, [`vol-${id}`]);
-    if (!this.instances.has(id)) throw new InstanceNotFoundError(`no simulated instance "${id}"`);
+    const instance = this.visible(id);
+    if (!instance || instance.state === 'terminated') {
+      throw new InstanceNotFoundError(`no simulated instance "${id}" visible to these credentials`);
+    }
     return { provider: this.name, id };
   }
 
   async describe(ref: InstanceRef, _options: CallOptions): Promise<InstanceDescription> {
     this.record({ method: 'describe', id: ref.id });
-    const instance = this.instances.get(ref.id);
-    if (!instance) return { ref, power: 'off', cloudState: 'terminated', gone: true, volumes: [] };
+    const instance = this.visible(ref.id);
+    // An id this cloud does not show: as unproven as a NotFound from a real cloud.
+    if (!instance) {
+      return { ref, power: 'unknown', cloudState: 'not-found', gone: false, missing: true, volumes: [] };
+    }
     this.settle(instance);
     const power: PowerState =
-      instance.state === 'running' ? 'on' : instance.state === 'stopped' ? 'off' : 'transitioning';
+      instance.state === 'running'
+        ? 'on'
+        : instance.state === 'stopped' || instance.state === 'terminated'
+          ? 'off'
+          : 'transitioning';
     return {
       ref,
       power,
       cloudState: instance.state,
-      gone: false,
+      gone: instance.state === 'terminated',
+      missing: false,
       volumes: instance.volumes.map(({ id, device, root }) => ({ id, device, root })),
     };
   }
 
   async powerOff(ref: InstanceRef, _options: CallOptions): Promise<void> {
     this.record({ method: 'powerOff', id: ref.id });
-    const instance = this.require(ref);
+    // Like EC2 and Nova: nothing to stop is not an error; the wait decides what "not found" means.
+    const instance = this.visible(ref.id);
+    if (!instance) return;
     this.settle(instance);
     if (instance.state === 'running' || instance.state === 'pending') {
       instance.state = 'stopping';
@@ -152,13 +171,20 @@ export class SimulatedDriver implements PowerDriver {
   async waitForPower(
     ref: InstanceRef,
     want: 'on' | 'off',
-    options: CallOptions,
+    options: WaitOptions,
   ): Promise<InstanceDescription> {
     return pollUntil({
       ...options,
       what: `instance ${ref.id} to be ${want}`,
       probe: () => this.describe(ref, options),
-      done: (description) => description.power === want,
+      done: (description) =>
+        description.power === want ||
+        (want === 'off' && description.missing && options.notFoundMeansOff === true),
+      onPending: async (description) => {
+        if (want === 'on' && (description.missing || description.gone)) {
+          throw new InstanceNotFoundError(`cannot power on ${ref.id}: it is ${description.cloudState}`);
+        }
+      },
       describeState: (description) => description.cloudState,
       sleep: this.sleep,
       now: this.now,
@@ -184,9 +210,13 @@ export class SimulatedDriver implements PowerDriver {
   }
 
   private require(ref: InstanceRef): SimulatedInstance {
-    const instance = this.instances.get(ref.id);
+    const instance = this.visible(ref.id);
     if (!instance) throw new InstanceNotFoundError(`no simulated instance "${ref.id}"`);
     return instance;
+  }
+
+  private visible(id: string): SimulatedInstance | undefined {
+    return this.hidden.has(id) ? undefined : this.instances.get(id);
   }
 
   private record(call: { method: string; id: string; volumeId?: string }): void {

@@ -7,16 +7,16 @@ import {
   readiness,
 } from '../kube/node-facts.js';
 import type { Lease, Node } from '../kube/objects.js';
-import type { FenceJournal } from './journal.js';
+import { type FenceJournal, hasCompleted } from './journal.js';
+import type { JournalRead } from './journal-store.js';
 import { KUBE_NAMES, type Outcome, REASONS, type Reason } from './vocabulary.js';
 
 /** What the API server told us about one node at decision time. */
 export interface NodeSnapshot {
   node: Node | undefined;
   kubeletLease: Lease | undefined;
-  /** The node's journal Lease in the alertfence namespace, if any. */
-  journalLease: Lease | undefined;
-  journal: FenceJournal | undefined;
+  /** The node's journal, read from its Lease in the alertfence namespace and checked. */
+  journal: JournalRead;
   /** A Lease in `medik8s-leases` held by another remediator. */
   remediatorLease: Lease | undefined;
 }
@@ -24,34 +24,22 @@ export interface NodeSnapshot {
 /** What the API server told us about the whole cluster, read once per request. */
 export interface ClusterSnapshot {
   nodes: Node[];
-  /** Journals of fences that are running, by node. */
-  runningFences: FenceJournal[];
-}
-
-export interface FenceRequest {
-  node: string;
-  trigger: 'alert' | 'manual';
-  /** A manual fence of a node that looks healthy: skips the health checks, never the scope or storm checks. */
-  force: boolean;
 }
 
 export interface Decision {
   outcome: Outcome;
   reason: Reason;
   message: string;
-  /** Set when the decision is to continue an existing fence rather than start one. */
-  resume?: FenceJournal;
+}
+
+/** A refusal of a resume; `abort` when the fence must end here (before power-off, nothing to undo but a taint). */
+export interface ResumeRefusal extends Decision {
+  abort: boolean;
 }
 
 type GuardConfig = Pick<
   Config,
-  | 'nodeSelector'
-  | 'excludeLabel'
-  | 'allowControlPlane'
-  | 'unhealthyForMs'
-  | 'maxUnhealthy'
-  | 'maxConcurrentFences'
-  | 'cooldownMs'
+  'nodeSelector' | 'excludeLabel' | 'allowControlPlane' | 'unhealthyForMs' | 'maxUnhealthy' | 'cooldownMs'
 >;
 
 const refuse = (reason: Reason, message: string): Decision => ({ outcome: 'refused', reason, message });
@@ -60,6 +48,9 @@ const skip = (reason: Reason, message: string): Decision => ({ outcome: 'skipped
 /** Whether a node is in alertfence's scope: opted in, not excluded, not control plane unless allowed. */
 export function scopeRefusal(node: Node, config: GuardConfig): Decision | undefined {
   const labels = node.metadata?.labels ?? {};
+  if (node.metadata?.name === KUBE_NAMES.slotsLease) {
+    return refuse(REASONS.reservedName, `alertfence keeps its fence slots in a Lease of this name`);
+  }
   if (!matchesSelector(labels, config.nodeSelector)) {
     return refuse(
       REASONS.notInScope,
@@ -82,11 +73,15 @@ export function scopeRefusal(node: Node, config: GuardConfig): Decision | undefi
  * Whether the node is down by the API server's own account: `Ready` not `True` for at least `unhealthyFor`,
  * and the kubelet's heartbeat Lease not renewed for as long. Alerts can be stale; this is the check that
  * keeps a live node from being fenced (safety invariant 2).
+ *
+ * Clocks can disagree (a kubelet's clock behind makes its renewals look old), so when the fence recorded the
+ * Lease's `renewTime` at Confirm, any change since is taken for what it is: the kubelet is alive.
  */
 export function healthRefusal(
   snapshot: Pick<NodeSnapshot, 'node' | 'kubeletLease'>,
   config: GuardConfig,
   now: number,
+  confirmedRenewTime?: string,
 ): Decision | undefined {
   const node = snapshot.node;
   if (!node) return undefined;
@@ -97,6 +92,13 @@ export function healthRefusal(
     return refuse(
       REASONS.notUnhealthyLongEnough,
       `Ready=${ready.status} for ${seconds}s, less than ALERTFENCE_UNHEALTHY_FOR (${config.unhealthyForMs / 1000}s)`,
+    );
+  }
+  const renewTime = snapshot.kubeletLease?.spec?.renewTime;
+  if (confirmedRenewTime !== undefined && renewTime !== undefined && renewTime !== confirmedRenewTime) {
+    return refuse(
+      REASONS.kubeletLeaseFresh,
+      `the kubelet renewed its Lease since the fence was confirmed (${confirmedRenewTime} → ${renewTime}): it is alive`,
     );
   }
   const renewed = leaseRenewedAt(snapshot.kubeletLease);
@@ -111,11 +113,7 @@ export function healthRefusal(
 }
 
 /** Nodes in scope that are not Ready, against `maxUnhealthy` (count or percent of nodes in scope). */
-export function stormRefusal(
-  cluster: ClusterSnapshot,
-  config: GuardConfig,
-  node: string,
-): Decision | undefined {
+export function stormRefusal(cluster: ClusterSnapshot, config: GuardConfig): Decision | undefined {
   const inScope = cluster.nodes.filter((candidate) => !scopeRefusal(candidate, config));
   const unhealthy = inScope.filter((candidate) => readiness(candidate).status !== 'True').length;
   const limit = config.maxUnhealthy;
@@ -127,50 +125,39 @@ export function stormRefusal(
         `(${limit.kind === 'count' ? limit.value : `${limit.value}%`}): likely a partition or an API fault`,
     );
   }
-  const others = cluster.runningFences.filter((journal) => journal.node !== node).length;
-  if (others >= config.maxConcurrentFences) {
-    return refuse(
-      REASONS.tooManyFences,
-      `${others} fence(s) already running, ALERTFENCE_MAX_CONCURRENT_FENCES is ${config.maxConcurrentFences}`,
-    );
+  return undefined;
+}
+
+/** Whether the live Node is the one a fence is about: same UID, same providerID. */
+export function identityProblem(journal: FenceJournal, node: Node): string | undefined {
+  const uid = node.metadata?.uid;
+  if (uid !== journal.nodeUid) {
+    return `the Node ${journal.node} is not the one fence ${journal.id} is about (UID ${uid}, not ${journal.nodeUid}): it was recreated under the same name`;
+  }
+  const providerID = node.spec?.providerID || undefined;
+  if (providerID !== journal.providerID) {
+    return `the Node ${journal.node} now names ${providerID ?? 'no providerID'}, not ${journal.providerID ?? 'none'}`;
   }
   return undefined;
 }
 
 /**
- * The Confirm phase as a pure function: from what the API server says now, may this request start (or
- * resume) a fence of this node? Order matters: cheap, certain answers first; the health checks are the
- * heart of it.
+ * The Confirm phase of a new fence as a pure function: from what the API server says now, may this request
+ * start a fence of this node? Order matters: cheap, certain answers first; the health checks are the heart
+ * of it. (A node with an active fence is the resume's business: see `resumeRefusal`.)
  */
 export function decide(
-  request: FenceRequest,
+  request: { force: boolean },
   snapshot: NodeSnapshot,
   cluster: ClusterSnapshot,
   config: GuardConfig,
   now: number,
 ): Decision {
-  const journal = snapshot.journal;
-  if (journal && (journal.status === 'running' || journal.status === 'failed')) {
-    if (isLeaseHeld(snapshot.journalLease, now)) {
-      return {
-        outcome: 'in-progress',
-        reason: REASONS.fenceInProgress,
-        message: `fence ${journal.id} is running`,
-      };
-    }
-    // The last invocation stopped (timeout, crash, failure): continue from the last verified phase.
-    return {
-      outcome: 'accepted',
-      reason: REASONS.resume,
-      message: `resuming fence ${journal.id} after ${journal.phase}`,
-      resume: journal,
-    };
-  }
   const node = snapshot.node;
   if (!node) return { outcome: 'not-found', reason: REASONS.nodeNotFound, message: 'no such Node' };
-
-  if (journal?.status === 'succeeded' && journal.finishedAt) {
-    const since = now - Date.parse(journal.finishedAt);
+  const last = snapshot.journal.kind === 'trusted' ? snapshot.journal.journal : undefined;
+  if (last?.status === 'succeeded' && last.finishedAt) {
+    const since = now - Date.parse(last.finishedAt);
     if (since < config.cooldownMs) {
       return skip(
         REASONS.cooldown,
@@ -188,7 +175,54 @@ export function decide(
     const unhealthy = healthRefusal(snapshot, config, now);
     if (unhealthy) return unhealthy;
   }
-  const storm = stormRefusal(cluster, config, request.node);
+  const storm = stormRefusal(cluster, config);
   if (storm) return storm;
   return { outcome: 'accepted', reason: REASONS.accepted, message: 'node confirmed down' };
+}
+
+/**
+ * The guards a resumed fence's remaining phases need, re-run on every resume (an alert, a manual request, a
+ * continuation, the tick) from what the API server says now. `force` is the force of the request resuming it,
+ * never the force of the request that started it.
+ *
+ * - Before power-off, all of Confirm: the Node is the fence's own, in scope, not held by another remediator,
+ *   down (unless forced), and the cluster not in a storm. A node that came back, was excluded or replaced ends
+ *   the fence here (`abort`): nothing but a taint to undo.
+ * - After power-off, the machine is off and only identity matters: a Node recreated under the same name must
+ *   never have its pods, attachments or itself released by this fence; that waits for an operator.
+ */
+export function resumeRefusal(
+  journal: FenceJournal,
+  snapshot: NodeSnapshot,
+  cluster: ClusterSnapshot,
+  config: GuardConfig,
+  now: number,
+  force: boolean,
+): ResumeRefusal | undefined {
+  const node = snapshot.node;
+  const identity = node ? identityProblem(journal, node) : undefined;
+  if (!hasCompleted(journal, 'PowerOff')) {
+    if (!node) return { ...refuse(REASONS.nodeNotFound, 'the Node is gone; nothing to fence'), abort: true };
+    if (identity) return { ...refuse(REASONS.nodeReplaced, identity), abort: true };
+    const outOfScope = scopeRefusal(node, config);
+    if (outOfScope) return { ...outOfScope, abort: true };
+    if (isLeaseHeld(snapshot.remediatorLease, now)) {
+      const holder = snapshot.remediatorLease?.spec?.holderIdentity;
+      return {
+        ...refuse(REASONS.heldByOtherRemediator, `another remediator holds the node (${holder})`),
+        abort: true,
+      };
+    }
+    if (!force) {
+      const unhealthy = healthRefusal(snapshot, config, now, journal.kubeletRenewTime);
+      if (unhealthy) return { ...unhealthy, abort: true };
+    }
+    const storm = stormRefusal(cluster, config);
+    if (storm) return { ...storm, abort: false };
+    return undefined;
+  }
+  if (identity && !hasCompleted(journal, 'DeleteNode')) {
+    return { ...refuse(REASONS.nodeReplaced, identity), abort: false };
+  }
+  return undefined;
 }

@@ -1,6 +1,13 @@
 import type { InstanceRef } from '../../drivers/driver.js';
-import { type Lease, microTime } from '../kube/objects.js';
-import { type FenceStatus, KUBE_NAMES, PHASES, type Phase, phaseIndex } from './vocabulary.js';
+import {
+  FENCE_STATUSES,
+  type FenceStatus,
+  PHASES,
+  type Phase,
+  phaseIndex,
+  TRIGGER_KINDS,
+  type TriggerKind,
+} from './vocabulary.js';
 
 /** One completed phase. Each phase appears once in a journal, whatever the number of attempts. */
 export interface JournalStep {
@@ -15,6 +22,7 @@ export interface JournalError {
   phase: Phase;
   message: string;
   at: string;
+  /** False when a retry cannot help: the fence then waits for an operator's manual request. */
   retryable: boolean;
 }
 
@@ -25,34 +33,53 @@ export interface ReleaseProgress {
   detachRequested: string[];
 }
 
+/** Who asked for the fence. `force` is a record of that request: it never carries over to another one. */
 export interface FenceTrigger {
-  kind: 'alert' | 'manual';
+  kind: TriggerKind;
   reason: string;
   alertname?: string;
   fingerprint?: string;
   force: boolean;
 }
 
+export const JOURNAL_VERSION = 2;
+
 /**
  * The record of one fence, kept in the node's Lease in the alertfence namespace: the only shared state
- * between stateless invocations, and the audit trail.
+ * between stateless invocations, and the audit trail. It is sealed (see `journal-store.ts`) and checked
+ * against the live world before it is obeyed.
  */
 export interface FenceJournal {
-  version: 1;
+  version: typeof JOURNAL_VERSION;
   id: string;
   node: string;
-  nodeUid?: string;
+  /** The Node this fence is about: a Node recreated under the same name is another Node, never touched. */
+  nodeUid: string;
+  providerID?: string;
+  /** The request that started the fence (for the record). */
   trigger: FenceTrigger;
+  /**
+   * Whether the request now driving the fence forced it: the one that started it, or the one that resumed it
+   * last (a tick never forces). Its continuations inherit it; no other request does.
+   */
+  force: boolean;
   status: FenceStatus;
   /** Last phase completed; `Confirm` when only the decision was made. */
   phase: Phase;
-  instance?: InstanceRef;
+  instance: InstanceRef;
+  /**
+   * What the cloud showed of the instance when this fence started: the proof that it existed for these
+   * credentials. Only because of it may a later "not found" count as off (terminated and aged out).
+   */
+  instanceSeen: { at: string; cloudState: string };
+  /** The kubelet Lease's `renewTime` when the fence was confirmed: if it moves later, the kubelet is alive. */
+  kubeletRenewTime?: string;
   /** Invocations that worked on this fence. */
   attempt: number;
   startedAt: string;
   updatedAt: string;
   finishedAt?: string;
-  /** Set by VerifyOff: nothing is released before this (safety invariant 1). */
+  /** Set by VerifyOff; Release and DeleteNode look at the cloud again anyway (safety invariant 1). */
   verifiedOffAt?: string;
   powerOn: 'on' | 'off';
   release: ReleaseProgress;
@@ -66,9 +93,14 @@ export function hasCompleted(journal: FenceJournal, phase: Phase): boolean {
   return phaseIndex(journal.phase) >= phaseIndex(phase);
 }
 
+/** Whether a fence still has work to do (or waits for someone to let it). */
+export function isActive(journal: FenceJournal): boolean {
+  return journal.status === 'running' || journal.status === 'failed';
+}
+
 /** The phase this fence runs next, or undefined when done. */
 export function nextPhase(journal: FenceJournal): Phase | undefined {
-  if (journal.status !== 'running' && journal.status !== 'failed') return undefined;
+  if (!isActive(journal)) return undefined;
   return PHASES[phaseIndex(journal.phase) + 1];
 }
 
@@ -105,53 +137,53 @@ export function journalLeaseName(node: string): string {
   return node;
 }
 
-export function readJournal(lease: Lease | undefined): FenceJournal | undefined {
-  const text = lease?.metadata?.annotations?.[KUBE_NAMES.journalAnnotation];
-  if (!text) return undefined;
-  try {
-    const parsed = JSON.parse(text) as FenceJournal;
-    return parsed && parsed.version === 1 && typeof parsed.id === 'string' ? parsed : undefined;
-  } catch {
-    return undefined;
+const isString = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
+const isTime = (value: unknown) => isString(value) && Number.isFinite(Date.parse(value));
+
+/**
+ * What is wrong with a journal read from a Lease, as a list of reasons (empty when it is consistent): the
+ * checks a sealed journal passes by construction, so a failure means a hand edit, a bug, or another writer.
+ * A journal that fails any of them is never executed.
+ */
+export function journalProblems(value: unknown, leaseName: string): string[] {
+  if (typeof value !== 'object' || value === null) return ['not a JSON object'];
+  const journal = value as Partial<FenceJournal>;
+  const problems: string[] = [];
+  if (journal.version !== JOURNAL_VERSION)
+    problems.push(`version ${journal.version} is not ${JOURNAL_VERSION}`);
+  if (!isString(journal.id)) problems.push('no fence id');
+  if (journal.node !== leaseName)
+    problems.push(`names node ${journal.node}, but lives in Lease ${leaseName}`);
+  if (!isString(journal.nodeUid)) problems.push('no Node UID');
+  if (!isString(journal.instance?.provider) || !isString(journal.instance?.id)) problems.push('no instance');
+  if (!isTime(journal.instanceSeen?.at)) problems.push('no record of the instance seen at the start');
+  if (!FENCE_STATUSES.includes(journal.status as FenceStatus)) problems.push(`status ${journal.status}`);
+  if (!TRIGGER_KINDS.includes(journal.trigger?.kind as TriggerKind)) problems.push('no trigger');
+  if (typeof journal.force !== 'boolean') problems.push('no force flag');
+  if (!PHASES.includes(journal.phase as Phase)) return [...problems, `phase ${journal.phase}`];
+  const reached = PHASES.slice(0, phaseIndex(journal.phase as Phase) + 1);
+  const recorded = (journal.steps ?? []).map((step) => step.phase);
+  // Every phase up to the last one completed, once each, in the order of the runbook: no phase skipped.
+  if (recorded.join() !== reached.join()) {
+    problems.push(`steps ${recorded.join(', ') || '(none)'} are not the phases up to ${journal.phase}`);
   }
+  const verified = phaseIndex(journal.phase as Phase) >= phaseIndex('VerifyOff');
+  if (verified !== isTime(journal.verifiedOffAt)) {
+    problems.push(verified ? 'VerifyOff completed without verifiedOffAt' : 'verifiedOffAt before VerifyOff');
+  }
+  if (journal.release?.outOfServiceTaintAt && !verified) problems.push('released before VerifyOff');
+  if ((journal.status === 'succeeded') !== (journal.phase === 'Done')) {
+    problems.push(`status ${journal.status} at phase ${journal.phase}`);
+  }
+  return problems;
 }
 
 /**
- * The Lease that carries a journal. `holder` names the invocation working on it; the Lease counts as held
- * until `renewTime + leaseDurationSeconds`, after which another invocation may take over and resume.
+ * Whether a fence has stopped for longer than `resumeWithinMs` (failed, or running with nobody holding it):
+ * it is then only reported, and resumed by nobody but an operator's manual request; nor does it count against
+ * ALERTFENCE_MAX_CONCURRENT_FENCES any more.
  */
-export function journalLease(
-  namespace: string,
-  journal: FenceJournal,
-  holder: string | undefined,
-  lockDurationMs: number,
-  now: number,
-  previous?: Lease,
-): Lease {
-  const renewTime = microTime(now);
-  return {
-    apiVersion: 'coordination.k8s.io/v1',
-    kind: 'Lease',
-    metadata: {
-      name: journalLeaseName(journal.node),
-      namespace,
-      ...(previous?.metadata?.resourceVersion ? { resourceVersion: previous.metadata.resourceVersion } : {}),
-      labels: {
-        ...(previous?.metadata?.labels ?? {}),
-        'app.kubernetes.io/managed-by': KUBE_NAMES.component,
-        [KUBE_NAMES.statusLabel]: journal.status,
-      },
-      annotations: {
-        ...(previous?.metadata?.annotations ?? {}),
-        [KUBE_NAMES.journalAnnotation]: JSON.stringify(journal),
-      },
-    },
-    spec: {
-      // An empty holder releases the lock; the fence stays resumable from its journal.
-      holderIdentity: holder ?? '',
-      leaseDurationSeconds: Math.max(1, Math.ceil(lockDurationMs / 1000)),
-      acquireTime: (previous?.spec?.holderIdentity === holder && previous?.spec?.acquireTime) || renewTime,
-      renewTime,
-    },
-  };
+export function isStale(journal: FenceJournal, held: boolean, resumeWithinMs: number, now: number): boolean {
+  if (!isActive(journal) || held) return false;
+  return now - Date.parse(journal.updatedAt) > resumeWithinMs;
 }

@@ -35,7 +35,12 @@ export const OUTCOMES = [
 export type Outcome = (typeof OUTCOMES)[number];
 
 /** Where a fence stands, as recorded in its journal. */
-export type FenceStatus = 'running' | 'succeeded' | 'failed' | 'aborted';
+export const FENCE_STATUSES = ['running', 'succeeded', 'failed', 'aborted'] as const;
+export type FenceStatus = (typeof FENCE_STATUSES)[number];
+
+/** What asked for a fence, or for it to go on. */
+export const TRIGGER_KINDS = ['alert', 'manual', 'tick'] as const;
+export type TriggerKind = (typeof TRIGGER_KINDS)[number];
 
 /** Why a node was refused or skipped; stable machine-readable words, shown in `reason` and in Events. */
 export const REASONS = {
@@ -53,6 +58,10 @@ export const REASONS = {
   notAFenceAlert: 'NotAFenceAlert',
   invalidAlert: 'InvalidAlert',
   noDriver: 'NoDriver',
+  /** The cloud does not show the node's instance to these credentials (or it is not the cluster's). */
+  instanceNotFound: 'InstanceNotFound',
+  /** The cloud refused alertfence's credentials: configuration to fix. */
+  cloudAccessDenied: 'CloudAccessDenied',
   dryRun: 'DryRun',
   fenceInProgress: 'FenceInProgress',
   nodeNotFound: 'NodeNotFound',
@@ -62,6 +71,20 @@ export const REASONS = {
   resume: 'Resume',
   /** A failure that is neither the API server nor the cloud being away: the message says what. */
   error: 'Error',
+  /** The journal failed its seal or its consistency checks: never executed, an operator must look. */
+  journalRejected: 'JournalRejected',
+  /** A fence that stopped longer ago than ALERTFENCE_RESUME_WITHIN: reported, resumed only by a manual request. */
+  staleFence: 'StaleFence',
+  /** A fence that failed for a reason a retry cannot fix: resumed only by a manual request. */
+  needsOperator: 'NeedsOperator',
+  /** The deployment is disarmed: continuations and resumes wait until it is armed again. */
+  disarmed: 'Disarmed',
+  /** A continuation whose nonce is not the one the fence's Lease holds (replayed, forged, or superseded). */
+  staleContinuation: 'StaleContinuation',
+  /** The Node of that name is not the Node the fence is about (recreated under the same name). */
+  nodeReplaced: 'NodeReplaced',
+  /** A node whose name alertfence uses for its own bookkeeping Lease. */
+  reservedName: 'ReservedName',
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 
@@ -72,6 +95,10 @@ export const EVENT_REASONS = {
   phaseFailed: 'FencePhaseFailed',
   succeeded: 'FenceSucceeded',
   aborted: 'FenceAborted',
+  /** A journal failed its seal or consistency checks; nothing was executed. */
+  journalRejected: 'FenceJournalRejected',
+  /** A fence waits for an operator (it failed for good, or stopped too long ago). */
+  needsOperator: 'FenceNeedsOperator',
 } as const;
 
 /** Names alertfence writes into the cluster. */
@@ -83,6 +110,18 @@ export const KUBE_NAMES = {
   outOfServiceTaintValue: 'nodeshutdown',
   /** Annotation on the journal Lease holding the journal as JSON. */
   journalAnnotation: 'alertfence.io/journal',
+  /** Annotation holding the HMAC that seals the journal (and the hand-over digest) to this Lease. */
+  sealAnnotation: 'alertfence.io/seal',
+  /** Annotation holding the SHA-256 of the current hand-over's nonce; the nonce itself is never stored. */
+  handoffAnnotation: 'alertfence.io/handoff',
+  /** Label telling alertfence's Leases apart: `journal` or `slots`. */
+  kindLabel: 'alertfence.io/kind',
+  /** The Lease that holds the cluster-wide fence slots (ALERTFENCE_MAX_CONCURRENT_FENCES). */
+  slotsLease: 'alertfence.fence-slots',
+  /** Annotation of the slots Lease holding its entries as JSON. */
+  slotsAnnotation: 'alertfence.io/slots',
+  /** The holder a Lease names between a hand-over and its continuation's takeover. */
+  handoffHolder: 'alertfence/handoff',
   /** Label on the journal Lease with the fence's status, for `kubectl get lease -L`. */
   statusLabel: 'alertfence.io/status',
   /** medik8s remediators lock nodes with Leases here and honour this exclusion label. */

@@ -11,6 +11,8 @@ export type KubeAccessMode = 'inline' | 'kubeconfig' | 'in-cluster' | 'eks';
 export interface KubeAccess {
   mode: KubeAccessMode;
   kube: KubePort;
+  /** What the function must log loudly at start (an API server whose certificate is not checked). */
+  warnings: string[];
 }
 
 /** Builds the EKS token supplier; injected so this module does not load the AWS SDK unless EKS is used. */
@@ -28,15 +30,17 @@ export function loadKubeAccess(env: Env, eksToken?: EksTokenFactory): KubeAccess
   const options: KubeClientOptions = {};
   let endpoint: KubeEndpoint;
   let mode: KubeAccessMode;
+  const allowInsecureTls = /^(true|1|yes)$/i.test(env.ALERTFENCE_KUBE_ALLOW_INSECURE_TLS?.trim() ?? '');
   try {
     if (env.ALERTFENCE_KUBECONFIG_INLINE) {
       endpoint = parseKubeconfig(env.ALERTFENCE_KUBECONFIG_INLINE, {
         baseDir: process.cwd(),
         source: 'ALERTFENCE_KUBECONFIG_INLINE',
+        allowInsecureTls,
       });
       mode = 'inline';
     } else if (env.KUBECONFIG) {
-      endpoint = loadKubeconfigFile(env.KUBECONFIG);
+      endpoint = loadKubeconfigFile(env.KUBECONFIG, { allowInsecureTls });
       mode = 'kubeconfig';
     } else if (env.KUBERNETES_SERVICE_HOST) {
       endpoint = inClusterEndpoint(env);
@@ -67,5 +71,10 @@ export function loadKubeAccess(env: Env, eksToken?: EksTokenFactory): KubeAccess
     if (error instanceof ConfigError) throw error;
     throw new ConfigError(`cannot load Kubernetes access: ${(error as Error).message}`, { cause: error });
   }
-  return { mode, kube: createKubeClient(endpoint, options) };
+  const warnings = endpoint.tls.insecureSkipVerify
+    ? [
+        `the API server's certificate is NOT checked (insecure-skip-tls-verify, allowed by ALERTFENCE_KUBE_ALLOW_INSECURE_TLS): anyone on the path to ${endpoint.server} can tell alertfence a node is down`,
+      ]
+    : [];
+  return { mode, kube: createKubeClient(endpoint, options), warnings };
 }

@@ -13,11 +13,14 @@ import type {
 } from './objects.js';
 import {
   type EventInput,
+  type KubeCallOptions,
   KubeConflictError,
   KubeError,
   KubeForbiddenError,
   type KubePort,
+  KubePreconditionError,
   KubeUnavailableError,
+  type ObjectCallOptions,
 } from './port.js';
 import {
   createTransport,
@@ -138,26 +141,76 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
 
   const notThere = () => undefined;
 
-  const read = <T>(what: string, path: string) => call<T, undefined>(what, { method: 'GET', path }, notThere);
+  const deadlineOf = (options?: KubeCallOptions) =>
+    options?.deadline === undefined ? {} : { deadline: options.deadline };
 
-  async function list<T>(what: string, path: string, query?: KubeRequest['query']): Promise<T[]> {
+  const read = <T>(what: string, path: string, options?: KubeCallOptions) =>
+    call<T, undefined>(what, { method: 'GET', path, ...deadlineOf(options) }, notThere);
+
+  async function list<T>(
+    what: string,
+    path: string,
+    query?: KubeRequest['query'],
+    options?: KubeCallOptions,
+  ): Promise<T[]> {
     return (
-      (await call<ObjectList<T>>(what, { method: 'GET', path, ...(query ? { query } : {}) })).items ?? []
+      (
+        await call<ObjectList<T>>(what, {
+          method: 'GET',
+          path,
+          ...(query ? { query } : {}),
+          ...deadlineOf(options),
+        })
+      ).items ?? []
     );
   }
 
-  async function remove(what: string, path: string, query?: KubeRequest['query']): Promise<void> {
-    await call(what, { method: 'DELETE', path, ...(query ? { query } : {}) }, notThere);
+  /**
+   * Deletes an object; with a UID, only that object (`preconditions.uid`): one deleted and recreated under the
+   * same name answers 409, which means "not the object we read", never "try again".
+   */
+  async function remove(
+    what: string,
+    path: string,
+    options: ObjectCallOptions & { gracePeriodSeconds?: number } = {},
+  ): Promise<void> {
+    const body = {
+      apiVersion: 'v1',
+      kind: 'DeleteOptions',
+      ...(options.uid ? { preconditions: { uid: options.uid } } : {}),
+      ...(options.gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds: options.gracePeriodSeconds }),
+    };
+    try {
+      await call(what, { method: 'DELETE', path, body, ...deadlineOf(options) }, notThere);
+    } catch (error) {
+      if (options.uid && error instanceof KubeConflictError) {
+        throw new KubePreconditionError(`${what}: not the object of UID ${options.uid} (${error.message})`, {
+          status: 409,
+          cause: error,
+        });
+      }
+      throw error;
+    }
   }
 
   /**
    * Patches the taint list with a JSON patch conditional on `resourceVersion`: other taints are kept (a merge
-   * patch would replace the whole list), and a concurrent change makes us re-read, not clobber.
+   * patch would replace the whole list), and a concurrent change makes us re-read, not clobber. With a UID,
+   * a Node recreated under the same name is refused, never tainted.
    */
-  async function patchTaints(node: string, change: (taints: Taint[]) => Taint[] | undefined) {
+  async function patchTaints(
+    node: string,
+    change: (taints: Taint[]) => Taint[] | undefined,
+    options: ObjectCallOptions = {},
+  ) {
     for (let attempt = 1; ; attempt++) {
-      const current = await read<Node>(`get node ${node}`, paths.node(node));
+      const current = await read<Node>(`get node ${node}`, paths.node(node), options);
       if (!current) return;
+      if (options.uid && current.metadata?.uid !== options.uid) {
+        throw new KubePreconditionError(
+          `node ${node} is not the Node of UID ${options.uid} (it is ${current.metadata?.uid}): recreated under the same name`,
+        );
+      }
       const next = change(current.spec?.taints ?? []);
       if (!next) return;
       const patch = [
@@ -174,6 +227,7 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
             query: { fieldManager },
             body: patch,
             contentType: JSON_PATCH,
+            ...deadlineOf(options),
           },
           notThere,
         );
@@ -185,32 +239,39 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
   }
 
   return {
-    getNode: (name) => read<Node>(`get node ${name}`, paths.node(name)),
-    listNodes: () => list<Node>('list nodes', paths.nodes),
-    addTaint: (node, taint) =>
-      patchTaints(node, (taints) =>
-        taints.some((existing) => existing.key === taint.key && existing.effect === taint.effect)
-          ? undefined
-          : [...taints, taint],
+    getNode: (name, options) => read<Node>(`get node ${name}`, paths.node(name), options),
+    listNodes: (options) => list<Node>('list nodes', paths.nodes, undefined, options),
+    addTaint: (node, taint, options) =>
+      patchTaints(
+        node,
+        (taints) =>
+          taints.some((existing) => existing.key === taint.key && existing.effect === taint.effect)
+            ? undefined
+            : [...taints, taint],
+        options,
       ),
-    removeTaint: (node, key) =>
-      patchTaints(node, (taints) =>
-        taints.some((taint) => taint.key === key) ? taints.filter((taint) => taint.key !== key) : undefined,
+    removeTaint: (node, key, options) =>
+      patchTaints(
+        node,
+        (taints) =>
+          taints.some((taint) => taint.key === key) ? taints.filter((taint) => taint.key !== key) : undefined,
+        options,
       ),
-    deleteNode: (name) => remove(`delete node ${name}`, paths.node(name)),
+    deleteNode: (name, options) => remove(`delete node ${name}`, paths.node(name), options),
 
-    getLease: (namespace, name) =>
-      read<Lease>(`get lease ${namespace}/${name}`, paths.lease(namespace, name)),
-    listLeases: (namespace, labelSelector) =>
-      list<Lease>(`list leases in ${namespace}`, paths.leases(namespace), { labelSelector }),
-    createLease: (namespace, lease) =>
+    getLease: (namespace, name, options) =>
+      read<Lease>(`get lease ${namespace}/${name}`, paths.lease(namespace, name), options),
+    listLeases: (namespace, labelSelector, options) =>
+      list<Lease>(`list leases in ${namespace}`, paths.leases(namespace), { labelSelector }, options),
+    createLease: (namespace, lease, options) =>
       call<Lease>(`create lease ${namespace}/${lease.metadata?.name}`, {
         method: 'POST',
         path: paths.leases(namespace),
         query: { fieldManager },
         body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', ...lease },
+        ...deadlineOf(options),
       }),
-    replaceLease: async (namespace, lease) => {
+    replaceLease: async (namespace, lease, options) => {
       const name = lease.metadata?.name ?? '';
       // Not a PUT: Leases allow create-on-update, so a PUT of a deleted Lease silently recreates it without
       // looking at resourceVersion (registry/coordination/lease/strategy.go). A PATCH never creates, and
@@ -229,6 +290,7 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
           query: { fieldManager },
           body: patch,
           contentType: JSON_PATCH,
+          ...deadlineOf(options),
         },
         () => {
           // A Lease deleted under us is a lost compare-and-swap too.
@@ -237,19 +299,22 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
       );
     },
 
-    listPodsOnNode: (node) =>
-      list<Pod>(`list pods on ${node}`, paths.pods, { fieldSelector: `spec.nodeName=${node}` }),
-    forceDeletePod: (namespace, name) =>
+    listPodsOnNode: (node, options) =>
+      list<Pod>(`list pods on ${node}`, paths.pods, { fieldSelector: `spec.nodeName=${node}` }, options),
+    forceDeletePod: (namespace, name, options) =>
       remove(`delete pod ${namespace}/${name}`, paths.pod(namespace, name), {
+        ...options,
         gracePeriodSeconds: 0,
       }),
     // VolumeAttachments have no field selector for the node: list and filter.
-    listVolumeAttachments: async (node) =>
-      (await list<VolumeAttachment>('list volumeattachments', paths.volumeAttachments)).filter(
-        (attachment) => attachment.spec?.nodeName === node,
-      ),
-    deleteVolumeAttachment: (name) => remove(`delete volumeattachment ${name}`, paths.volumeAttachment(name)),
-    listPersistentVolumes: () => list<PersistentVolume>('list persistentvolumes', paths.persistentVolumes),
+    listVolumeAttachments: async (node, options) =>
+      (
+        await list<VolumeAttachment>('list volumeattachments', paths.volumeAttachments, undefined, options)
+      ).filter((attachment) => attachment.spec?.nodeName === node),
+    deleteVolumeAttachment: (name, options) =>
+      remove(`delete volumeattachment ${name}`, paths.volumeAttachment(name), options),
+    listPersistentVolumes: (options) =>
+      list<PersistentVolume>('list persistentvolumes', paths.persistentVolumes, undefined, options),
 
     createEvent: (namespace, event: EventInput) => {
       const now = new Date().toISOString();

@@ -81,17 +81,29 @@ const kubeconfigSchema = z.looseObject({
 
 const decode = (base64: string) => Buffer.from(base64, 'base64').toString('utf8');
 
+export interface ParseOptions {
+  /** Directory the kubeconfig's relative paths are relative to. */
+  baseDir: string;
+  /** What to call the kubeconfig in messages. */
+  source: string;
+  /** Accept `insecure-skip-tls-verify` (ALERTFENCE_KUBE_ALLOW_INSECURE_TLS); refused otherwise. */
+  allowInsecureTls?: boolean;
+}
+
 /**
  * The current context of a kubeconfig. `baseDir` resolves the relative paths it names (certificate files, a
  * token file, a credential command), as kubectl resolves them against the kubeconfig's own directory.
  */
-export function parseKubeconfig(text: string, options: { baseDir: string; source: string }): KubeEndpoint {
+export function parseKubeconfig(text: string, options: ParseOptions): KubeEndpoint {
   const { baseDir, source } = options;
   let document: unknown;
   try {
     document = parseYaml(text);
   } catch (error) {
-    throw new KubeconfigError(`${source} is not YAML: ${(error as Error).message}`);
+    // Only where, never what: the parser's message quotes the offending line, which can hold a token.
+    const { code, linePos } = error as { code?: string; linePos?: Array<{ line: number; col: number }> };
+    const at = linePos?.[0] ? ` at line ${linePos[0].line}, column ${linePos[0].col}` : '';
+    throw new KubeconfigError(`${source} is not YAML (${code ?? 'parse error'}${at})`);
   }
   const parsed = kubeconfigSchema.safeParse(document);
   if (!parsed.success) {
@@ -135,6 +147,11 @@ export function parseKubeconfig(text: string, options: { baseDir: string; source
     'CA certificate',
   );
   const exec = user.exec;
+  if (cluster['insecure-skip-tls-verify'] && !options.allowInsecureTls) {
+    throw new KubeconfigError(
+      `${source}: cluster "${context.cluster}" sets insecure-skip-tls-verify; alertfence will not take a node's health from an API server it cannot authenticate (anyone on the path could answer). Give it the cluster's CA (certificate-authority-data), or, for a lab only, set ALERTFENCE_KUBE_ALLOW_INSECURE_TLS=true`,
+    );
+  }
   return {
     server: cluster.server.replace(/\/+$/, ''),
     tls: {
@@ -161,7 +178,7 @@ export function parseKubeconfig(text: string, options: { baseDir: string; source
 }
 
 /** Reads a kubeconfig file; `KUBECONFIG` may name only one. */
-export function loadKubeconfigFile(file: string): KubeEndpoint {
+export function loadKubeconfigFile(file: string, options: { allowInsecureTls?: boolean } = {}): KubeEndpoint {
   if (file.split(delimiter).filter(Boolean).length > 1) {
     throw new KubeconfigError(
       `KUBECONFIG=${file} lists several files; alertfence reads exactly one, so point it at the one to use`,
@@ -173,7 +190,11 @@ export function loadKubeconfigFile(file: string): KubeEndpoint {
   } catch (error) {
     throw new KubeconfigError(`cannot read kubeconfig ${file}: ${(error as Error).message}`);
   }
-  return parseKubeconfig(text, { baseDir: dirname(resolve(file)), source: `kubeconfig ${file}` });
+  return parseKubeconfig(text, {
+    baseDir: dirname(resolve(file)),
+    source: `kubeconfig ${file}`,
+    ...(options.allowInsecureTls ? { allowInsecureTls: true } : {}),
+  });
 }
 
 /** Where a pod's service account is mounted. */

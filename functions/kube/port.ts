@@ -16,36 +16,54 @@ export interface EventInput {
   message: string;
 }
 
+/** Options every call takes: the step's deadline, which bounds the request below the client's own limit. */
+export interface KubeCallOptions {
+  /** Epoch ms by which the call must be answered. */
+  deadline?: number;
+}
+
+/**
+ * Options of a call on one object by identity: the object must be the one read before (its UID), not another
+ * created since under the same name. A mismatch throws `KubePreconditionError` and changes nothing.
+ */
+export interface ObjectCallOptions extends KubeCallOptions {
+  uid?: string;
+}
+
 /**
  * Exactly the Kubernetes calls alertfence makes, and no more. The real implementation is
  * `createKubeClient` over the API server's REST API; unit tests pass an in-memory fake.
  *
  * Conventions: a read of a missing object returns `undefined`; a delete of a missing object is done;
- * a lost compare-and-swap throws `KubeConflictError`; an unreachable or failing API server throws
- * `KubeUnavailableError`.
+ * a lost compare-and-swap throws `KubeConflictError`; an object that is not the UID named throws
+ * `KubePreconditionError`; an unreachable or failing API server throws `KubeUnavailableError`.
  */
 export interface KubePort {
-  getNode(name: string): Promise<Node | undefined>;
-  listNodes(): Promise<Node[]>;
-  /** Adds a taint, keeping every other taint (JSON patch guarded by `resourceVersion`). No-op when present. */
-  addTaint(node: string, taint: Taint): Promise<void>;
+  getNode(name: string, options?: KubeCallOptions): Promise<Node | undefined>;
+  listNodes(options?: KubeCallOptions): Promise<Node[]>;
+  /**
+   * Adds a taint, keeping every other taint (JSON patch guarded by `resourceVersion`). No-op when present or
+   * when the Node is gone; `KubePreconditionError` when the Node is not the UID named.
+   */
+  addTaint(node: string, taint: Taint, options?: ObjectCallOptions): Promise<void>;
   /** Removes the taints with this key, keeping every other taint. No-op when absent. */
-  removeTaint(node: string, key: string): Promise<void>;
-  deleteNode(name: string): Promise<void>;
+  removeTaint(node: string, key: string, options?: ObjectCallOptions): Promise<void>;
+  /** Deletes a Node; with `uid`, only that Node (a delete precondition), never one recreated under its name. */
+  deleteNode(name: string, options?: ObjectCallOptions): Promise<void>;
 
-  getLease(namespace: string, name: string): Promise<Lease | undefined>;
-  listLeases(namespace: string, labelSelector?: string): Promise<Lease[]>;
+  getLease(namespace: string, name: string, options?: KubeCallOptions): Promise<Lease | undefined>;
+  listLeases(namespace: string, labelSelector?: string, options?: KubeCallOptions): Promise<Lease[]>;
   /** Creates a Lease; `KubeConflictError` when it already exists. */
-  createLease(namespace: string, lease: Lease): Promise<Lease>;
+  createLease(namespace: string, lease: Lease, options?: KubeCallOptions): Promise<Lease>;
   /** Replaces a Lease only if its `metadata.resourceVersion` is current; `KubeConflictError` otherwise. */
-  replaceLease(namespace: string, lease: Lease): Promise<Lease>;
+  replaceLease(namespace: string, lease: Lease, options?: KubeCallOptions): Promise<Lease>;
 
-  listPodsOnNode(node: string): Promise<Pod[]>;
-  /** Force-deletes a pod (grace period 0): only safe once the node is verified off. */
-  forceDeletePod(namespace: string, name: string): Promise<void>;
-  listVolumeAttachments(node: string): Promise<VolumeAttachment[]>;
-  deleteVolumeAttachment(name: string): Promise<void>;
-  listPersistentVolumes(): Promise<PersistentVolume[]>;
+  listPodsOnNode(node: string, options?: KubeCallOptions): Promise<Pod[]>;
+  /** Force-deletes a pod (grace period 0): only safe once the node is verified off. With `uid`, only that pod. */
+  forceDeletePod(namespace: string, name: string, options?: ObjectCallOptions): Promise<void>;
+  listVolumeAttachments(node: string, options?: KubeCallOptions): Promise<VolumeAttachment[]>;
+  deleteVolumeAttachment(name: string, options?: ObjectCallOptions): Promise<void>;
+  listPersistentVolumes(options?: KubeCallOptions): Promise<PersistentVolume[]>;
 
   createEvent(namespace: string, event: EventInput): Promise<KubeEvent | undefined>;
   /** Cheap reachability probe for `/readyz`. */
@@ -65,6 +83,14 @@ export class KubeError extends Error {
 /** A compare-and-swap lost (409, or a failed JSON patch `test`): someone changed the object; re-read. */
 export class KubeConflictError extends KubeError {
   override name = 'KubeConflictError';
+}
+
+/**
+ * The object is not the one named by UID: it was deleted and recreated under the same name (a delete's
+ * precondition failed, or the live object's UID differs). Nothing was changed; never retried.
+ */
+export class KubePreconditionError extends KubeError {
+  override name = 'KubePreconditionError';
 }
 
 /** The API server could not be reached or failed (5xx, 429, network): do nothing destructive, retry later. */

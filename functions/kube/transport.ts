@@ -18,6 +18,8 @@ export interface KubeRequest {
   body?: unknown;
   /** Default `application/json`; a JSON patch says `application/json-patch+json`. */
   contentType?: string;
+  /** Epoch ms by which the answer must be in: the caller's step deadline, when shorter than the time limit. */
+  deadline?: number;
 }
 
 /** The API server answered with a status outside 2xx; `reason` and `message` come from its `Status` body. */
@@ -211,6 +213,14 @@ export function createTransport(endpoint: KubeEndpoint, options: TransportOption
       headers['content-length'] = payload.length;
     }
     if (tokens) headers.authorization = `Bearer ${await tokens.get()}`;
+    // The shorter of the transport's limit and what is left of the caller's step: a step never outlives its
+    // deadline waiting on a hung API server.
+    const limitMs =
+      request.deadline === undefined
+        ? options.timeoutMs
+        : Math.min(options.timeoutMs, request.deadline - Date.now());
+    if (limitMs <= 0)
+      throw new KubeTimeoutError(`the step's deadline passed before ${request.method} ${request.path}`);
 
     return new Promise((resolve, reject) => {
       const outgoing = send(
@@ -239,8 +249,8 @@ export function createTransport(endpoint: KubeEndpoint, options: TransportOption
       );
       // One limit for the whole exchange: connect, send, wait, and read the answer to its end.
       const timer = setTimeout(
-        () => outgoing.destroy(new KubeTimeoutError(`no answer within ${options.timeoutMs} ms`)),
-        options.timeoutMs,
+        () => outgoing.destroy(new KubeTimeoutError(`no answer within ${limitMs} ms`)),
+        limitMs,
       );
       outgoing.on('error', (error) => {
         clearTimeout(timer);

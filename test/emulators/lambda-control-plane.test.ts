@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { journalLeaseName, readJournal } from '../../functions/fence/journal.js';
+import { journalLeaseName } from '../../functions/fence/journal.js';
 import { putNode, readNode, useControlPlane } from '../integration/kube/cluster.js';
 import { functionBundles } from '../integration/runtimes/support/bundles.js';
 import { TOKEN } from '../integration/runtimes/support/env.js';
@@ -7,6 +7,7 @@ import { startLambdaApiStandIn } from '../integration/runtimes/support/lambda-ap
 import { functionUrlEvent, readFunctionUrlResult } from '../integration/runtimes/support/lambda-events.js';
 import { startRie } from '../integration/runtimes/support/rie.js';
 import { useSetup } from '../integration/runtimes/support/setup.js';
+import { peekJournal as readJournal } from '../support/peek-journal.js';
 import { alertPayload } from '../support/world.js';
 
 describe('Lambda bundle under the emulator, fencing on a real API server', () => {

@@ -1,6 +1,6 @@
-import { readJournal } from '../../functions/fence/journal.js';
 import type { Phase } from '../../functions/fence/vocabulary.js';
 import type { Lease } from '../../functions/kube/objects.js';
+import { peekJournal as readJournal } from '../support/peek-journal.js';
 import { FakeKube } from './kube.js';
 
 /** The process died: thrown at the crash point and by every later call of the same "process". */

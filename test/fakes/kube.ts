@@ -11,7 +11,9 @@ import {
   type EventInput,
   KubeConflictError,
   type KubePort,
+  KubePreconditionError,
   KubeUnavailableError,
+  type ObjectCallOptions,
 } from '../../functions/kube/port.js';
 
 export interface KubeCall {
@@ -110,10 +112,23 @@ export class FakeKube implements KubePort {
     return [...this.nodes.values()].map((node) => structuredClone(node));
   }
 
-  async addTaint(node: string, taint: Taint) {
+  /** A UID precondition, as the API server applies it: the object of that name must have that UID. */
+  private requireUid(kind: string, name: string, actual: string | undefined, options?: ObjectCallOptions) {
+    if (options?.uid && actual !== options.uid) {
+      throw new KubePreconditionError(
+        `${kind} ${name}: UID in precondition ${options.uid}, object has ${actual}`,
+        {
+          status: 409,
+        },
+      );
+    }
+  }
+
+  async addTaint(node: string, taint: Taint, options?: ObjectCallOptions) {
     await this.enter('addTaint', `${node}:${taint.key}`);
     const current = this.nodes.get(node);
     if (!current) return;
+    this.requireUid('node', node, current.metadata?.uid, options);
     const taints = current.spec?.taints ?? [];
     if (taints.some((existing) => existing.key === taint.key && existing.effect === taint.effect)) return;
     current.spec = { ...current.spec, taints: [...taints, structuredClone(taint)] };
@@ -124,18 +139,22 @@ export class FakeKube implements KubePort {
     }
   }
 
-  async removeTaint(node: string, key: string) {
+  async removeTaint(node: string, key: string, options?: ObjectCallOptions) {
     await this.enter('removeTaint', `${node}:${key}`);
     const current = this.nodes.get(node);
     if (!current) return;
+    this.requireUid('node', node, current.metadata?.uid, options);
     current.spec = {
       ...current.spec,
       taints: (current.spec?.taints ?? []).filter((taint) => taint.key !== key),
     };
   }
 
-  async deleteNode(name: string) {
+  async deleteNode(name: string, options?: ObjectCallOptions) {
     await this.enter('deleteNode', name);
+    const current = this.nodes.get(name);
+    if (!current) return;
+    this.requireUid('node', name, current.metadata?.uid, options);
     this.nodes.delete(name);
   }
 
@@ -145,10 +164,15 @@ export class FakeKube implements KubePort {
     return lease && structuredClone(lease);
   }
 
-  async listLeases(namespace: string) {
+  async listLeases(namespace: string, labelSelector?: string) {
     await this.enter('listLeases', namespace);
+    const wanted = (labelSelector ?? '')
+      .split(',')
+      .filter((term) => term.includes('='))
+      .map((term) => term.split('=') as [string, string]);
     return [...this.leases.entries()]
       .filter(([key]) => key.startsWith(`${namespace}/`))
+      .filter(([, lease]) => wanted.every(([k, v]) => lease.metadata?.labels?.[k] === v))
       .map(([, lease]) => structuredClone(lease));
   }
 
@@ -192,11 +216,14 @@ export class FakeKube implements KubePort {
     return this.pods.filter((pod) => pod.spec?.nodeName === node).map((pod) => structuredClone(pod));
   }
 
-  async forceDeletePod(namespace: string, name: string) {
+  async forceDeletePod(namespace: string, name: string, options?: ObjectCallOptions) {
     await this.enter('forceDeletePod', `${namespace}/${name}`);
-    this.pods = this.pods.filter(
-      (pod) => !(pod.metadata?.namespace === namespace && pod.metadata?.name === name),
+    const current = this.pods.find(
+      (pod) => pod.metadata?.namespace === namespace && pod.metadata?.name === name,
     );
+    if (!current) return;
+    this.requireUid('pod', `${namespace}/${name}`, current.metadata?.uid, options);
+    this.pods = this.pods.filter((pod) => pod !== current);
   }
 
   async listVolumeAttachments(node: string) {
@@ -204,9 +231,12 @@ export class FakeKube implements KubePort {
     return this.attachments.filter((va) => va.spec?.nodeName === node).map((va) => structuredClone(va));
   }
 
-  async deleteVolumeAttachment(name: string) {
+  async deleteVolumeAttachment(name: string, options?: ObjectCallOptions) {
     await this.enter('deleteVolumeAttachment', name);
-    this.attachments = this.attachments.filter((va) => va.metadata?.name !== name);
+    const current = this.attachments.find((va) => va.metadata?.name === name);
+    if (!current) return;
+    this.requireUid('volumeattachment', name, current.metadata?.uid, options);
+    this.attachments = this.attachments.filter((va) => va !== current);
   }
 
   async listPersistentVolumes() {

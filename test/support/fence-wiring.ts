@@ -8,16 +8,14 @@ import { createDriverRegistry } from '../../drivers/registry.js';
 import { createApp } from '../../functions/app.js';
 import { type Config, loadConfig } from '../../functions/config.js';
 import type { RunResult } from '../../functions/fence/executor.js';
-import {
-  type Continuation,
-  createFenceService,
-  type FenceService,
-  type Handoff,
-} from '../../functions/fence/fence-service.js';
+import { createFenceService, type FenceService } from '../../functions/fence/fence-service.js';
+import type { Continuation, Handoff } from '../../functions/fence/handoff.js';
 import type { KubePort } from '../../functions/kube/port.js';
 import { createLogger } from '../../functions/log.js';
 
 export const TOKEN = 'test-token-0123456789abcdef';
+/** The key that seals the tests' journals (ALERTFENCE_JOURNAL_KEY). */
+export const JOURNAL_KEY = 'test-journal-key-0123456789abcdef0123456789';
 
 /** Collects handoffs; `drain` runs them as the runtime would, one invocation each. */
 export class RecordingContinuation implements Continuation {
@@ -46,7 +44,7 @@ export interface FenceWiring {
   logs: string[];
   /**
    * Runs the handed-over fences until none is left (or `limit` invocations), one invocation each, as a
-   * runtime would; one entry per invocation (undefined for a stale handoff).
+   * runtime would; one entry per invocation (undefined for a refused one: stale, disarmed, guarded).
    */
   drain(limit: number): Promise<Array<RunResult | undefined>>;
   /** POSTs JSON (an object, or text as is) to the app with the bearer token. */
@@ -57,7 +55,12 @@ export function wireFence(options: FenceWiringOptions): FenceWiring {
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const { kube } = options;
-  const config = loadConfig({ ALERTFENCE_TOKENS: TOKEN, ALERTFENCE_DRY_RUN: 'false', ...options.env });
+  const config = loadConfig({
+    ALERTFENCE_TOKENS: TOKEN,
+    ALERTFENCE_DRY_RUN: 'false',
+    ALERTFENCE_JOURNAL_KEY: JOURNAL_KEY,
+    ...options.env,
+  });
   const logs: string[] = [];
   const log = createLogger({ level: 'debug', write: (line) => logs.push(line), now });
   const continuation = new RecordingContinuation();
@@ -83,12 +86,11 @@ export function wireFence(options: FenceWiringOptions): FenceWiring {
       while (continuation.handoffs.length > 0 && results.length < limit) {
         const handoff = continuation.handoffs.shift() as Handoff;
         invocation += 1;
-        results.push(
-          await service.continueFence(handoff, {
-            requestId: `worker-${invocation}`,
-            deadline: now() + config.runBudgetMs,
-          }),
-        );
+        const answer = await service.continueFence(handoff, {
+          requestId: `worker-${invocation}`,
+          deadline: now() + config.runBudgetMs,
+        });
+        results.push('journal' in answer ? answer : undefined);
       }
       return results;
     },

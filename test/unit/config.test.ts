@@ -11,7 +11,8 @@ import {
 const TOKEN = 'config-token-0123456789abcdef';
 const OTHER = 'config-token-fedcba9876543210';
 
-const base = { ALERTFENCE_TOKENS: TOKEN };
+const JOURNAL_KEY = 'config-journal-key-0123456789abcdef0123';
+const base = { ALERTFENCE_TOKENS: TOKEN, ALERTFENCE_JOURNAL_KEY: JOURNAL_KEY };
 
 /** The ConfigError `loadConfig` throws for `env`, or a failure when it does not throw one. */
 function configError(
@@ -84,6 +85,34 @@ describe('loadConfig', () => {
 
     // Assess
     expect(config.dryRun).toBe(expected);
+  });
+
+  it('should refuse to arm without a journal key, saying how to make one', () => {
+    // Act
+    const error = configError({ ALERTFENCE_TOKENS: TOKEN, ALERTFENCE_DRY_RUN: 'false' });
+
+    // Assess
+    expect(error.message).toContain('ALERTFENCE_JOURNAL_KEY: required when ALERTFENCE_DRY_RUN=false');
+    expect(error.message).toContain('openssl rand -hex 32');
+  });
+
+  it('should start disarmed without a journal key, and accept several keys for rotation', () => {
+    // Act
+    const disarmed = loadConfig({ ALERTFENCE_TOKENS: TOKEN });
+    const rotating = loadConfig({ ...base, ALERTFENCE_JOURNAL_KEY: `${JOURNAL_KEY}-new,${JOURNAL_KEY}` });
+
+    // Assess
+    expect(disarmed.journalKeys).toEqual([]);
+    expect(rotating.journalKeys).toEqual([`${JOURNAL_KEY}-new`, JOURNAL_KEY]);
+  });
+
+  it('should refuse a journal key shorter than 32 characters', () => {
+    // Act
+    const error = configError({ ...base, ALERTFENCE_JOURNAL_KEY: 'short' });
+
+    // Assess
+    expect(error.message).toContain('ALERTFENCE_JOURNAL_KEY');
+    expect(error.message).not.toContain('short');
   });
 
   it.each<[string, string, keyof Config, unknown]>([

@@ -49,7 +49,7 @@ describe('readinessCheck', () => {
     await expect(check).rejects.toThrow('aws: pre-flight failed');
   });
 
-  it('should trust a passed check for a minute and never remember a failed one', async () => {
+  it('should trust a passed check for a minute and remember a failed one for ten seconds only', async () => {
     // Prepare
     let clock = 1_000_000;
     let failing = true;
@@ -63,14 +63,18 @@ describe('readinessCheck', () => {
     // Act
     const first = await ready().catch((error: Error) => error.message);
     failing = false;
+    const remembered = await ready().catch((error: Error) => error.message);
+    clock += 10_001;
     await ready();
     clock += 59_000;
     await ready();
     clock += 2_000;
     await ready();
 
-    // Assess: failed, then checked again and passed, then trusted, then checked again after the minute.
+    // Assess: failed, the failure remembered briefly, then checked again and passed, then trusted, then checked
+    // again after the minute.
     expect(first).toBe('aws: expired credentials');
+    expect(remembered).toBe('aws: expired credentials');
     expect(aws.counted.preflights).toBe(3);
   });
 

@@ -84,13 +84,14 @@ describe('fence of a Redfish-backed node through the webhook on a real control p
       targets: [`redfish:rack1/${dead.id}`],
     });
     expect(plan.plan.find((step) => step.action.startsWith('detach'))?.targets).toEqual([]);
-    // Assess: the webhook accepted the dead node and refused the live one, after one read of its system.
+    // Assess: the webhook accepted the dead node and refused the live one, after reading the dead one's system
+    // (resolve, then the fence's own look: it must exist for these credentials).
     expect(response.status).toBe(202);
     expect(answer.results).toEqual([
       expect.objectContaining({ node: 'metal-1', outcome: 'accepted' }),
       expect.objectContaining({ node: 'metal-2', outcome: 'refused', reason: 'NodeReady' }),
     ]);
-    expect(atAnswer.map((r) => `${r.method} ${r.status}`)).toEqual(['GET 200']);
+    expect(atAnswer.map((r) => `${r.method} ${r.status}`)).toEqual(['GET 200', 'GET 200']);
     // Assess: the fence ran every phase, verified Off before releasing, and the controllers released the pod.
     const journal = await service.journal('metal-1');
     expect(journal?.status).toBe('succeeded');

@@ -51,8 +51,9 @@ async function knownSettings(): Promise<Set<string>> {
   };
   await walk(join(ROOT, 'functions'));
   await walk(join(ROOT, 'drivers'));
-  // `NAME_FILE` is read for every `NAME` (functions/config.ts, resolveSecretFiles).
-  for (const name of [...names]) names.add(`${name}_FILE`);
+  // `NAME_FILE` is read for every `NAME` (functions/config.ts, resolveSecretFiles), and on Lambda
+  // `NAME_SECRET_ARN` (functions/lambda-secrets.ts).
+  for (const name of [...names]) names.add(`${name}_FILE`).add(`${name}_SECRET_ARN`);
   return names;
 }
 
@@ -95,6 +96,38 @@ describe('infra/aws/template.yaml', () => {
     const settings = Object.keys(fn.Environment.Variables).filter((name) => name.startsWith('ALERTFENCE_'));
     expect(settings.filter((name) => !known.has(name))).toEqual([]);
   });
+
+  it('should cap concurrency, keep secrets out of the configuration, schedule the tick and keep failed continuations', async () => {
+    // Arrange
+    const text = await readFile(infra('aws/template.yaml'), 'utf8');
+
+    // Act
+    const template = parse(text, { customTags: CFN_TAGS }) as {
+      Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    };
+
+    // Assess: the Function URL is public, so the blast radius of a flood is capped and no token is in plain sight.
+    const fn = template.Resources.Function?.Properties as Record<string, unknown> & {
+      Environment: { Variables: Record<string, unknown> };
+    };
+    expect(fn.ReservedConcurrentExecutions).toBe('ReservedConcurrency');
+    expect(Object.keys(fn.Environment.Variables)).not.toContain('ALERTFENCE_TOKENS');
+    expect(Object.keys(fn.Environment.Variables)).not.toContain('ALERTFENCE_JOURNAL_KEY');
+    expect(fn.Environment.Variables).toMatchObject({
+      ALERTFENCE_TOKENS_SECRET_ARN: 'TokenSecret',
+      ALERTFENCE_JOURNAL_KEY_SECRET_ARN: 'JournalKeySecret',
+      // CloudFormation's own substitution (!Sub), not a JavaScript one.
+      ALERTFENCE_WORKER_FUNCTION: ['$', '{AWS::StackName}:live'].join(''),
+    });
+    expect(fn.Events).toMatchObject({
+      Tick: { Type: 'Schedule', Properties: { Input: '{"alertfence":"tick"}' } },
+    });
+    expect(fn.EventInvokeConfig).toMatchObject({
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Type: 'SQS', Destination: 'FailedContinuations.Arn' } },
+    });
+    expect(template.Resources.FailedContinuations?.Type).toBe('AWS::SQS::Queue');
+  });
 });
 
 describe('infra/openfaas', () => {
@@ -122,6 +155,10 @@ describe('infra/openfaas', () => {
     expect(fn?.environment.ALERTFENCE_TOKENS_FILE).toBe('/var/openfaas/secrets/alertfence-tokens');
     expect(fn?.secrets).toContain('alertfence-tokens');
     expect(fn?.annotations['com.openfaas.serviceaccount']).toBe('alertfence');
+    expect(fn?.environment.ALERTFENCE_JOURNAL_KEY_FILE).toBe('/var/openfaas/secrets/alertfence-journal-key');
+    expect(fn?.secrets).toContain('alertfence-journal-key');
+    // The scheduled tick, by the cron-connector (functions/openfaas.ts serves it on POST /).
+    expect(fn?.annotations).toMatchObject({ topic: 'cron-function', schedule: expect.any(String) });
     const settings = Object.keys(fn?.environment ?? {}).filter((name) => name.startsWith('ALERTFENCE_'));
     expect(settings.filter((name) => !known.has(name))).toEqual([]);
   });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { journalLeaseName, readJournal } from '../../../functions/fence/journal.js';
+import { journalLeaseName } from '../../../functions/fence/journal.js';
 import { freePort, type PeerProcess, startProcess, waitUntil } from '../../peers/process.js';
+import { peekJournal as readJournal } from '../../support/peek-journal.js';
 import { type ClusterSuite, putNode, useControlPlane } from '../kube/cluster.js';
 import { functionBundles } from './support/bundles.js';
 import { isolatedEnv, TOKEN } from './support/env.js';

@@ -58,9 +58,10 @@ describe('Ec2Driver', () => {
       },
     );
 
-    it('should take the instance and the region from the providerID without calling EC2', async () => {
+    it('should take the instance and the region from the providerID, and read it there', async () => {
       // Prepare
       const { driver, ec2, deadlineIn } = setup();
+      ec2.on(DescribeInstancesCommand).resolves(instanceOutput({ state: 'running' }));
 
       // Act
       const ref = await driver.resolve(
@@ -70,12 +71,30 @@ describe('Ec2Driver', () => {
 
       // Assess
       expect(ref).toEqual({ provider: 'aws', id: INSTANCE_ID, region: 'us-west-2' });
-      expect(ec2.calls()).toHaveLength(0);
+      expect(ec2.commandCalls(DescribeInstancesCommand)[0]?.args[0].input).toEqual({
+        InstanceIds: [INSTANCE_ID],
+      });
+    });
+
+    it('should refuse a providerID whose instance is terminated', async () => {
+      // Prepare
+      const { driver, ec2, deadlineIn } = setup();
+      ec2.on(DescribeInstancesCommand).resolves(instanceOutput({ state: 'terminated' }));
+
+      // Act
+      const resolving = driver.resolve(
+        { name: 'worker-1', providerID: `aws:///eu-west-1a/${INSTANCE_ID}`, internalIPs: [] },
+        deadlineIn(10_000),
+      );
+
+      // Assess
+      await expect(resolving).rejects.toThrow(/is terminated/);
     });
 
     it('should use the configured region instead of the zone when pinRegion is set', async () => {
       // Prepare
-      const { driver, deadlineIn } = setup({ region: 'us-east-1', pinRegion: true });
+      const { driver, ec2, deadlineIn } = setup({ region: 'us-east-1', pinRegion: true });
+      ec2.on(DescribeInstancesCommand).resolves(instanceOutput({ state: 'running' }));
 
       // Act
       const ref = await driver.resolve(
@@ -119,13 +138,14 @@ describe('Ec2Driver', () => {
       expect(ref).toEqual({ provider: 'aws', id: INSTANCE_ID, region: 'eu-west-1' });
       expect(ec2.commandCalls(DescribeInstancesCommand)[0]?.args[0].input.Filters).toEqual([
         { Name: 'tag-key', Values: ['kubernetes.io/cluster/prod'] },
+        { Name: 'private-ip-address', Values: ['10.0.0.7'] },
         { Name: 'tag:alertfence.io/node', Values: ['worker-1'] },
       ]);
     });
 
-    it('should fall back from the private DNS name to the InternalIP', async () => {
+    it('should fall back from the tag to the private DNS name, always with the InternalIP, never by IP alone', async () => {
       // Prepare
-      const { driver, ec2, deadlineIn } = setup({ defaultDriver: true });
+      const { driver, ec2, deadlineIn } = setup({ defaultDriver: true, lookupTagKey: 'alertfence.io/node' });
       ec2
         .on(DescribeInstancesCommand)
         .resolvesOnce({ $metadata: {}, Reservations: [] })
@@ -137,10 +157,23 @@ describe('Ec2Driver', () => {
       // Assess
       expect(ref.id).toBe(INSTANCE_ID);
       const filters = ec2.commandCalls(DescribeInstancesCommand).map((call) => call.args[0].input.Filters);
+      const byIp = { Name: 'private-ip-address', Values: ['10.0.0.7'] };
       expect(filters).toEqual([
-        [{ Name: 'private-dns-name', Values: ['worker-1'] }],
-        [{ Name: 'private-ip-address', Values: ['10.0.0.7'] }],
+        [byIp, { Name: 'tag:alertfence.io/node', Values: ['worker-1'] }],
+        [byIp, { Name: 'private-dns-name', Values: ['worker-1'] }],
       ]);
+    });
+
+    it('should refuse to look up a node that reports no InternalIP', async () => {
+      // Prepare
+      const { driver, ec2, deadlineIn } = setup({ defaultDriver: true });
+
+      // Act
+      const resolving = driver.resolve({ name: 'worker-1', internalIPs: [] }, deadlineIn(10_000));
+
+      // Assess
+      await expect(resolving).rejects.toThrow(/never by name alone/);
+      expect(ec2.calls()).toHaveLength(0);
     });
 
     it('should refuse a node that no instance matches', async () => {
@@ -215,7 +248,7 @@ describe('Ec2Driver', () => {
       ]);
     });
 
-    it('should report an instance EC2 no longer knows as gone and off', async () => {
+    it('should report an instance EC2 does not know as missing, of unknown power, never off', async () => {
       // Prepare
       const { driver, ec2, deadlineIn } = setup();
       ec2.on(DescribeInstancesCommand).rejects(awsError('InvalidInstanceID.NotFound'));
@@ -224,7 +257,13 @@ describe('Ec2Driver', () => {
       const description = await driver.describe(REF, deadlineIn(10_000));
 
       // Assess
-      expect(description).toMatchObject({ power: 'off', gone: true, cloudState: 'not-found', volumes: [] });
+      expect(description).toMatchObject({
+        power: 'unknown',
+        missing: true,
+        gone: false,
+        cloudState: 'not-found',
+        volumes: [],
+      });
     });
 
     it('should refuse a malformed instance id', async () => {
@@ -474,7 +513,7 @@ describe('Ec2Driver', () => {
       expect(description).toMatchObject({ power: 'off', gone: true, cloudState: 'terminated' });
     });
 
-    it('should count an instance that disappeared as off', async () => {
+    it('should count an instance that disappeared as off only for a caller that saw it exist', async () => {
       // Prepare
       const { driver, ec2, deadlineIn } = setup();
       ec2
@@ -483,10 +522,12 @@ describe('Ec2Driver', () => {
         .rejects(awsError('InvalidInstanceID.NotFound'));
 
       // Act
-      const description = await driver.waitForPower(REF, 'off', deadlineIn(60_000));
+      const seen = await driver.waitForPower(REF, 'off', { ...deadlineIn(60_000), notFoundMeansOff: true });
+      const unproven = driver.waitForPower(REF, 'off', deadlineIn(60_000));
 
       // Assess
-      expect(description).toMatchObject({ power: 'off', gone: true });
+      expect(seen).toMatchObject({ missing: true });
+      await expect(unproven).rejects.toBeInstanceOf(DeadlineExceededError);
     });
 
     it('should re-issue the stop when the instance is running after a stop', async () => {

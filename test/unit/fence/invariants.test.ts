@@ -208,10 +208,10 @@ describe('safety invariants', () => {
       deadline: world.clock.now() + 60_000,
     });
 
-    // Assess: the holder it names is no longer the holder, so it takes nothing over and calls nothing.
+    // Assess: its nonce is no longer the one the Lease expects, so it takes nothing over and calls nothing.
     expect(handedOn).toBeDefined();
-    expect(handedOn?.holder).not.toBe(delivered?.holder);
-    expect(duplicate).toBeUndefined();
+    expect(handedOn?.nonce).not.toBe(delivered?.nonce);
+    expect(duplicate).toMatchObject({ status: 'stale', reason: 'StaleContinuation' });
     expect(world.driver.calls.length).toBe(callsBefore);
     await world.drain();
     expect(count(world, 'powerOff')).toBe(1);
@@ -381,12 +381,13 @@ describe('safety invariants', () => {
   });
 
   it('invariant 6: should not power off when the cloud cannot be read, and resume once it can', async () => {
-    // Prepare: describe fails while the cloud is unreachable.
+    // Prepare: once the fence has started, describe fails while the cloud is unreachable.
     let cloudDown = true;
+    let reads = 0;
     const world = createWorld({
       driverOptions: {
         onCall: (call) => {
-          if (cloudDown && call.method === 'describe')
+          if (call.method === 'describe' && ++reads > 1 && cloudDown)
             throw new DriverError('EC2 unreachable', { retryable: true });
         },
       },

@@ -7,7 +7,12 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createKubeClient } from '../../../functions/kube/client.js';
 import type { ExecPlugin, KubeEndpoint } from '../../../functions/kube/kubeconfig.js';
-import { KubeError, KubeForbiddenError, KubeUnavailableError } from '../../../functions/kube/port.js';
+import {
+  KubeError,
+  KubeForbiddenError,
+  KubePreconditionError,
+  KubeUnavailableError,
+} from '../../../functions/kube/port.js';
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => void;
 
@@ -68,23 +73,47 @@ function credential(token: string, expiresInMs?: number) {
 }
 
 describe('the Kubernetes transport', () => {
-  it('should send the request alertfence means: method, path, query and bearer token', async () => {
+  it('should send the request alertfence means: method, path, delete options with the UID, and bearer token', async () => {
     // Prepare
     const endpoint = await apiServer(json(200, { metadata: { name: 'worker-1' } }));
     const kube = createKubeClient({ ...endpoint, token: 'static' });
 
     // Act
-    await kube.forceDeletePod('apps', 'db-0');
+    await kube.forceDeletePod('apps', 'db-0', { uid: 'pod-uid-1' });
 
     // Assess
     expect(seen).toEqual([
       {
         method: 'DELETE',
-        url: '/api/v1/namespaces/apps/pods/db-0?gracePeriodSeconds=0',
+        url: '/api/v1/namespaces/apps/pods/db-0',
         authorization: 'Bearer static',
-        body: '',
+        body: expect.any(String),
       },
     ]);
+    expect(JSON.parse(seen[0]?.body ?? '')).toEqual({
+      apiVersion: 'v1',
+      kind: 'DeleteOptions',
+      preconditions: { uid: 'pod-uid-1' },
+      gracePeriodSeconds: 0,
+    });
+  });
+
+  it('should refuse a delete whose UID precondition fails as a precondition, never a conflict to retry', async () => {
+    // Prepare: the API server's answer when the object of that name has another UID.
+    const endpoint = await apiServer(
+      json(409, {
+        kind: 'Status',
+        reason: 'Conflict',
+        message: 'Precondition failed: UID in precondition: a, UID in object meta: b',
+      }),
+    );
+    const kube = createKubeClient({ ...endpoint, token: 'static' });
+
+    // Act
+    const deleting = kube.deleteNode('worker-1', { uid: 'a' });
+
+    // Assess
+    await expect(deleting).rejects.toBeInstanceOf(KubePreconditionError);
   });
 
   it('should give up on an answer that stalls half-way, as unreachable', async () => {

@@ -115,14 +115,14 @@ describe('OpenStackDriver.handles', () => {
   it.each([
     [{ name: 'w', providerID: `openstack:///${ID}`, internalIPs: [] }, true],
     [{ name: 'w', providerID: 'aws:///eu-west-1a/i-0abc', internalIPs: [] }, false],
-    [{ name: 'w', internalIPs: ['10.0.0.5'] }, true],
+    [{ name: 'w', internalIPs: ['10.0.0.5'] }, false],
   ])('should answer %j with %s', (node, handled) => {
     expect(setup().driver.handles(node)).toBe(handled);
   });
 
-  it('should leave nodes without providerID alone when look-up is off', () => {
-    expect(setup({ lookupWithoutProviderID: false }).driver.handles({ name: 'w', internalIPs: [] })).toBe(
-      false,
+  it('should claim nodes without providerID only when look-up is on', () => {
+    expect(setup({ lookupWithoutProviderID: true }).driver.handles({ name: 'w', internalIPs: [] })).toBe(
+      true,
     );
   });
 });
@@ -176,9 +176,9 @@ describe('OpenStackDriver.resolve', () => {
     expect(routed.calls).toHaveLength(0);
   });
 
-  it('should find the server by exact name, ignoring what Nova regex search also matched', async () => {
+  it('should find the server by exact name and InternalIP, ignoring what Nova regex search also matched', async () => {
     // Prepare
-    const { routed, driver, call } = setup();
+    const { routed, driver, call } = setup({ lookupWithoutProviderID: true });
     routed.on('GET', /\/servers\/detail$/, (c) =>
       new URL(c.url).searchParams.has('name')
         ? {
@@ -186,7 +186,7 @@ describe('OpenStackDriver.resolve', () => {
             json: {
               servers: [
                 serverBody(ID, 'worker-1.lab', 'ACTIVE', null),
-                serverBody(OTHER, 'worker-1xlab', 'ACTIVE', null, { addresses: {} }),
+                serverBody(OTHER, 'worker-1xlab', 'ACTIVE', null),
               ],
             },
           }
@@ -194,50 +194,33 @@ describe('OpenStackDriver.resolve', () => {
     );
 
     // Act
-    const ref = await driver.resolve({ name: 'worker-1.lab', internalIPs: [] }, call);
+    const ref = await driver.resolve({ name: 'worker-1.lab', internalIPs: ['10.0.0.5'] }, call);
 
     // Assess
     expect(ref.id).toBe(ID);
     expect(new URL(routed.calls.at(-1)?.url ?? '').searchParams.get('name')).toBe('^worker-1\\.lab$');
   });
 
-  it('should find the server by InternalIP when no name matches', async () => {
-    // Prepare
-    const { routed, driver, call } = setup();
-    routed.on('GET', /\/servers\/detail$/, (c) =>
-      new URL(c.url).searchParams.get('ip') === '^10\\.0\\.0\\.5$'
-        ? { status: 200, json: { servers: [serverBody(ID, 'vm-123', 'ACTIVE', null)] } }
-        : { status: 200, json: { servers: [] } },
-    );
-
-    // Act
-    const ref = await driver.resolve({ name: 'worker-1', internalIPs: ['10.0.0.5'] }, call);
-
-    // Assess
-    expect(ref.id).toBe(ID);
-  });
-
   it.each([
-    ['no server matches', [], [], /no server matches node worker-1 by name worker-1 or IP 10.0.0.5/],
+    ['no server has the name', [], /no server matches node worker-1 by name worker-1 and IP 10.0.0.5/],
     [
-      'two servers share the name',
+      'the server of that name does not hold the IP (a reused name)',
+      [
+        serverBody(ID, 'worker-1', 'ACTIVE', null, {
+          addresses: { net: [{ addr: '10.0.0.9', version: 4 }] },
+        }),
+      ],
+      /has 10.0.0.9; set spec.providerID/,
+    ],
+    [
+      'two servers share the name and the IP',
       [serverBody(ID, 'worker-1', 'ACTIVE', null), serverBody(OTHER, 'worker-1', 'ACTIVE', null)],
-      [],
       /2 servers match node worker-1/,
     ],
-    [
-      'the name and the IP point at different servers',
-      [serverBody(ID, 'worker-1', 'ACTIVE', null)],
-      [serverBody(OTHER, 'vm-9', 'ACTIVE', null)],
-      /2 servers match node worker-1.*set spec.providerID/,
-    ],
-  ])('should refuse the node when %s', async (_, byName, byIp, message) => {
+  ])('should refuse the node when %s', async (_, byName, message) => {
     // Prepare
-    const { routed, driver, call } = setup();
-    routed.on('GET', /\/servers\/detail$/, (c) => ({
-      status: 200,
-      json: { servers: new URL(c.url).searchParams.has('name') ? byName : byIp },
-    }));
+    const { routed, driver, call } = setup({ lookupWithoutProviderID: true });
+    routed.on('GET', /\/servers\/detail$/, () => ({ status: 200, json: { servers: byName } }));
 
     // Act
     const error = await failure(driver.resolve({ name: 'worker-1', internalIPs: ['10.0.0.5'] }, call));
@@ -245,6 +228,18 @@ describe('OpenStackDriver.resolve', () => {
     // Assess
     expect(error).toBeInstanceOf(InstanceNotFoundError);
     expect(error.message).toMatch(message);
+  });
+
+  it('should refuse to look up a node that reports no InternalIP, without calling Nova', async () => {
+    // Prepare
+    const { routed, driver, call } = setup({ lookupWithoutProviderID: true });
+
+    // Act
+    const error = await failure(driver.resolve({ name: 'worker-1', internalIPs: [] }, call));
+
+    // Assess
+    expect(error).toBeInstanceOf(InstanceNotFoundError);
+    expect(routed.count('GET', /\/servers\/detail$/)).toBe(0);
   });
 });
 
@@ -268,6 +263,7 @@ describe('OpenStackDriver.describe', () => {
       power: 'on',
       cloudState: 'ACTIVE',
       gone: false,
+      missing: false,
       volumes: [
         { id: 'boot', device: '/dev/vda', root: true },
         { id: 'pv', device: '/dev/vdb' },
@@ -280,7 +276,7 @@ describe('OpenStackDriver.describe', () => {
     expect(headers?.['x-auth-token']).toBe('tok-1');
   });
 
-  it('should describe a server that has since disappeared as off and gone', async () => {
+  it('should describe a server Nova does not show as missing, of unknown power, never off', async () => {
     // Prepare
     const { routed, driver, call } = setup();
     routed.on('GET', SERVER_PATH, { status: 404 });
@@ -289,7 +285,14 @@ describe('OpenStackDriver.describe', () => {
     const description = await driver.describe(REF, call);
 
     // Assess
-    expect(description).toEqual({ ref: REF, power: 'off', cloudState: 'DELETED', gone: true, volumes: [] });
+    expect(description).toEqual({
+      ref: REF,
+      power: 'unknown',
+      cloudState: 'NOT_FOUND',
+      gone: false,
+      missing: true,
+      volumes: [],
+    });
     expect(routed.count('GET', ATTACHMENTS_PATH)).toBe(0);
   });
 });

@@ -45,9 +45,9 @@ describe('powerStateOf', () => {
     expect(powerStateOf(server(status, task))).toBe(power);
   });
 
-  it('should read a server Nova no longer knows as off', () => {
-    expect(powerStateOf({ gone: true })).toBe('off');
-    expect(cloudStateOf({ gone: true })).toBe('DELETED');
+  it('should read a server Nova does not show as unknown, never off (another project looks the same)', () => {
+    expect(powerStateOf({ missing: true })).toBe('unknown');
+    expect(cloudStateOf({ missing: true })).toBe('NOT_FOUND');
   });
 
   it('should keep the task in the cloud state for the journal', () => {
@@ -108,9 +108,9 @@ describe('verdictAfterRefusal', () => {
     expect(verdictAfterRefusal(reading, want).kind).toBe(kind);
   });
 
-  it('should call a gone server off, and refuse to power it on', () => {
-    expect(verdictAfterRefusal({ gone: true }, 'off')).toEqual({ kind: 'done' });
-    expect(verdictAfterRefusal({ gone: true }, 'on')).toMatchObject({ kind: 'refuse', retryable: false });
+  it('should leave a server not found to the wait when stopping, and refuse to power it on', () => {
+    expect(verdictAfterRefusal({ missing: true }, 'off')).toEqual({ kind: 'done' });
+    expect(verdictAfterRefusal({ missing: true }, 'on')).toMatchObject({ kind: 'refuse', retryable: false });
   });
 
   it('should explain a refusal in terms an operator can act on', () => {

@@ -279,6 +279,7 @@ describe('RedfishDriver', () => {
         power,
         cloudState: state ?? 'PowerState absent',
         gone: false,
+        missing: false,
         volumes: [],
       });
     });
@@ -729,6 +730,19 @@ describe('RedfishDriver', () => {
       expect(description.power).toBe('off');
       expect(bmc.count('POST', RESET)).toBe(2);
       expect(progress).toContain('system rack1/1 is still On; sending the reset again');
+    });
+
+    it('should never take a 404 as off, even for a caller that saw the system exist: machines do not age out of a BMC', async () => {
+      // Prepare
+      const { driver, bmc, call } = setup();
+      await driver.powerOff(REF, call());
+      bmc.systems.delete('1');
+
+      // Act
+      const waiting = driver.waitForPower(REF, 'off', { ...call(), notFoundMeansOff: true });
+
+      // Assess
+      await expect(waiting).rejects.toThrow(InstanceNotFoundError);
     });
 
     it('should fail at once when the system starts answering 404: power cannot be verified', async () => {

@@ -1,9 +1,10 @@
 import { type V1Node, type V1Taint, Watch } from '@kubernetes/client-node';
 import { expect } from 'vitest';
-import { type FenceJournal, journalLeaseName, readJournal } from '../../../../functions/fence/journal.js';
+import { type FenceJournal, journalLeaseName } from '../../../../functions/fence/journal.js';
 import { PHASES } from '../../../../functions/fence/vocabulary.js';
 import { outOfServiceTaint } from '../../../../functions/kube/node-facts.js';
 import { waitUntil } from '../../../peers/process.js';
+import { peekJournal as readJournal } from '../../../support/peek-journal.js';
 import { type ClusterSuite, isNotFound, putNode, putPod, readNode } from '../../kube/cluster.js';
 
 /** The dead node of `seedDeadNode` and its pod stuck Terminating. */
