@@ -6,7 +6,7 @@
 
 /** The instance behind a Node, as resolved by a driver. */
 export interface InstanceRef {
-  /** Driver name: `aws`, `openstack`, `simulated`. */
+  /** Driver name: `aws`, `openstack`, `redfish`, `simulated`. */
   provider: string;
   /** Cloud id: `i-0abc…` or a server UUID. */
   id: string;
@@ -36,9 +36,10 @@ export interface InstanceDescription {
   /** True when the cloud's own record says the instance ended (terminated, deleted); counts as off. */
   gone: boolean;
   /**
-   * True when the cloud answered that it knows no such instance (EC2 `InvalidInstanceID.NotFound`, Nova 404).
-   * That proves nothing by itself: a wrong account, role, region or project looks exactly the same. `power` is
-   * then `unknown`; only the fence, which knows whether it saw the instance exist, may read it as off.
+   * True when the cloud answered that it knows no such instance (EC2 `InvalidInstanceID.NotFound`, Nova 404,
+   * a BMC's 404 for a Redfish system). That proves nothing by itself: a wrong account, role, region or project
+   * looks exactly the same. `power` is then `unknown`; only the fence, which knows whether it saw the instance
+   * exist, may read it as off.
    */
   missing: boolean;
   /** A stop (or termination) is under way: asking again would be a second stop request. */
@@ -51,6 +52,8 @@ export interface NodeIdentity {
   name: string;
   providerID?: string;
   internalIPs: string[];
+  annotations?: Record<string, string>;
+  labels?: Record<string, string>;
 }
 
 /** Every driver call takes a deadline (epoch ms) and an optional abort signal. */

@@ -157,7 +157,7 @@ const schema = z.object({
   ALERTFENCE_DRIVERS: z
     .string()
     .transform(list)
-    .pipe(z.array(z.enum(['aws', 'openstack', 'simulated'])).min(1))
+    .pipe(z.array(z.enum(['aws', 'openstack', 'redfish', 'simulated'])).min(1))
     .default(['aws']),
   ALERTFENCE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
@@ -195,7 +195,7 @@ export interface Config {
   lockDurationMs: number;
   runBudgetMs: number;
   maxBodyBytes: number;
-  drivers: Array<'aws' | 'openstack' | 'simulated'>;
+  drivers: Array<'aws' | 'openstack' | 'redfish' | 'simulated'>;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 

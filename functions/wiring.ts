@@ -3,6 +3,7 @@ import { createEc2Driver } from '../drivers/aws-ec2/index.js';
 import type { PowerDriver } from '../drivers/driver.js';
 import { createOpenStackDriver, loadOpenStackConfig } from '../drivers/openstack/index.js';
 import { sleep } from '../drivers/poll.js';
+import { createRedfishDriver, loadRedfishConfig } from '../drivers/redfish/index.js';
 import { createDriverRegistry } from '../drivers/registry.js';
 import { SimulatedDriver } from '../drivers/simulated/simulated-driver.js';
 import { type AppDeps, createApp } from './app.js';
@@ -72,6 +73,18 @@ export function driversFromEnv(config: Config, env: Env): PowerDriver[] {
           });
         } catch (error) {
           throw new ConfigError(`OpenStack driver: ${(error as Error).message}`, { cause: error });
+        }
+      case 'redfish':
+        try {
+          return createRedfishDriver({
+            ...loadRedfishConfig({ env }),
+            log: createLogger({
+              level: config.logLevel,
+              base: { component: 'alertfence', driver: 'redfish' },
+            }),
+          });
+        } catch (error) {
+          throw new ConfigError(`Redfish driver: ${(error as Error).message}`, { cause: error });
         }
       case 'simulated':
         // The demo cloud: any `simulated:///<id>` node resolves to a running instance with one data volume.

@@ -81,6 +81,8 @@ export function nodeIdentity(node: Node): NodeIdentity {
     internalIPs: addresses
       .filter((address) => address.type === 'InternalIP')
       .map((address) => address.address),
+    annotations: node.metadata?.annotations ?? {},
+    labels: node.metadata?.labels ?? {},
   };
 }
 

@@ -4,6 +4,8 @@
 #   - Prometheus and promtool     Debian prometheus
 #   - Keystone                    Debian python3-keystone; PyPI keystone in a venv if that does not work
 #   - moto_server and cfn-lint    PyPI, in the venv ${ALERTFENCE_CACHE:-$HOME/.cache/alertfence}/venv
+#   - sushy-emulator (Redfish)    PyPI sushy-tools, in the same venv
+#   - fence_redfish               Debian fence-agents (the ClusterLabs agent the Redfish bench compares with)
 #
 # Idempotent: apt runs only when a binary is missing, pip only when the pinned versions change.
 # Usage: bash test/peers/install.sh
@@ -19,6 +21,10 @@ PYTHON=/usr/bin/python3
 MOTO_REQ="${ALERTFENCE_MOTO_REQ:-moto[server]==5.2.5}"
 CFN_LINT_REQ="${ALERTFENCE_CFN_LINT_REQ:-cfn-lint==1.58.0}"
 KEYSTONE_PYPI_REQ="${ALERTFENCE_KEYSTONE_PYPI_REQ:-keystone==30.0.0}"
+SUSHY_REQ="${ALERTFENCE_SUSHY_REQ:-sushy-tools==2.2.0}"
+# dpkg is shared with whatever else runs on the machine (other checkouts installing their peers): every apt
+# call takes this lock, so two never collide on the dpkg lock.
+APT_LOCK="${ALERTFENCE_APT_LOCK:-/tmp/apt.lock}"
 
 export DEBIAN_FRONTEND=noninteractive
 export PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -35,7 +41,7 @@ apt_updated=0
 apt_install() {
   if [[ "$apt_updated" -eq 0 ]]; then
     log "apt-get update"
-    "${SUDO[@]}" apt-get update -qq
+    "${SUDO[@]}" flock "$APT_LOCK" apt-get update -qq
     apt_updated=1
   fi
   # Keep maintainer scripts from starting prometheus/alertmanager services on the host: the tests start
@@ -48,7 +54,7 @@ apt_install() {
   fi
   log "apt-get install $*"
   local rc=0
-  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+  "${SUDO[@]}" flock "$APT_LOCK" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" </dev/null || rc=$?
   if [[ "$added_policy" -eq 1 ]]; then
     "${SUDO[@]}" rm -f "$policy"
@@ -121,6 +127,23 @@ else
   printf '%s' "$wanted" >"$stamp"
 fi
 
+# --- Redfish: sushy-tools and fence_redfish --------------------------------------------------------
+# sushy-emulator --fake serves DMTF Redfish with no libvirt; its own stamp, so a pin change reinstalls it
+# alone. Its dependencies (Flask, Werkzeug, requests) are moto's too, at versions both accept.
+sushy_stamp="$VENV/.alertfence-sushy"
+if [[ -x "$VENV/bin/sushy-emulator" && -f "$sushy_stamp" && "$(cat "$sushy_stamp")" == "$SUSHY_REQ" ]]; then
+  log "venv: $SUSHY_REQ already present in $VENV"
+else
+  log "venv: pip install $SUSHY_REQ"
+  "$VENV/bin/pip" install -q "$SUSHY_REQ"
+  printf '%s' "$SUSHY_REQ" >"$sushy_stamp"
+fi
+if [[ -x /usr/sbin/fence_redfish ]]; then
+  log "apt: fence-agents already present"
+else
+  apt_install fence-agents
+fi
+
 # --- Summary -----------------------------------------------------------------------------------------
 version_of() { "$@" 2>&1 | head -n 1; }
 pip_version() { "$VENV/bin/python" -c "import importlib.metadata as m; print(m.version('$1'))"; }
@@ -133,3 +156,5 @@ else
 fi
 log "moto:         $(pip_version moto) ($VENV/bin/moto_server)"
 log "cfn-lint:     $(pip_version cfn-lint) ($VENV/bin/cfn-lint)"
+log "sushy-tools:  $(pip_version sushy-tools) ($VENV/bin/sushy-emulator)"
+log "fence-agents: $(dpkg-query -W -f '${Version}' fence-agents) (/usr/sbin/fence_redfish)"
