@@ -44,6 +44,11 @@ export interface InstanceDescription {
   missing: boolean;
   /** A stop (or termination) is under way: asking again would be a second stop request. */
   stopping?: boolean;
+  /**
+   * The machine has no cloud volumes at all (bare metal: its disks are part of it): nothing is ever detached
+   * at the cloud; the out-of-service taint and the forced fallback release what Kubernetes attached.
+   */
+  noCloudVolumes?: boolean;
   volumes: AttachedVolume[];
 }
 

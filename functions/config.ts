@@ -201,16 +201,31 @@ export interface Config {
 
 type Env = Record<string, string | undefined>;
 
-/** Variables whose value is a whole document, read from their file as it is rather than a value a line. */
-const DOCUMENT_VARIABLES: ReadonlySet<string> = new Set(['ALERTFENCE_KUBECONFIG_INLINE']);
+/**
+ * Variables that hold a list: from a file, one item a line (joined with commas, as the variable takes them).
+ * Every other value is taken whole, only its trailing newline dropped: a password, a key or a document (a
+ * kubeconfig, a mapping) may hold commas and newlines of its own.
+ */
+const LIST_VARIABLES: ReadonlySet<string> = new Set([
+  'ALERTFENCE_TOKENS',
+  'ALERTFENCE_JOURNAL_KEY',
+  'ALERTFENCE_NODE_LABELS',
+  'ALERTFENCE_ALERT_NAMES',
+  'ALERTFENCE_DRIVERS',
+]);
+
+/** A variable's value as read from a file or a secret store (see `LIST_VARIABLES`). */
+export function valueFromSecret(name: string, content: string): string {
+  if (LIST_VARIABLES.has(name)) return list(content).join(',');
+  return name === 'ALERTFENCE_KUBECONFIG_INLINE' ? content : content.replace(/\r?\n$/, '');
+}
 
 const readUtf8 = (path: string) => readFileSync(path, 'utf8');
 
 /**
  * Resolves every `ALERTFENCE_X_FILE` into `ALERTFENCE_X` (OpenFaaS mounts secrets under
  * `/var/openfaas/secrets/`, Kubernetes wherever the pod says) and drops the `_FILE` names, so resolving twice
- * changes nothing. A file holds one value a line, joined with commas so list variables read naturally; a
- * document (a kubeconfig) is taken whole.
+ * changes nothing. A list variable's file holds one item a line; any other file is the value itself.
  */
 export function resolveSecretFiles(env: Env, readFile: (path: string) => string = readUtf8): Env {
   const resolved: Env = { ...env };
@@ -233,7 +248,7 @@ export function resolveSecretFiles(env: Env, readFile: (path: string) => string 
         },
       );
     }
-    resolved[name] = DOCUMENT_VARIABLES.has(name) ? content : list(content).join(',');
+    resolved[name] = valueFromSecret(name, content);
   }
   return resolved;
 }

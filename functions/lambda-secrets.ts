@@ -1,5 +1,5 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ConfigError } from './config.js';
+import { ConfigError, valueFromSecret } from './config.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -12,8 +12,8 @@ const SUFFIX = '_SECRET_ARN';
  * Resolves every `ALERTFENCE_X_SECRET_ARN` into `ALERTFENCE_X` from AWS Secrets Manager, at run time: on Lambda
  * the bearer tokens and the journal key then live in a secret the function's role may read, never in a plain
  * environment variable that anyone allowed to read the function's configuration sees. A secret holds the
- * value as is (one token per line or comma-separated, like the `_FILE` variables). Setting both `X` and
- * `X_SECRET_ARN` is refused.
+ * value as a `_FILE` does (a list one item a line or comma-separated). Setting both `X` and `X_SECRET_ARN` is
+ * refused.
  *
  * @example
  * const env = await resolveSecretArns(process.env);
@@ -32,10 +32,7 @@ export async function resolveSecretArns(env: Env, client?: SecretsClient): Promi
     try {
       const output = await secrets.send(new GetSecretValueCommand({ SecretId: arn }));
       if (output.SecretString === undefined) throw new Error('the secret has no string value');
-      resolved[name] = output.SecretString.split(/[,\n]/)
-        .map((item) => item.trim())
-        .filter(Boolean)
-        .join(',');
+      resolved[name] = valueFromSecret(name, output.SecretString);
     } catch (error) {
       // The ARN and the error's name are enough to fix it; the value never appears.
       const reason = error instanceof Error ? error.name : 'error';

@@ -542,6 +542,7 @@ function describeReading(ref: InstanceRef, reading: SystemReading): InstanceDesc
     missing: isMissing(reading),
     // Bare metal: disks are part of the machine; Kubernetes releases what it attached.
     volumes: [],
+    noCloudVolumes: true,
   };
 }
 

@@ -52,7 +52,9 @@ export function planFence(input: PlanInput): PlannedStep[] {
     },
     {
       phase: 'Release',
-      action: 'detach PersistentVolume volumes still attached in the cloud',
+      action: instance.noCloudVolumes
+        ? 'nothing to detach at the cloud: bare metal has no cloud volumes; the out-of-service taint and the forced fallback release its volumes'
+        : 'detach PersistentVolume volumes still attached in the cloud',
       targets: detach,
     },
     { phase: 'DeleteNode', action: 'delete the Node object', targets: [`node/${node}`] },

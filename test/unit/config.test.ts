@@ -333,6 +333,17 @@ describe('loadConfig secret files', () => {
     expect(error.message).toContain('ALERTFENCE_TOKENS');
   });
 
+  it('should take a file that is not a list whole, commas and inner newlines kept, only the last newline dropped', () => {
+    // Prepare: a secret may hold anything; splitting it at commas would change it.
+    const readFile = vi.fn(() => 'pa,ss\nword\n');
+
+    // Act
+    const env = resolveSecretFiles({ ALERTFENCE_REDFISH_PASSWORD_FILE: '/run/secrets/bmc' }, readFile);
+
+    // Assess
+    expect(env.ALERTFENCE_REDFISH_PASSWORD).toBe('pa,ss\nword');
+  });
+
   it('should read other ALERTFENCE_*_FILE variables the same way', () => {
     // Prepare
     const readFile = vi.fn(() => 'false\n');

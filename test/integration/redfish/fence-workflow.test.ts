@@ -83,7 +83,10 @@ describe('fence of a Redfish-backed node through the webhook on a real control p
       action: 'hard power-off',
       targets: [`redfish:rack1/${dead.id}`],
     });
-    expect(plan.plan.find((step) => step.action.startsWith('detach'))?.targets).toEqual([]);
+    expect(plan.plan.find((step) => step.action.startsWith('nothing to detach'))).toMatchObject({
+      action: expect.stringContaining('bare metal has no cloud volumes'),
+      targets: [],
+    });
     // Assess: the webhook accepted the dead node and refused the live one, after reading the dead one's system
     // (resolve, then the fence's own look: it must exist for these credentials).
     expect(response.status).toBe(202);

@@ -281,6 +281,7 @@ describe('RedfishDriver', () => {
         gone: false,
         missing: false,
         volumes: [],
+        noCloudVolumes: true,
       });
     });
 
