@@ -138,7 +138,8 @@ const schema = z.object({
   ALERTFENCE_EXCLUDE_LABEL: z.string().default('alertfence.io/exclude'),
   ALERTFENCE_ALLOW_CONTROL_PLANE: bool('ALERTFENCE_ALLOW_CONTROL_PLANE').default(false),
   ALERTFENCE_UNHEALTHY_FOR: durationAtLeast(10_000, 'below it a live kubelet may look dead').default(120_000),
-  ALERTFENCE_MAX_UNHEALTHY: limit.default({ kind: 'percent', value: 40 }),
+  ALERTFENCE_MAX_UNHEALTHY: limit.default({ kind: 'percent', value: 30 }),
+  ALERTFENCE_MAX_UNHEALTHY_PER_ZONE: limit.default({ kind: 'percent', value: 30 }),
   ALERTFENCE_MAX_CONCURRENT_FENCES: positiveInt.default(1),
   ALERTFENCE_COOLDOWN: duration.default(30 * 60_000),
   ALERTFENCE_POWER_ON: z.enum(['on', 'off']).default('on'),
@@ -187,6 +188,11 @@ export interface Config {
   allowControlPlane: boolean;
   unhealthyForMs: number;
   maxUnhealthy: Limit;
+  /**
+   * Storm guard per failure domain (zone, and region): unhealthy nodes in scope of the domain, a count or a
+   * percent of the domain's nodes in scope; one dead node per domain is always allowed.
+   */
+  maxUnhealthyPerZone: Limit;
   maxConcurrentFences: number;
   cooldownMs: number;
   powerOn: 'on' | 'off';
@@ -294,6 +300,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     allowControlPlane: c.ALERTFENCE_ALLOW_CONTROL_PLANE,
     unhealthyForMs: c.ALERTFENCE_UNHEALTHY_FOR,
     maxUnhealthy: c.ALERTFENCE_MAX_UNHEALTHY,
+    maxUnhealthyPerZone: c.ALERTFENCE_MAX_UNHEALTHY_PER_ZONE,
     maxConcurrentFences: c.ALERTFENCE_MAX_CONCURRENT_FENCES,
     cooldownMs: c.ALERTFENCE_COOLDOWN,
     powerOn: c.ALERTFENCE_POWER_ON,

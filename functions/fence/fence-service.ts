@@ -1,17 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { DriverAuthError, InstanceNotFoundError, type PowerDriver } from '../../drivers/driver.js';
 import { isLeaseHeld, nodeIdentity } from '../kube/node-facts.js';
-import type { Lease } from '../kube/objects.js';
+import type { Lease, Node } from '../kube/objects.js';
 import type { KubeCallOptions } from '../kube/port.js';
 import { describeError, isRetryable } from './errors.js';
 import { emitEvent, recordEvent } from './events.js';
 import { type ExecutorDeps, type RunResult, runFence } from './executor.js';
 import {
   type ClusterSnapshot,
+  clusterRefusal,
   decide,
   type NodeSnapshot,
   type ResumeRefusal,
   resumeRefusal,
+  summarizeCluster,
 } from './guards.js';
 import type { Continuation, Handoff } from './handoff.js';
 import {
@@ -34,6 +36,13 @@ import {
 import { type PlannedStep, planFence } from './plan.js';
 import { releaseSlot, type SlotAnswer, takeSlot } from './slots.js';
 import { EVENT_REASONS, KUBE_NAMES, type Outcome, REASONS, type Reason } from './vocabulary.js';
+
+/** What one request reads of the cluster once: its Nodes (and their counts) and alertfence's journals. */
+interface RequestSnapshot {
+  cluster: ClusterSnapshot;
+  nodes: Map<string, Node>;
+  journals: Map<string, JournalRead>;
+}
 
 export interface FenceServiceDeps extends ExecutorDeps {
   continuation: Continuation;
@@ -129,7 +138,43 @@ export function createFenceService(deps: FenceServiceDeps): FenceService {
   }
 
   async function readCluster(options: KubeCallOptions): Promise<ClusterSnapshot> {
-    return { nodes: await kube.listNodes(options) };
+    return summarizeCluster(await kube.listNodes(options), config);
+  }
+
+  /**
+   * One look at the cluster per request, whatever the number of nodes it names: every Node (for the storm
+   * guards) and every journal (one label-selected list of alertfence's own Leases). A grouped alert then reads
+   * nothing more per node until the cheap guards have passed.
+   */
+  async function readRequestSnapshot(options: KubeCallOptions): Promise<RequestSnapshot> {
+    const [nodes, leases] = await Promise.all([
+      kube.listNodes(options),
+      kube.listLeases(config.namespace, `app.kubernetes.io/managed-by=${KUBE_NAMES.component}`, options),
+    ]);
+    const journals = new Map<string, JournalRead>();
+    for (const lease of leases) {
+      const name = lease.metadata?.name ?? '';
+      if (name !== KUBE_NAMES.slotsLease) journals.set(name, readJournal(lease, keys));
+    }
+    return {
+      cluster: summarizeCluster(nodes, config),
+      nodes: new Map(nodes.map((node) => [node.metadata?.name ?? '', node])),
+      journals,
+    };
+  }
+
+  /** The node's own Leases (kubelet heartbeat, another remediator's lock), read once the cheap guards passed. */
+  async function completeSnapshot(
+    name: string,
+    node: NodeSnapshot['node'],
+    journal: JournalRead,
+    options: KubeCallOptions,
+  ): Promise<NodeSnapshot> {
+    const [kubeletLease, remediatorLease] = await Promise.all([
+      kube.getLease(KUBE_NAMES.kubeletLeaseNamespace, name, options),
+      kube.getLease(KUBE_NAMES.medik8sLeaseNamespace, `node-${name}`, options),
+    ]);
+    return { node, kubeletLease, journal, remediatorLease };
   }
 
   /**
@@ -534,36 +579,38 @@ export function createFenceService(deps: FenceServiceDeps): FenceService {
   async function handle(
     target: FenceTarget,
     options: RequestOptions,
-    cluster: () => Promise<ClusterSnapshot>,
+    snap: RequestSnapshot,
   ): Promise<NodeResult> {
-    const snapshot = await readNode(target.node, { deadline: options.deadline });
-    const read = snapshot.journal;
+    const callOptions = { deadline: options.deadline };
+    const node = snap.nodes.get(target.node);
+    const read = snap.journals.get(target.node) ?? { kind: 'none', lease: undefined };
     if (read.kind === 'rejected') return rejected(target.node, read, options.requestId, options.dryRun);
+    const cluster = async () => snap.cluster;
     if (read.kind === 'trusted' && isActive(read.journal)) {
+      const snapshot = await completeSnapshot(target.node, node, read, callOptions);
       return resume(target, snapshot, read, cluster, options);
     }
-    const decision = decide({ force: target.trigger.force }, snapshot, await cluster(), config, now());
-    if (decision.outcome !== 'accepted') {
-      return {
-        node: target.node,
-        ...decision,
-        ...(read.kind === 'trusted' ? { fence: summary(read.journal) } : {}),
-      };
-    }
+    const fence = read.kind === 'trusted' ? { fence: summary(read.journal) } : {};
+    const early = clusterRefusal({ node, journal: read }, snap.cluster, config, now());
+    if (early) return { node: target.node, ...early, ...fence };
+    const snapshot = await completeSnapshot(target.node, node, read, callOptions);
+    const decision = decide({ force: target.trigger.force }, snapshot, snap.cluster, config, now());
+    if (decision.outcome !== 'accepted') return { node: target.node, ...decision, ...fence };
     return begin(target, snapshot, decision.message, options);
   }
 
   /** Runs `handle` for each target in turn, failing closed per node (safety invariant 6). */
   async function each(targets: FenceTarget[], options: RequestOptions): Promise<NodeResult[]> {
-    let snapshot: Promise<ClusterSnapshot> | undefined;
-    const cluster = () => {
-      snapshot ??= readCluster({ deadline: options.deadline });
-      return snapshot;
-    };
+    let snapshot: Promise<RequestSnapshot> | undefined;
     const results: NodeResult[] = [];
     for (const target of targets) {
       try {
-        const result = await handle(target, options, cluster);
+        // Read once for the whole request; a failed read is tried again for the next node.
+        snapshot ??= readRequestSnapshot({ deadline: options.deadline }).catch((error) => {
+          snapshot = undefined;
+          throw error;
+        });
+        const result = await handle(target, options, await snapshot);
         log.info('decision', {
           requestId: options.requestId,
           node: target.node,

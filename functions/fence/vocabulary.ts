@@ -52,6 +52,8 @@ export const REASONS = {
   controlPlane: 'ControlPlane',
   heldByOtherRemediator: 'HeldByOtherRemediator',
   stormGuard: 'StormGuard',
+  /** Too many unhealthy nodes in the node's zone (or region): an outage or a partition of that domain. */
+  domainStormGuard: 'FailureDomainStormGuard',
   tooManyFences: 'TooManyConcurrentFences',
   cooldown: 'Cooldown',
   alertResolved: 'AlertResolved',
@@ -129,6 +131,9 @@ export const KUBE_NAMES = {
   medik8sExcludeLabel: 'remediation.medik8s.io/exclude-from-remediation',
   kubeletLeaseNamespace: 'kube-node-lease',
   controlPlaneLabels: ['node-role.kubernetes.io/control-plane', 'node-role.kubernetes.io/master'],
+  /** The well-known failure-domain labels the storm guard groups nodes by. */
+  zoneLabel: 'topology.kubernetes.io/zone',
+  regionLabel: 'topology.kubernetes.io/region',
   /** The name alertfence uses as field manager and Event reporting component. */
   component: 'alertfence',
 } as const;

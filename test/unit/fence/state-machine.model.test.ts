@@ -729,7 +729,8 @@ describe('the fence state machine, as a model', () => {
     console.info(JSON.stringify({ commands: total, ...stats }));
     if (runs >= 300) {
       expect(total).toBeGreaterThanOrEqual(10_000);
-      expect(stats.powerOffs).toBeGreaterThan(runs / 2);
+      // Observed per 300 runs: 140–175 power-offs, 110–155 fences done; the floors leave room for chance.
+      expect(stats.powerOffs).toBeGreaterThan(runs / 4);
       expect(stats.nodeDeletes).toBeGreaterThan(runs / 10);
       expect(stats.powerOns).toBeGreaterThan(runs / 10);
     }
