@@ -19,6 +19,8 @@ export interface KubeRequest {
   body?: unknown;
   /** Default `application/json`; a JSON patch says `application/json-patch+json`. */
   contentType?: string;
+  /** Default `application/json`; a server-side Table asks for `application/json;as=Table;…`. */
+  accept?: string;
   /** Epoch ms by which the answer must be in: the caller's step deadline, when shorter than the time limit. */
   deadline?: number;
 }
@@ -212,7 +214,7 @@ export function createTransport(endpoint: KubeEndpoint, options: TransportOption
     const search = query.size > 0 ? `?${query}` : '';
     const payload = request.body === undefined ? undefined : Buffer.from(JSON.stringify(request.body));
     const headers: Record<string, string | number> = {
-      accept: 'application/json',
+      accept: request.accept ?? 'application/json',
       // Lists of Nodes are megabytes of near-identical JSON: the API server compresses answers over 128 KiB
       // (APIResponseCompression) when asked, about 25 times here, as it does for client-go, which asks by default.
       'accept-encoding': 'gzip',
