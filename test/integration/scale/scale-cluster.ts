@@ -44,6 +44,8 @@ export interface ScaleClusterOptions {
   nodeMonitorGracePeriod?: string;
   /** Node creations in flight at once. Default 32. */
   createConcurrency?: number;
+  /** Flags added to kube-apiserver's own. */
+  apiserverArgs?: string[];
   /** Progress lines (sizes take minutes to build). */
   onProgress?: (line: string) => void;
 }
@@ -141,6 +143,7 @@ export async function startScaleCluster(options: ScaleClusterOptions): Promise<S
     controllers: true,
     nodeMonitorGracePeriod: options.nodeMonitorGracePeriod ?? '30s',
     extraArgs: {
+      'kube-apiserver': options.apiserverArgs ?? [],
       // A zone going dark is hundreds of Node status updates; the default 20 per second would take its time.
       'kube-controller-manager': ['--kube-api-qps=200', '--kube-api-burst=400'],
     },

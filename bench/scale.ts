@@ -1,0 +1,126 @@
+/**
+ * `npm run bench:scale`: alertfence against clusters of 100, 1,000 and 5,000 kwok Nodes on the real control
+ * plane (not part of `npm test`: the largest size takes long and a machine of its own), and the zone-outage
+ * and many-dead-nodes scenarios on 1,000. Compares versions of alertfence on the same clusters.
+ *
+ * Options (all optional):
+ *   --sizes=100,1000,5000        cluster sizes
+ *   --variants=before,snapshot,after
+ *   --requests=100               single-node alerts per kind and size
+ *   --skip-sizes / --skip-outage run only one part
+ *   --root=proposal=<dir>        the source tree of a variant that is no commit here (the proposal)
+ * Results merge into `bench/results/scale.json` (a part run alone keeps the other parts of the last run);
+ * the chart is written to `docs/scale.svg`, the tables to `bench/results/scale.md`.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { arch, cpus, platform, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { scaleChart } from './scale-chart.js';
+import { benchOutage, type OutageResult } from './scale-outage.js';
+import { outageTable, scenarioLines, sizeTable } from './scale-report.js';
+import { benchSize, type SizeResult } from './scale-sizes.js';
+import { prepareVariants, REPO, VARIANTS } from './scale-variants.js';
+
+interface Results {
+  machine: Record<string, unknown>;
+  variants: Record<string, { label: string; commit: string }>;
+  sizes: SizeResult[];
+  outage?: OutageResult;
+  at: string;
+}
+
+function option(name: string, fallback: string): string {
+  const found = process.argv.find((arg) => arg.startsWith(`--${name}=`));
+  return found ? found.slice(name.length + 3) : fallback;
+}
+
+const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+
+async function main() {
+  const sizes = option('sizes', '100,1000,5000').split(',').map(Number);
+  const names = option('variants', 'before,snapshot,after').split(',');
+  const requests = Number(option('requests', '100'));
+  const file = join(REPO, 'bench/results/scale.json');
+  const previous: Partial<Results> = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  const scratch = mkdtempSync(join(tmpdir(), 'alertfence-scale-'));
+  try {
+    const roots = Object.fromEntries(
+      process.argv
+        .filter((arg) => arg.startsWith('--root='))
+        .map((arg) => arg.slice('--root='.length).split('=') as [string, string]),
+    );
+    const variants = prepareVariants(names, scratch, roots);
+    const results: Results = {
+      machine: {
+        node: process.version,
+        platform: platform(),
+        arch: arch(),
+        cpus: cpus().length,
+        cpu: cpus()[0]?.model,
+        memoryGiB: Math.round(totalmem() / 2 ** 30),
+      },
+      variants: {
+        ...previous.variants,
+        ...Object.fromEntries(
+          variants.map((variant) => [variant.name, { label: variant.label, commit: variant.commit }]),
+        ),
+      },
+      sizes: previous.sizes ?? [],
+      ...(previous.outage ? { outage: previous.outage } : {}),
+      at: new Date().toISOString(),
+    };
+    const save = () => {
+      mkdirSync(join(REPO, 'bench/results'), { recursive: true });
+      writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+      const labels = Object.fromEntries(
+        Object.entries(results.variants).map(([name, variant]) => [
+          name,
+          `${name}: ${variant.label.replace(/^\w+ /, '')}`,
+        ]),
+      );
+      if (results.sizes.length > 0)
+        writeFileSync(join(REPO, 'docs/scale.svg'), scaleChart(results.sizes, labels));
+      const tables = [
+        '## By cluster size',
+        '',
+        sizeTable(results.sizes),
+        ...(results.outage
+          ? ['', '## Zone outage', '', outageTable(results.outage), '', scenarioLines(results.outage)]
+          : []),
+        '',
+      ];
+      writeFileSync(join(REPO, 'bench/results/scale.md'), tables.join('\n'));
+    };
+
+    if (!process.argv.includes('--skip-sizes')) {
+      for (const size of sizes) {
+        log(`cluster of ${size} nodes`);
+        const result = await benchSize(size, variants, {
+          requests,
+          groupedRuns: 10,
+          groupedBudgetMs: 90_000,
+          onProgress: log,
+        });
+        // A size run again replaces its variants, and keeps those not run this time.
+        const old = results.sizes.find((entry) => entry.size === size);
+        const kept = old?.variants.filter((entry) => !names.includes(entry.variant)) ?? [];
+        result.variants = [...kept, ...result.variants].sort(
+          (a, b) => Object.keys(VARIANTS).indexOf(a.variant) - Object.keys(VARIANTS).indexOf(b.variant),
+        );
+        results.sizes = [...results.sizes.filter((entry) => entry.size !== size), result];
+        save();
+      }
+    }
+    if (!process.argv.includes('--skip-outage')) {
+      log('zone outage and many dead nodes on 1,000 nodes');
+      results.outage = await benchOutage(variants, { onProgress: log, repeatMs: 5_000 });
+      save();
+    }
+    save();
+    process.stdout.write(readFileSync(join(REPO, 'bench/results/scale.md'), 'utf8'));
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+await main();
