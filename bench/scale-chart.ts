@@ -28,7 +28,7 @@ const COLORS: Record<string, string> = {
   proposal: '#2e7d32',
 };
 
-const PANEL_W = 420;
+const PANEL_W = 540;
 const PANEL_H = 300;
 const MARGIN = { left: 70, top: 40, right: 20, bottom: 50 };
 const FONT = "font-family='DejaVu Sans, Verdana, Arial, sans-serif'";
@@ -144,7 +144,7 @@ function panelSvg(panel: ChartPanel, x0: number, y0: number, sizes: number[]): s
   return parts.join('\n');
 }
 
-/** Renders panels side by side, two per row, with a legend of the series of the first panel's style. */
+/** Renders panels side by side, two per row, with a legend under them, one line a series. */
 export function renderScaleChart(chart: {
   title: string;
   subtitle: string[];
@@ -155,7 +155,7 @@ export function renderScaleChart(chart: {
   const columns = 2;
   const rows = Math.ceil(chart.panels.length / columns);
   const headerH = 40 + chart.subtitle.length * 18;
-  const legendH = 20 + Math.ceil(chart.legend.length / 2) * 20;
+  const legendH = 20 + chart.legend.length * 20;
   const width = columns * PANEL_W + 40;
   const height = headerH + rows * PANEL_H + legendH + 20;
   const parts: string[] = [text(20, 30, chart.title, "font-size='18' font-weight='bold' fill='#111'")];
@@ -169,8 +169,8 @@ export function renderScaleChart(chart: {
   });
   const legendTop = headerH + rows * PANEL_H + 10;
   chart.legend.forEach((series, i) => {
-    const lx = 40 + (i % 2) * (width / 2 - 20);
-    const ly = legendTop + Math.floor(i / 2) * 20;
+    const lx = 40;
+    const ly = legendTop + i * 20;
     parts.push(
       `<line x1='${lx}' y1='${ly}' x2='${lx + 30}' y2='${ly}' stroke='${series.color}' stroke-width='2.2'${series.dashed ? " stroke-dasharray='6,4'" : ''}/>`,
     );
@@ -216,7 +216,7 @@ export function scaleChart(sizes: SizeResult[], labels: Record<string, string>):
       ]),
     },
     {
-      title: 'API bytes read per single-node alert (dead node)',
+      title: 'API bytes per single-node alert (dead node)',
       unit: 'bytes',
       series: variants.flatMap((variant) => [
         {

@@ -14,7 +14,13 @@ import { performance } from 'node:perf_hooks';
 import { KUBE_NAMES } from '../functions/fence/vocabulary.js';
 import { type AlertAnswer, postAlert } from '../test/integration/scale/alerts.js';
 import { type FunctionProcess, startFunctionProcess } from '../test/integration/scale/function-process.js';
-import { idleCpuRate, type Measured, measured } from '../test/integration/scale/measure.js';
+import {
+  idleCpuRate,
+  type Measured,
+  measured,
+  type ReplayTarget,
+  replayCpu,
+} from '../test/integration/scale/measure.js';
 import { type ScaleCluster, startScaleCluster } from '../test/integration/scale/scale-cluster.js';
 import {
   ARMED_ENV,
@@ -35,6 +41,7 @@ import {
 } from '../test/integration/scale/zone-outage.js';
 import { type RecordingProxy, startRecordingProxy } from '../test/peers/recording-proxy.js';
 import { peekJournal } from '../test/support/peek-journal.js';
+import { replayTarget } from './scale-sizes.js';
 import type { Variant } from './scale-variants.js';
 import { round, summarize } from './stats.js';
 
@@ -48,14 +55,18 @@ export interface Cost {
   callsByKind: Record<string, number>;
 }
 
-const cost = (run: Measured<unknown>): Cost => ({
-  wallMs: round(run.wallMs, 0),
-  calls: run.totals.calls,
-  wireBytes: run.totals.wireBytes,
-  bodyBytes: run.totals.bodyBytes,
-  apiCpuMs: round(run.apiCpuMs, 0),
-  callsByKind: run.totals.byKind,
-});
+/** What a measured part cost; the API server's CPU from its reads sent again with kwok frozen (`replayCpu`). */
+async function cost(cluster: ScaleCluster, target: ReplayTarget, run: Measured<unknown>): Promise<Cost> {
+  const replay = await replayCpu(cluster, target, run.calls, { times: 3, maxPauseMs: 12_000 });
+  return {
+    wallMs: round(run.wallMs, 0),
+    calls: run.totals.calls,
+    wireBytes: run.totals.wireBytes,
+    bodyBytes: run.totals.bodyBytes,
+    apiCpuMs: round(replay.cpuMs, 0),
+    callsByKind: run.totals.byKind,
+  };
+}
 
 export interface BurstResult {
   groupedMs: number;
@@ -101,7 +112,11 @@ export interface OutageResult {
   manyDead: ManyDeadResult;
 }
 
-function burstResult(run: Measured<Burst>): BurstResult {
+async function burstResult(
+  cluster: ScaleCluster,
+  target: ReplayTarget,
+  run: Measured<Burst>,
+): Promise<BurstResult> {
   const { grouped, singles } = run.value;
   const latency = summarize(singles.map((single) => single.ms));
   return {
@@ -112,7 +127,7 @@ function burstResult(run: Measured<Burst>): BurstResult {
       maxMs: round(latency.maxMs, 0),
       outcomes: tally(singles.flatMap((single) => single.results)),
     },
-    cost: cost(run),
+    cost: await cost(cluster, target, run),
   };
 }
 
@@ -126,11 +141,13 @@ async function outageAt(
 ): Promise<Omit<OutageVariantResult, 'variant' | 'commit' | 'armed' | 'rssKb' | 'load'>> {
   // Warm-up: a single alert for a Ready node (connections, JIT).
   await postAlert(fn, namesOf(cluster, ['zone-a']).slice(0, 1));
+  const target = replayTarget(cluster);
   const grouped = await measured(cluster, proxy, idle, () => postAlert(fn, zone));
+  const groupedCost = await cost(cluster, target, grouped);
   const burst = await measured(cluster, proxy, idle, () => outageBurst(fn, zone, zone.slice(0, 20)));
   return {
-    grouped: { ms: round(grouped.value.ms, 0), outcomes: tally(grouped.value.results), cost: cost(grouped) },
-    burst: burstResult(burst),
+    grouped: { ms: round(grouped.value.ms, 0), outcomes: tally(grouped.value.results), cost: groupedCost },
+    burst: await burstResult(cluster, target, burst),
   };
 }
 

@@ -9,9 +9,10 @@
  */
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { type AlertAnswer, postAlert } from '../test/integration/scale/alerts.js';
 import { type FunctionProcess, startFunctionProcess } from '../test/integration/scale/function-process.js';
-import { idleCpuRate, measured } from '../test/integration/scale/measure.js';
+import { idleCpuRate, measured, type ReplayTarget, replayCpu } from '../test/integration/scale/measure.js';
 import {
   type NodeGroup,
   type ScaleCluster,
@@ -65,6 +66,10 @@ export interface PathResult {
   wireBytesPerAlert: number;
   /** Response bytes per alert once decompressed: what alertfence parsed. */
   bodyBytesPerAlert: number;
+  /**
+   * The API server's CPU time for one alert's reads: the calls of the last alert sent again with every kwok
+   * frozen (`replayCpu`); CPU time measured over the whole run is drowned by the other work on the machine.
+   */
   apiCpuMsPerAlert: number;
   /** Time alertfence waited on the API server per alert (the calls' durations through the proxy, summed). */
   apiWaitMsPerAlert: number;
@@ -103,19 +108,28 @@ export interface SizeOptions {
   onProgress: (line: string) => void;
 }
 
+/** The API server and alertfence's ServiceAccount token, to send an alert's calls again. */
+export function replayTarget(cluster: ScaleCluster): ReplayTarget {
+  const endpoint = cluster.plane.alertfenceEndpoint;
+  return { server: cluster.plane.server, ca: endpoint.tls.ca ?? '', token: endpoint.token ?? '' };
+}
+
 /** Runs `alerts` one after the other and measures them as one path. */
 async function runPath(
   cluster: ScaleCluster,
   proxy: Awaited<ReturnType<typeof startRecordingProxy>>,
   idle: number,
   fn: FunctionProcess,
+  target: ReplayTarget,
   alerts: (index: number) => readonly string[] | undefined,
 ): Promise<PathResult> {
+  let lastStarted = 0;
   const run = await measured(cluster, proxy, idle, async () => {
     const answers: AlertAnswer[] = [];
     for (let index = 0; ; index++) {
       const nodes = alerts(index);
       if (!nodes) break;
+      lastStarted = performance.now();
       const answer = await postAlert(fn, nodes);
       if (answer.status !== 202) throw new Error(`webhook answered ${answer.status}`);
       answers.push(answer);
@@ -127,6 +141,11 @@ async function runPath(
   const latency = summarize(answers.map((answer) => answer.ms));
   const byKind: Record<string, number> = {};
   for (const [kind, count] of Object.entries(run.totals.byKind)) byKind[kind] = round(count / n, 2);
+  const replay = await replayCpu(
+    cluster,
+    target,
+    run.calls.filter((call) => call.at >= lastStarted),
+  );
   return {
     alerts: n,
     p50Ms: latency.p50Ms,
@@ -136,7 +155,7 @@ async function runPath(
     callsPerAlert: round(run.totals.calls / n, 2),
     wireBytesPerAlert: Math.round(run.totals.wireBytes / n),
     bodyBytesPerAlert: Math.round(run.totals.bodyBytes / n),
-    apiCpuMsPerAlert: round(run.apiCpuMs / n, 1),
+    apiCpuMsPerAlert: round(replay.cpuMs, 1),
     apiWaitMsPerAlert: round(run.calls.reduce((sum, call) => sum + call.ms, 0) / n, 1),
     callsByKind: byKind,
   };
@@ -166,6 +185,7 @@ export async function benchSize(
     // Spread the Ready nodes alerted for over the cluster (a stride prime to its size).
     const readyAt = (index: number) => ready[(index * 7919) % ready.length] as string;
     const idle = await idleCpuRate(cluster, 10_000);
+    const target = replayTarget(cluster);
     say(`idle API server: ${round(idle, 0)} ms CPU/s`);
 
     const results: VariantResult[] = [];
@@ -184,20 +204,20 @@ export async function benchSize(
           await postAlert(fn, [dead[i % dead.length] as string]);
         }
         proxy.take();
-        const readyPath = await runPath(cluster, proxy, idle, fn, (i) =>
+        const readyPath = await runPath(cluster, proxy, idle, fn, target, (i) =>
           i < options.requests ? [readyAt(i + 100)] : undefined,
         );
         say(
           `${variant.name}: Ready p50 ${readyPath.p50Ms} p99 ${readyPath.p99Ms} ms, ${readyPath.bodyBytesPerAlert} B`,
         );
-        const deadPath = await runPath(cluster, proxy, idle, fn, (i) =>
+        const deadPath = await runPath(cluster, proxy, idle, fn, target, (i) =>
           i < options.requests ? [dead[i % dead.length] as string] : undefined,
         );
         say(
           `${variant.name}: dead p50 ${deadPath.p50Ms} p99 ${deadPath.p99Ms} ms, ${deadPath.bodyBytesPerAlert} B`,
         );
         const groupedStarted = Date.now();
-        const grouped = await runPath(cluster, proxy, idle, fn, (i) => {
+        const grouped = await runPath(cluster, proxy, idle, fn, target, (i) => {
           const overBudget = i >= 3 && Date.now() - groupedStarted > options.groupedBudgetMs;
           if (i >= options.groupedRuns || overBudget) return undefined;
           return [...dead, ...Array.from({ length: 45 }, (_, n) => readyAt(1000 + i * 45 + n))];

@@ -21,7 +21,10 @@ export interface Variant {
 
 /** The versions by name: the commit before the per-request snapshot, the snapshot (4e5bfd6), this tree. */
 export const VARIANTS: Record<string, { label: string; commit?: string }> = {
-  before: { label: 'before (78a3e5a): a list of Nodes per named node', commit: '78a3e5a' },
+  before: {
+    label: 'before (78a3e5a): a list of Nodes per request, four reads per named node',
+    commit: '78a3e5a',
+  },
   snapshot: { label: 'snapshot (4e5bfd6): one list of Nodes and journals per request', commit: '4e5bfd6' },
   after: { label: 'after (this branch)' },
   proposal: {

@@ -9,6 +9,7 @@
  *   --requests=100               single-node alerts per kind and size
  *   --skip-sizes / --skip-outage run only one part
  *   --root=proposal=<dir>        the source tree of a variant that is no commit here (the proposal)
+ *   --render-only                only write the tables and the chart again from the last results
  * Results merge into `bench/results/scale.json` (a part run alone keeps the other parts of the last run);
  * the chart is written to `docs/scale.svg`, the tables to `bench/results/scale.md`.
  */
@@ -49,7 +50,8 @@ async function main() {
         .filter((arg) => arg.startsWith('--root='))
         .map((arg) => arg.slice('--root='.length).split('=') as [string, string]),
     );
-    const variants = prepareVariants(names, scratch, roots);
+    const renderOnly = process.argv.includes('--render-only');
+    const variants = renderOnly ? [] : prepareVariants(names, scratch, roots);
     const results: Results = {
       machine: {
         node: process.version,
@@ -92,7 +94,14 @@ async function main() {
       writeFileSync(join(REPO, 'bench/results/scale.md'), tables.join('\n'));
     };
 
-    if (!process.argv.includes('--skip-sizes')) {
+    if (renderOnly) {
+      results.machine = previous.machine ?? results.machine;
+      results.at = previous.at ?? results.at;
+      for (const [name, variant] of Object.entries(results.variants)) {
+        variant.label = VARIANTS[name]?.label ?? variant.label;
+      }
+    }
+    if (!renderOnly && !process.argv.includes('--skip-sizes')) {
       for (const size of sizes) {
         log(`cluster of ${size} nodes`);
         const result = await benchSize(size, variants, {
@@ -111,7 +120,7 @@ async function main() {
         save();
       }
     }
-    if (!process.argv.includes('--skip-outage')) {
+    if (!renderOnly && !process.argv.includes('--skip-outage')) {
       log('zone outage and many dead nodes on 1,000 nodes');
       results.outage = await benchOutage(variants, { onProgress: log, repeatMs: 5_000 });
       save();

@@ -80,6 +80,12 @@ export interface KwokGroup {
   group: string;
   pid: number;
   stop(): Promise<void>;
+  /**
+   * Freezes the process (SIGSTOP) or lets it go on (SIGCONT): a moment without heartbeats, shorter than the
+   * node-lifecycle grace period, so the API server's CPU can be measured without kwok's writes.
+   */
+  pause(): void;
+  resume(): void;
   logs(): string;
 }
 
@@ -123,5 +129,24 @@ export async function startKwokGroup(options: KwokGroupOptions): Promise<KwokGro
     timeoutMs: 60_000,
     maxLogChars: 256 * 1024,
   });
-  return { group: options.group, pid: peer.pid, stop: peer.stop, logs: peer.logs };
+  const signal = (name: NodeJS.Signals) => {
+    try {
+      // kwok leads its own process group (startProcess), so the whole group is signalled.
+      process.kill(-peer.pid, name);
+    } catch {
+      // Already gone.
+    }
+  };
+  return {
+    group: options.group,
+    pid: peer.pid,
+    stop: async () => {
+      // A frozen process would not act on SIGTERM before the grace period ends.
+      signal('SIGCONT');
+      await peer.stop();
+    },
+    pause: () => signal('SIGSTOP'),
+    resume: () => signal('SIGCONT'),
+    logs: peer.logs,
+  };
 }

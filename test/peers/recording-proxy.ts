@@ -18,6 +18,9 @@ export interface RecordedCall {
   /** Path without the query. */
   path: string;
   query: string;
+  /** The request's `accept` and `accept-encoding` headers, so a call can be sent again as it was. */
+  accept?: string;
+  acceptEncoding?: string;
   status: number;
   /** Request body bytes. */
   sentBytes: number;
@@ -157,6 +160,10 @@ export async function startRecordingProxy(options: RecordingProxyOptions): Promi
               method: incoming.method ?? 'GET',
               path,
               query,
+              ...(incoming.headers.accept ? { accept: incoming.headers.accept } : {}),
+              ...(incoming.headers['accept-encoding']
+                ? { acceptEncoding: String(incoming.headers['accept-encoding']) }
+                : {}),
               status: answer.statusCode ?? 0,
               sentBytes,
               wireBytes,

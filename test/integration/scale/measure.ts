@@ -3,6 +3,7 @@
  * through the recording proxy. The API server also works for kwok and the controllers meanwhile; its rate
  * when alertfence is idle is measured on its own and subtracted.
  */
+import { Agent, request as httpsRequest } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import {
   type CallTotals,
@@ -56,4 +57,91 @@ export async function measured<T>(
     calls,
     totals: totals(calls),
   };
+}
+
+/** The API server and alertfence's identity on it, to send recorded calls again. */
+export interface ReplayTarget {
+  server: string;
+  ca: string;
+  token: string;
+}
+
+/** A cluster whose kubelets can be frozen for a moment. */
+export interface PausableCluster extends CpuSource {
+  pauseKubelets(): void;
+  resumeKubelets(): void;
+}
+
+export interface ReplayCost {
+  /** The API server's CPU time per replay of the calls, less its rate with nothing sent, ms. */
+  cpuMs: number;
+  /** Whole replays done. */
+  replays: number;
+  /** The API server's CPU per second with kwok frozen and nothing sent. */
+  quietCpuMsPerS: number;
+}
+
+function send(target: ReplayTarget, call: RecordedCall, agent: Agent): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(`${call.path}${call.query ? `?${call.query}` : ''}`, target.server);
+    const request = httpsRequest(
+      url,
+      {
+        method: 'GET',
+        agent,
+        headers: {
+          authorization: `Bearer ${target.token}`,
+          ...(call.accept ? { accept: call.accept } : {}),
+          ...(call.acceptEncoding ? { 'accept-encoding': call.acceptEncoding } : {}),
+        },
+      },
+      (response) => {
+        response.resume();
+        response.on('end', () => resolve());
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+/**
+ * What the API server spends on one alert's reads, without the noise of everything else on the machine: the
+ * alert's recorded GETs are sent again, one after the other, as alertfence's identity, while every kwok is frozen
+ * (no heartbeats to serve), and the API server's CPU time is read before and after. CPU time, unlike wall time,
+ * does not grow when other processes compete for the cores. Replays until `times` or `maxPauseMs`, at least once;
+ * kwok is frozen for no longer than that, well within the node-lifecycle grace period.
+ */
+export async function replayCpu(
+  cluster: PausableCluster,
+  target: ReplayTarget,
+  calls: readonly RecordedCall[],
+  options: { times?: number; maxPauseMs?: number } = {},
+): Promise<ReplayCost> {
+  const reads = calls.filter((call) => call.method === 'GET');
+  const agent = new Agent({ keepAlive: true, ca: target.ca, maxSockets: 1 });
+  const times = options.times ?? 10;
+  const maxPauseMs = options.maxPauseMs ?? 10_000;
+  cluster.pauseKubelets();
+  try {
+    // A connection first, so the TLS handshake is not billed to the replays.
+    if (reads[0]) await send(target, reads[0], agent);
+    const quietStart = performance.now();
+    const quietBefore = cluster.apiserverCpuMs();
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const quietRate = ((cluster.apiserverCpuMs() - quietBefore) * 1000) / (performance.now() - quietStart);
+    const started = performance.now();
+    const before = cluster.apiserverCpuMs();
+    let replays = 0;
+    while (replays < times && (replays === 0 || performance.now() - quietStart < maxPauseMs)) {
+      for (const call of reads) await send(target, call, agent);
+      replays += 1;
+    }
+    const spent = cluster.apiserverCpuMs() - before - (quietRate * (performance.now() - started)) / 1000;
+    return { cpuMs: Math.max(0, spent / replays), replays, quietCpuMsPerS: quietRate };
+  } finally {
+    cluster.resumeKubelets();
+    agent.destroy();
+  }
 }

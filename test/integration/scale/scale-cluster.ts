@@ -68,6 +68,9 @@ export interface ScaleCluster {
   waitReadiness(names: readonly string[], ready: boolean, timeoutMs: number): Promise<number>;
   /** CPU time kube-apiserver has used since it started, ms. */
   apiserverCpuMs(): number;
+  /** Freezes every running kwok (no heartbeats for a moment), or lets them go on. */
+  pauseKubelets(): void;
+  resumeKubelets(): void;
   /** Writes a kubeconfig for alertfence's ServiceAccount that goes through `proxy`; returns its path. */
   kubeconfigVia(proxy: RecordingProxy): Promise<string>;
   stop(): Promise<void>;
@@ -255,6 +258,12 @@ export async function startScaleCluster(options: ScaleClusterOptions): Promise<S
       readiness,
       waitReadiness,
       apiserverCpuMs: () => cpuTimeMs(apiserverPid),
+      pauseKubelets: () => {
+        for (const process of kwok.values()) process.pause();
+      },
+      resumeKubelets: () => {
+        for (const process of kwok.values()) process.resume();
+      },
       async kubeconfigVia(proxy) {
         const token = plane.alertfenceEndpoint.token;
         if (!token) throw new Error('the alertfence kubeconfig has no token');
