@@ -1,7 +1,7 @@
 /**
  * The chart of `npm run bench:scale` (`docs/scale.svg`): one panel per measure against the cluster size, both
- * axes logarithmic, one colour per version of alertfence, a solid and a dashed line for the two series of a
- * version (a Ready and a dead node's alert; bytes parsed and bytes on the wire).
+ * axes logarithmic, one colour per version of alertfence; solid for a dead node's alert, dashed for a Ready
+ * node's, dotted for the bytes that crossed the wire compressed.
  */
 import { escapeXml } from '../test/e2e/chart.js';
 import type { SizeResult } from './scale-sizes.js';
@@ -9,9 +9,14 @@ import type { SizeResult } from './scale-sizes.js';
 export interface Series {
   label: string;
   color: string;
-  dashed?: boolean;
+  /** `dashed`: the Ready node's series; `dotted`: bytes on the wire. */
+  style?: 'dashed' | 'dotted';
   points: Array<[number, number]>;
 }
+
+const DASH = { dashed: '7,4', dotted: '2,3' } as const;
+const dash = (series: Pick<Series, 'style'>) =>
+  series.style ? ` stroke-dasharray='${DASH[series.style]}'` : '';
 
 export interface ChartPanel {
   title: string;
@@ -122,9 +127,7 @@ function panelSvg(panel: ChartPanel, x0: number, y0: number, sizes: number[]): s
     parts.push(
       `<line x1='${fmt(left)}' y1='${fmt(ty)}' x2='${fmt(left + plotW)}' y2='${fmt(ty)}' stroke='#2e7d32' stroke-dasharray='2,4' stroke-width='1.5'/>`,
     );
-    parts.push(
-      text(left + plotW - 4, ty - 5, panel.target.label, "font-size='11' fill='#2e7d32' text-anchor='end'"),
-    );
+    parts.push(text(left + 6, ty - 5, panel.target.label, "font-size='11' fill='#2e7d32'"));
   }
   for (const series of panel.series) {
     const points = series.points.filter(([, value]) => value > 0).sort((a, b) => a[0] - b[0]);
@@ -133,11 +136,11 @@ function panelSvg(panel: ChartPanel, x0: number, y0: number, sizes: number[]): s
       .map(([size, value], i) => `${i === 0 ? 'M' : 'L'}${fmt(x(size))},${fmt(y(value))}`)
       .join(' ');
     parts.push(
-      `<path d='${path}' fill='none' stroke='${series.color}' stroke-width='2.2'${series.dashed ? " stroke-dasharray='6,4'" : ''}><title>${escapeXml(series.label)}</title></path>`,
+      `<path d='${path}' fill='none' stroke='${series.color}' stroke-width='2.2'${dash(series)}><title>${escapeXml(series.label)}</title></path>`,
     );
     for (const [size, value] of points) {
       parts.push(
-        `<circle cx='${fmt(x(size))}' cy='${fmt(y(value))}' r='3.5' fill='${series.dashed ? '#fff' : series.color}' stroke='${series.color}' stroke-width='1.5'><title>${escapeXml(`${series.label}: ${compact(value)} at ${size} nodes`)}</title></circle>`,
+        `<circle cx='${fmt(x(size))}' cy='${fmt(y(value))}' r='3.5' fill='${series.style ? '#fff' : series.color}' stroke='${series.color}' stroke-width='1.5'><title>${escapeXml(`${series.label}: ${compact(value)} at ${size} nodes`)}</title></circle>`,
       );
     }
   }
@@ -172,7 +175,7 @@ export function renderScaleChart(chart: {
     const lx = 40;
     const ly = legendTop + i * 20;
     parts.push(
-      `<line x1='${lx}' y1='${ly}' x2='${lx + 30}' y2='${ly}' stroke='${series.color}' stroke-width='2.2'${series.dashed ? " stroke-dasharray='6,4'" : ''}/>`,
+      `<line x1='${lx}' y1='${ly}' x2='${lx + 30}' y2='${ly}' stroke='${series.color}' stroke-width='2.2'${dash(series)}/>`,
     );
     parts.push(text(lx + 38, ly + 4, series.label, "font-size='12' fill='#222'"));
   });
@@ -196,41 +199,51 @@ export function scaleChart(sizes: SizeResult[], labels: Record<string, string>):
       return result ? [[size.size, pick(result)] as [number, number]] : [];
     });
   const color = (variant: string) => COLORS[variant] ?? '#555';
+  type Pick = (result: SizeResult['variants'][number]) => number;
+  /** A dead node's series (solid) and a Ready node's (dashed) per version. */
+  const both = (dead: Pick, ready: Pick): Series[] =>
+    variants.flatMap((variant) => [
+      { label: `${variant}: dead node`, color: color(variant), points: points(variant, dead) },
+      {
+        label: `${variant}: Ready node`,
+        color: color(variant),
+        style: 'dashed',
+        points: points(variant, ready),
+      },
+    ]);
   const panels: ChartPanel[] = [
     {
       title: 'Single-node webhook, p99',
       unit: 'ms',
       target: { value: 100, label: 'target 100 ms' },
-      series: variants.flatMap((variant) => [
-        {
-          label: `${variant}: dead node`,
-          color: color(variant),
-          points: points(variant, (r) => r.dead.p99Ms),
-        },
-        {
-          label: `${variant}: Ready node`,
-          color: color(variant),
-          dashed: true,
-          points: points(variant, (r) => r.ready.p99Ms),
-        },
-      ]),
+      series: both(
+        (r) => r.dead.p99Ms,
+        (r) => r.ready.p99Ms,
+      ),
     },
     {
-      title: 'API bytes per single-node alert (dead node)',
+      title: 'API bytes read per single-node alert',
       unit: 'bytes',
-      series: variants.flatMap((variant) => [
-        {
-          label: `${variant}: parsed`,
-          color: color(variant),
-          points: points(variant, (r) => r.dead.bodyBytesPerAlert),
-        },
-        {
-          label: `${variant}: on the wire`,
-          color: color(variant),
-          dashed: true,
-          points: points(variant, (r) => r.dead.wireBytesPerAlert),
-        },
-      ]),
+      series: [
+        ...both(
+          (r) => r.dead.bodyBytesPerAlert,
+          (r) => r.ready.bodyBytesPerAlert,
+        ),
+        ...variants
+          .filter((variant) =>
+            points(variant, (r) => r.dead.wireBytesPerAlert - r.dead.bodyBytesPerAlert).some(
+              ([, d]) => d !== 0,
+            ),
+          )
+          .map(
+            (variant): Series => ({
+              label: `${variant}: dead node, on the wire`,
+              color: color(variant),
+              style: 'dotted',
+              points: points(variant, (r) => r.dead.wireBytesPerAlert),
+            }),
+          ),
+      ],
     },
     {
       title: 'Grouped webhook naming 50 nodes, p50',
@@ -242,24 +255,29 @@ export function scaleChart(sizes: SizeResult[], labels: Record<string, string>):
       })),
     },
     {
-      title: 'API server CPU per single-node alert (dead node)',
+      title: 'API server CPU per single-node alert',
       unit: 'ms of CPU',
-      series: variants.map((variant) => ({
-        label: variant,
-        color: color(variant),
-        points: points(variant, (r) => r.dead.apiCpuMsPerAlert),
-      })),
+      series: both(
+        (r) => r.dead.apiCpuMsPerAlert,
+        (r) => r.ready.apiCpuMsPerAlert,
+      ),
     },
   ];
-  const legend: Series[] = variants.flatMap((variant) => [
-    { label: `${labels[variant] ?? variant}`, color: color(variant), points: [] },
-  ]);
-  legend.push({
-    label: 'dashed: Ready node (latency) / bytes on the wire (bytes)',
-    color: '#555',
-    dashed: true,
+  const legend: Series[] = variants.map((variant) => ({
+    label: `${labels[variant] ?? variant}`,
+    color: color(variant),
     points: [],
-  });
+  }));
+  legend.push(
+    { label: 'solid: a dead node’s alert', color: '#555', points: [] },
+    { label: 'dashed: a Ready node’s alert', color: '#555', style: 'dashed', points: [] },
+    {
+      label: 'dotted: bytes on the wire, gzip (a dead node’s alert)',
+      color: '#555',
+      style: 'dotted',
+      points: [],
+    },
+  );
   return renderScaleChart({
     title: 'alertfence against the cluster size (kwok Nodes on a real API server)',
     subtitle: [

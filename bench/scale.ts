@@ -122,7 +122,12 @@ async function main() {
     }
     if (!renderOnly && !process.argv.includes('--skip-outage')) {
       log('zone outage and many dead nodes on 1,000 nodes');
-      results.outage = await benchOutage(variants, { onProgress: log, repeatMs: 5_000 });
+      const outage = await benchOutage(variants, { onProgress: log, repeatMs: 5_000 });
+      // Versions not run this time keep their last disarmed results; the armed scenarios are always this run's.
+      const kept =
+        results.outage?.variants.filter((entry) => !entry.armed && !names.includes(entry.variant)) ?? [];
+      outage.variants = [...kept, ...outage.variants];
+      results.outage = outage;
       save();
     }
     save();
