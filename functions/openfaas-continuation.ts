@@ -1,5 +1,6 @@
 import { ConfigError } from './config.js';
 import type { Continuation, Handoff } from './fence/handoff.js';
+import { type RetryPolicy, retryWithin, sleep } from './lib/wait.js';
 import type { Logger } from './log.js';
 
 type Env = Record<string, string | undefined>;
@@ -14,10 +15,19 @@ export interface OpenFaasContinuationOptions {
   log: Logger;
 }
 
-/** Attempts at enqueueing; a duplicate continuation is harmless (only the Lease's holder may resume). */
+/** Attempts at enqueueing; a duplicate continuation is harmless (only the nonce the Lease expects runs). */
 const ATTEMPTS = 3;
 /** Per attempt; the gateway only enqueues, so it answers in milliseconds. */
 const ATTEMPT_TIMEOUT_MS = 5_000;
+/** Backoff between attempts: 200 ms, then 400 ms (jittered). */
+const ENQUEUE_RETRY: RetryPolicy = {
+  maxAttempts: ATTEMPTS,
+  baseDelayMs: 400,
+  maxDelayMs: 800,
+  random: Math.random,
+  now: Date.now,
+  sleep,
+};
 
 /**
  * Continues a fence through the OpenFaaS gateway's asynchronous path: `POST /async-function/<fn>/v1/fences/continue`
@@ -34,34 +44,44 @@ export class OpenFaasContinuation implements Continuation {
   async schedule(handoff: Handoff): Promise<void> {
     const { log, token } = this.options;
     const fields = { node: handoff.node, fence: handoff.fenceId };
-    let reason = '';
-    for (let attempt = 1; attempt <= ATTEMPTS; attempt += 1) {
-      try {
-        const response = await fetch(this.url, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-          body: JSON.stringify(handoff),
-          signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
-        });
-        await response.body?.cancel();
-        if (response.ok) {
-          log.info('fence handed to the gateway queue', { ...fields, status: response.status, attempt });
-          return;
-        }
-        reason = `gateway answered ${response.status}`;
-        // 4xx is configuration (wrong function name, gateway auth): asking again will not help.
-        if (response.status < 500 && response.status !== 429) break;
-      } catch (error) {
-        reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      }
-      if (attempt < ATTEMPTS) await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+    try {
+      const status = await retryWithin(
+        async () => {
+          const response = await fetch(this.url, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            body: JSON.stringify(handoff),
+            signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
+          });
+          await response.body?.cancel();
+          if (!response.ok) throw new GatewayAnswerError(response.status);
+          return response.status;
+        },
+        {
+          deadline: Date.now() + ATTEMPTS * ATTEMPT_TIMEOUT_MS,
+          policy: ENQUEUE_RETRY,
+          // 4xx is configuration (wrong function name, gateway auth): asking again will not help.
+          retryable: (error) =>
+            !(error instanceof GatewayAnswerError) || error.status >= 500 || error.status === 429,
+        },
+      );
+      log.info('fence handed to the gateway queue', { ...fields, status });
+    } catch (error) {
+      // Not rethrown: the fence is journaled; once its Lease hold expires the next alert repeat resumes it.
+      log.error('could not hand the fence to the gateway queue; the next alert repeat resumes it', {
+        ...fields,
+        url: this.url,
+        reason: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+      });
     }
-    // Not rethrown: the fence is journaled; once its Lease hold expires the next alert repeat resumes it.
-    log.error('could not hand the fence to the gateway queue; the next alert repeat resumes it', {
-      ...fields,
-      url: this.url,
-      reason,
-    });
+  }
+}
+
+/** The gateway answered, but not with 2xx. */
+class GatewayAnswerError extends Error {
+  override name = 'GatewayAnswerError';
+  constructor(readonly status: number) {
+    super(`gateway answered ${status}`);
   }
 }
 

@@ -2,7 +2,6 @@ import { eksBearerTokenProvider } from '../drivers/aws-ec2/eks-token.js';
 import { createEc2Driver } from '../drivers/aws-ec2/index.js';
 import type { PowerDriver } from '../drivers/driver.js';
 import { createOpenStackDriver, loadOpenStackConfig } from '../drivers/openstack/index.js';
-import { sleep } from '../drivers/poll.js';
 import { createRedfishDriver, loadRedfishConfig } from '../drivers/redfish/index.js';
 import { createDriverRegistry } from '../drivers/registry.js';
 import { SimulatedDriver } from '../drivers/simulated/simulated-driver.js';
@@ -12,6 +11,7 @@ import { createFenceService, type FenceService } from './fence/fence-service.js'
 import type { Continuation } from './fence/handoff.js';
 import { loadKubeAccess } from './kube/access.js';
 import type { KubePort } from './kube/port.js';
+import { sleep } from './lib/wait.js';
 import { createLogger, type Logger } from './log.js';
 import { readinessCheck } from './readiness.js';
 

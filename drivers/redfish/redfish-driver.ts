@@ -4,8 +4,11 @@
  * Bare metal has no cloud volumes: release relies on Kubernetes (the out-of-service taint and the forced
  * fallback), and the driver refuses every detach.
  */
+
+import { backoffDelay, sleep as defaultSleep, pollUntil, sleepWithin } from '../../functions/lib/wait.js';
 import {
   type CallOptions,
+  DeadlineExceededError,
   DriverAuthError,
   DriverError,
   type InstanceDescription,
@@ -17,7 +20,6 @@ import {
   VolumeDetachRefusedError,
   type WaitOptions,
 } from '../driver.js';
-import { backoffDelay, sleep as defaultSleep, pollUntil, sleepWithin } from '../poll.js';
 import {
   type AuthMode,
   BmcClient,
@@ -512,8 +514,9 @@ export class RedfishDriver implements PowerDriver {
  * Classifies a failure by HTTP status, never by message: 401/403 are configuration (never retried),
  * 429/5xx/no answer are retryable, any other status is a refusal to read.
  */
-export function toDriverError(what: string, error: unknown): DriverError {
-  if (error instanceof DriverError) return error;
+export function toDriverError(what: string, error: unknown): DriverError | DeadlineExceededError {
+  // Already classified, or the deadline (retryable, shared with every layer): unchanged.
+  if (error instanceof DriverError || error instanceof DeadlineExceededError) return error;
   if (error instanceof RedfishError) {
     if (error.status === 401) {
       return new DriverAuthError(

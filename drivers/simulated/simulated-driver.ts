@@ -1,3 +1,4 @@
+import { pollUntil, sleep } from '../../functions/lib/wait.js';
 import {
   type AttachedVolume,
   type CallOptions,
@@ -10,7 +11,6 @@ import {
   VolumeDetachRefusedError,
   type WaitOptions,
 } from '../driver.js';
-import { pollUntil, sleep } from '../poll.js';
 
 const SCHEME = 'simulated:///';
 

@@ -3,8 +3,9 @@
  * (fence_redfish checks none of its power requests), bounded retries of transient failures of reads, one
  * re-authentication after a 401, same-origin redirects, and a deadline on everything.
  */
+
+import { backoffDelay, sleep as defaultSleep, sleepWithin } from '../../../functions/lib/wait.js';
 import { DeadlineExceededError } from '../../driver.js';
-import { backoffDelay, sleep as defaultSleep, sleepWithin } from '../../poll.js';
 import { RedfishError } from './errors.js';
 import type { WireResponse, WireSend } from './transport.js';
 

@@ -1,9 +1,16 @@
 /**
- * Waits bounded by the caller's deadline, shared by every driver: polling until the cloud reaches a state,
- * and the backoff and deadline-aware sleep of retry loops. What is retried, how often, and what a failure
- * means stay with each caller.
+ * Waits bounded by the caller's deadline, shared by the drivers, the Kubernetes layer and the runtimes:
+ * polling until something reaches a state, the backoff of retry loops, a deadline-aware sleep, and one retry
+ * loop. What is retried and what a failure means stay with each caller.
  */
-import { type CallOptions, DeadlineExceededError } from './driver.js';
+import { DeadlineExceededError } from './deadline.js';
+
+/** A deadline (epoch ms), an optional abort signal, and a progress callback: what every bounded wait takes. */
+export interface Bounds {
+  deadline: number;
+  signal?: AbortSignal;
+  onProgress?: (detail: string) => void;
+}
 
 /** Time kept for the last probe itself: a poll that starts at the deadline has no time to answer. */
 export const PROBE_RESERVE_MS = 500;
@@ -11,7 +18,7 @@ export const PROBE_RESERVE_MS = 500;
 /** Delays between polls, in ms: quick first looks (moto and fast clouds), then a steady pace. */
 export const DEFAULT_POLL_SCHEDULE: readonly number[] = [250, 500, 1000, 2000, 3000, 5000];
 
-export interface PollOptions<T> extends CallOptions {
+export interface PollOptions<T> extends Bounds {
   /** Reads the current state. */
   probe: () => Promise<T>;
   /** True when the wanted state is reached. */
@@ -116,10 +123,52 @@ export function backoffDelay(retry: number, backoff: Backoff): number {
  */
 export async function sleepWithin(
   ms: number,
-  options: Pick<CallOptions, 'deadline' | 'signal'>,
+  options: Pick<Bounds, 'deadline' | 'signal'>,
   clock: WaitClock,
   tooLate: () => unknown,
 ): Promise<void> {
   if (clock.now() + ms >= options.deadline) throw tooLate();
   await clock.sleep(ms, options.signal);
+}
+
+/** How a call is retried: bounds of the backoff, attempts, and the clock. */
+export interface RetryPolicy extends Backoff, WaitClock {
+  /** Attempts, the first included; the deadline usually ends a retry loop first. */
+  maxAttempts: number;
+}
+
+export interface RetryOptions extends Pick<Bounds, 'deadline' | 'signal'> {
+  policy: RetryPolicy;
+  /** Whether a failure is worth another attempt. */
+  retryable: (error: unknown) => boolean;
+  /** The delay a failure asks for itself (`Retry-After`), instead of the backoff. */
+  delayOf?: (error: unknown) => number | undefined;
+  /** Called before each retry, e.g. to log it. */
+  onRetry?: (error: unknown, retry: number, delayMs: number) => void;
+  /** What to throw when the deadline leaves no time for another attempt; the last error by default. */
+  tooLate?: (error: unknown) => unknown;
+}
+
+/**
+ * Runs `attempt` until it succeeds, retrying the failures `retryable` accepts with backoff while the
+ * attempts and the deadline allow; then throws the last failure (or what `tooLate` makes of it).
+ *
+ * @example
+ * await retryWithin(() => fetch(url), { deadline, policy, retryable: isTransient });
+ */
+export async function retryWithin<T>(
+  attempt: (retry: number) => Promise<T>,
+  options: RetryOptions,
+): Promise<T> {
+  const { policy } = options;
+  for (let retry = 0; ; retry++) {
+    try {
+      return await attempt(retry);
+    } catch (error) {
+      if (!options.retryable(error) || retry + 1 >= policy.maxAttempts) throw error;
+      const delay = options.delayOf?.(error) ?? backoffDelay(retry, policy);
+      options.onRetry?.(error, retry + 1, delay);
+      await sleepWithin(delay, options, policy, () => (options.tooLate ? options.tooLate(error) : error));
+    }
+  }
 }

@@ -6,7 +6,7 @@ import {
   PROBE_RESERVE_MS,
   pollUntil,
   sleepWithin,
-} from '../../drivers/poll.js';
+} from '../../functions/lib/wait.js';
 
 /** A virtual clock: `sleep` moves time forward at once and records each delay. */
 function virtualClock(start = 1_000_000) {
