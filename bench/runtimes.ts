@@ -197,7 +197,10 @@ export async function benchRuntimes(options: { runs?: number } = {}): Promise<Ru
     const full = bundles.reports.find((report) => report.name === 'lambda') as BundleReport;
     const variants = [];
     for (const dependency of DEPENDENCIES) {
-      const variant = await buildBundles({ lambda: 'functions/lambda.ts' }, dependency.stubs);
+      const variant = await buildBundles(
+        { lambda: 'functions/runtimes/lambda/handler.ts' },
+        dependency.stubs,
+      );
       variants.push({ dependency, file: variant.file('lambda'), bytes: variant.reports[0]?.bytes ?? 0 });
     }
     // Interleaved, so a busy moment on a shared machine does not land on one variant only.

@@ -97,9 +97,12 @@ const schema = z.object({
           z
             .string()
             .min(16, 'each token must be at least 16 characters')
-            // What an Authorization header can carry (bearerAuth accepts no other): a token with a space or a
-            // non-ASCII character could never be presented, and every request would be a silent 401.
-            .regex(/^[\x21-\x7e]+$/, 'each token must be printable ASCII without spaces'),
+            // What a bearer token is (RFC 6750 b64token), and all that hono's bearer-auth accepts: any other
+            // token could never be presented, and every request would be a silent 401.
+            .regex(
+              /^[A-Za-z0-9._~+/-]+=*$/,
+              'each token must be letters, digits and . _ ~ + / - (then = padding), as RFC 6750 allows',
+            ),
         )
         .min(1, 'set at least one bearer token (ALERTFENCE_TOKENS or ALERTFENCE_TOKENS_FILE)'),
     ),
@@ -205,7 +208,8 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
-type Env = Record<string, string | undefined>;
+/** An environment: variable names to values. */
+export type Env = Record<string, string | undefined>;
 
 /**
  * Variables that hold a list: from a file, one item a line (joined with commas, as the variable takes them).

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { startServer } from '../functions/server.js';
+import { startServer } from '../functions/runtimes/node/server.js';
 import { startControlPlane } from '../test/peers/control-plane.js';
 
 /**

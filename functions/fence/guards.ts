@@ -1,4 +1,5 @@
 import type { Config, Limit } from '../config.js';
+import { KUBE_NAMES } from '../kube/names.js';
 import {
   isControlPlane,
   isLeaseHeld,
@@ -9,7 +10,7 @@ import {
 import type { Lease, Node } from '../kube/objects.js';
 import { type FenceJournal, hasCompleted } from './journal.js';
 import type { JournalRead } from './journal-store.js';
-import { KUBE_NAMES, type Outcome, REASONS, type Reason } from './vocabulary.js';
+import { type Outcome, REASONS, type Reason } from './vocabulary.js';
 
 /** What the API server told us about one node at decision time. */
 export interface NodeSnapshot {

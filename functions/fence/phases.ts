@@ -4,15 +4,16 @@ import {
   type InstanceRef,
   type PowerDriver,
 } from '../../drivers/driver.js';
-import { blockingPods, fencingTaint, outOfServiceTaint, volumesToDetach } from '../kube/node-facts.js';
+import { KUBE_NAMES } from '../kube/names.js';
 import type { Pod } from '../kube/objects.js';
 import { KubePreconditionError } from '../kube/port.js';
 import type { Logger } from '../log.js';
 import { PowerTimeoutError, SafetyViolationError } from './errors.js';
 import type { ExecutorDeps } from './executor.js';
+import { blockingPods, fencingTaint, outOfServiceTaint, volumesToDetach } from './fence-rules.js';
 import { healthRefusal, identityProblem } from './guards.js';
 import { type FenceJournal, hasCompleted } from './journal.js';
-import { KUBE_NAMES, type Phase } from './vocabulary.js';
+import type { Phase } from './vocabulary.js';
 
 /**
  * The fence's phases, one handler each, in the order of the runbook. A handler is idempotent: it looks

@@ -3,7 +3,7 @@
  * ready only when the API server answers and the driver's pre-flight (EC2 dry runs) passes.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { buildRuntime } from '../../../functions/wiring.js';
+import { buildNodeRuntime } from '../../../functions/runtimes/node/node-runtime.js';
 import { FakeKube } from '../../fakes/kube.js';
 import { freePort } from '../../peers/process.js';
 import { runInstance, useMoto } from './moto-ec2.js';
@@ -20,14 +20,14 @@ describe('/readyz with the EC2 driver on moto', () => {
     const { accessKeyId, secretAccessKey } = suite.moto.credentials;
     vi.stubEnv('AWS_ACCESS_KEY_ID', accessKeyId);
     vi.stubEnv('AWS_SECRET_ACCESS_KEY', secretAccessKey);
-    return buildRuntime(
+    return buildNodeRuntime(
       {
         ALERTFENCE_TOKENS: 'a-token-of-at-least-16-chars',
         ALERTFENCE_DRIVERS: 'aws',
         ALERTFENCE_AWS_ENDPOINT: endpoint,
         AWS_REGION: suite.moto.region,
       },
-      { continuation: { schedule: async () => {} }, kube: new FakeKube() },
+      { kube: new FakeKube() },
     );
   }
 

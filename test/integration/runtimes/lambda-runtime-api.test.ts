@@ -260,7 +260,7 @@ describe('Lambda continuation hand-off against the Runtime API contract fake', (
     () =>
       buildBundles({
         'lambda-fake-cluster': 'test/integration/runtimes/fixtures/lambda-fake-cluster.ts',
-        'lambda-bootstrap': 'functions/lambda-bootstrap.ts',
+        'lambda-bootstrap': 'test/support/runtimes/lambda-bootstrap.ts',
       }),
     (bundles) => bundles.dir.remove(),
   );

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../functions/config.js';
-import type { NodeResult } from '../../../functions/fence/fence-service.js';
+import type { NodeResult } from '../../../functions/fence/api.js';
 import { stormRefusal, summarizeCluster } from '../../../functions/fence/guards.js';
 import type { Node } from '../../../functions/kube/objects.js';
 import { alertPayload, createWorld, makeNode, type NodeSpec } from '../../support/world.js';

@@ -1,6 +1,6 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from './config.js';
+import { ConfigError } from '../config.js';
 
 /**
  * True when the module at `moduleUrl` is the one Node was asked to run (`node server.mjs`, `tsx server.ts`),

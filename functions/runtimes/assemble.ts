@@ -1,45 +1,39 @@
-import { eksBearerTokenProvider } from '../drivers/aws-ec2/eks-token.js';
-import { createEc2Driver } from '../drivers/aws-ec2/index.js';
-import type { PowerDriver } from '../drivers/driver.js';
-import { createOpenStackDriver, loadOpenStackConfig } from '../drivers/openstack/index.js';
-import { createRedfishDriver, loadRedfishConfig } from '../drivers/redfish/index.js';
-import { createDriverRegistry } from '../drivers/registry.js';
-import { SimulatedDriver } from '../drivers/simulated/simulated-driver.js';
-import { type AppDeps, createApp } from './app.js';
-import { type Config, ConfigError, loadConfig, resolveSecretFiles } from './config.js';
-import { createFenceService, type FenceService } from './fence/fence-service.js';
-import type { Continuation } from './fence/handoff.js';
-import { loadKubeAccess } from './kube/access.js';
-import type { KubePort } from './kube/port.js';
-import { sleep } from './lib/wait.js';
-import { createLogger, type Logger } from './log.js';
-import { readinessCheck } from './readiness.js';
+import { eksBearerTokenProvider } from '../../drivers/aws-ec2/eks-token.js';
+import { createEc2Driver } from '../../drivers/aws-ec2/index.js';
+import type { PowerDriver } from '../../drivers/driver.js';
+import { createOpenStackDriver, loadOpenStackConfig } from '../../drivers/openstack/index.js';
+import { createRedfishDriver, loadRedfishConfig } from '../../drivers/redfish/index.js';
+import { createDriverRegistry } from '../../drivers/registry.js';
+import { SimulatedDriver } from '../../drivers/simulated/simulated-driver.js';
+import { type Config, ConfigError, type Env, loadConfig, resolveSecretFiles } from '../config.js';
+import type { FenceService } from '../fence/api.js';
+import { createFenceService } from '../fence/service.js';
+import { readinessCheck } from '../http/readiness.js';
+import { loadKubeAccess } from '../kube/access.js';
+import type { KubePort } from '../kube/port.js';
+import { sleep } from '../lib/wait.js';
+import { createLogger, type Logger } from '../log.js';
 
-type Env = Record<string, string | undefined>;
-
-/** Everything an entrypoint needs, built from the environment once per process (cold start). */
-export interface Runtime {
+/** Everything a runtime needs, built from the environment once per process (cold start). */
+export interface Assembly {
   config: Config;
   /** The environment with every `ALERTFENCE_X_FILE` read into `ALERTFENCE_X`. */
   env: Env;
   log: Logger;
   kube: KubePort;
   service: FenceService;
-  app: ReturnType<typeof createApp>;
+  /** `/readyz`'s check: the API server and each driver's pre-flight. */
+  ready: () => Promise<void>;
 }
 
-export interface RuntimeOptions {
-  continuation: Continuation;
-  deadlineOf?: AppDeps['deadlineOf'];
-  stopping?: AppDeps['stopping'];
-  /** Serve the unauthenticated cron tick on `POST /` (OpenFaaS' cron-connector). */
-  cronTick?: AppDeps['cronTick'];
-  /** Tests and the demo inject these instead of the environment's. */
+/** What tests and the demo inject instead of the environment's. */
+export interface AssembleOptions {
   kube?: KubePort;
   drivers?: PowerDriver[];
   log?: Logger;
   /** The clock of the fence service; the wall clock by default. */
   now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /** A boolean switch of the driver settings: `true`, `1` or `yes`; anything else is off. */
@@ -95,10 +89,13 @@ export function driversFromEnv(config: Config, env: Env): PowerDriver[] {
 }
 
 /**
- * Builds the configuration, the Kubernetes client, the drivers, the fence service and the app. Throws
- * `ConfigError` with one message that says what to fix, so a misconfigured function refuses to start.
+ * Builds the configuration, the Kubernetes client, the drivers and the fence service. Throws `ConfigError`
+ * with one message that says what to fix, so a misconfigured function refuses to start.
+ *
+ * @example
+ * const { config, service, ready, log } = assemble(process.env);
  */
-export function buildRuntime(rawEnv: Env, options: RuntimeOptions): Runtime {
+export function assemble(rawEnv: Env, options: AssembleOptions = {}): Assembly {
   // Once, here, so that every part reads secrets from files alike: configuration, Kubernetes access, drivers.
   const env = resolveSecretFiles(rawEnv);
   const config = loadConfig(env);
@@ -116,17 +113,7 @@ export function buildRuntime(rawEnv: Env, options: RuntimeOptions): Runtime {
     config,
     log,
     now: options.now ?? Date.now,
-    sleep: (ms) => sleep(ms),
-    continuation: options.continuation,
+    sleep: options.sleep ?? ((ms) => sleep(ms)),
   });
-  const app = createApp({
-    config,
-    service,
-    log,
-    ready: readinessCheck(kube, enabledDrivers),
-    ...(options.deadlineOf ? { deadlineOf: options.deadlineOf } : {}),
-    ...(options.stopping ? { stopping: options.stopping } : {}),
-    ...(options.cronTick ? { cronTick: options.cronTick } : {}),
-  });
-  return { config, env, log, kube, service, app };
+  return { config, env, log, kube, service, ready: readinessCheck(kube, enabledDrivers) };
 }

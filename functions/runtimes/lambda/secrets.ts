@@ -1,5 +1,5 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ConfigError, valueFromSecret } from './config.js';
+import { ConfigError, valueFromSecret } from '../../config.js';
 
 type Env = Record<string, string | undefined>;
 

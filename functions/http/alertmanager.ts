@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import type { FenceTarget } from '../fence/fence-service.js';
+import type { FenceTarget } from '../fence/api.js';
 import { REASONS } from '../fence/vocabulary.js';
 import { isValidNodeName } from '../kube/node-facts.js';
 

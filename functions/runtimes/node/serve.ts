@@ -1,51 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
-import type { Continuation } from './fence/handoff.js';
-import { InProcessContinuation } from './in-process-continuation.js';
-import type { Logger } from './log.js';
-import { buildRuntime, type Runtime, type RuntimeOptions } from './wiring.js';
-
-type Env = Record<string, string | undefined>;
+import type { Continuation } from '../../http/continuation.js';
+import { deadlineFrom } from '../../lib/deadline.js';
+import type { Logger } from '../../log.js';
+import type { Assembly } from '../assemble.js';
+import type { InProcessContinuation } from './in-process.js';
 
 /**
  * How long a signal waits for running fences to journal their step and for requests in flight to answer;
  * below the 30 s that Kubernetes (`terminationGracePeriodSeconds`) and OpenFaaS give before SIGKILL.
  */
 export const SHUTDOWN_GRACE_MS = 25_000;
-
-/** What tests and the demo inject instead of the environment's Kubernetes access, drivers and logger. */
-export type Injected = Pick<RuntimeOptions, 'kube' | 'drivers' | 'log'>;
-
-export interface InProcessRuntimeOptions extends Injected {
-  deadlineOf?: RuntimeOptions['deadlineOf'];
-  cronTick?: RuntimeOptions['cronTick'];
-  /** Where fences continue; by default in this process. OpenFaaS routes them through its gateway when set. */
-  continuation?: (inProcess: InProcessContinuation) => Continuation;
-}
-
-/**
- * The runtime of a long-running Node process (the Node server, OpenFaaS): `buildRuntime` with fences
- * continued in process, and the app told to stop once those fences are drained.
- *
- * @example
- * const { runtime, fences } = buildInProcessRuntime(process.env);
- */
-export function buildInProcessRuntime(
-  env: Env,
-  options: InProcessRuntimeOptions = {},
-): { runtime: Runtime; fences: InProcessContinuation } {
-  const { continuation, ...rest } = options;
-  const fences = new InProcessContinuation();
-  const runtime = buildRuntime(env, {
-    ...rest,
-    continuation: continuation ? continuation(fences) : fences,
-    // A fence that runs inside its request (manual `wait`) stops at its next step as well.
-    stopping: () => fences.stopping,
-  });
-  fences.bind({ service: runtime.service, runBudgetMs: runtime.config.runBudgetMs, log: runtime.log });
-  return { runtime, fences };
-}
 
 /** An app listening on `@hono/node-server`. */
 export interface ServedApp {
@@ -101,14 +67,24 @@ export function serveApp(options: ServeAppOptions): ServedApp {
  * it resumes fences whose continuation was lost and reports the ones waiting for an operator. Stops when the
  * fences drain; returns the function that stops it.
  */
-export function startTicking(runtime: Runtime, fences: InProcessContinuation): () => void {
-  const { service, config, log } = runtime;
+export function startTicking(
+  assembly: Pick<Assembly, 'service' | 'config' | 'log'>,
+  fences: InProcessContinuation,
+  continuation: Continuation = fences,
+): () => void {
+  const { service, config, log } = assembly;
   const timer = setInterval(() => {
     if (fences.stopping) return;
     const requestId = `tick-${randomUUID()}`;
     service
-      .tick({ requestId, deadline: Date.now() + config.runBudgetMs, shouldStop: () => fences.stopping })
-      .catch((error) => log.warn('tick failed', { requestId, reason: String(error) }));
+      .tick({
+        requestId,
+        deadline: deadlineFrom(Date.now(), config.runBudgetMs),
+        shouldStop: () => fences.stopping,
+        canHandOver: continuation.accepting(),
+      })
+      .then(({ handoffs }) => continuation.continue(handoffs))
+      .catch((error: unknown) => log.warn('tick failed', { requestId, reason: String(error) }));
   }, config.tickIntervalMs);
   timer.unref();
   return () => clearInterval(timer);

@@ -1,9 +1,8 @@
-import { ConfigError } from './config.js';
-import type { Continuation, Handoff } from './fence/handoff.js';
-import { type RetryPolicy, retryWithin, sleep } from './lib/wait.js';
-import type { Logger } from './log.js';
-
-type Env = Record<string, string | undefined>;
+import { ConfigError, type Env } from '../../config.js';
+import type { Handoff } from '../../fence/handoff.js';
+import type { Continuation } from '../../http/continuation.js';
+import { type RetryPolicy, retryWithin, sleep } from '../../lib/wait.js';
+import type { Logger } from '../../log.js';
 
 export interface OpenFaasContinuationOptions {
   /** The gateway's base URL, e.g. `http://gateway.openfaas:8080`. */
@@ -41,7 +40,16 @@ export class OpenFaasContinuation implements Continuation {
     this.url = `${options.gateway.replace(/\/+$/, '')}/async-function/${encodeURIComponent(options.functionName)}/v1/fences/continue`;
   }
 
-  async schedule(handoff: Handoff): Promise<void> {
+  /** The queue keeps what it accepted: a continuation may always be sent. */
+  accepting(): boolean {
+    return true;
+  }
+
+  async continue(handoffs: readonly Handoff[]): Promise<void> {
+    for (const handoff of handoffs) await this.enqueue(handoff);
+  }
+
+  private async enqueue(handoff: Handoff): Promise<void> {
     const { log, token } = this.options;
     const fields = { node: handoff.node, fence: handoff.fenceId };
     try {

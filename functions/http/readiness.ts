@@ -1,5 +1,5 @@
-import type { PowerDriver } from '../drivers/driver.js';
-import type { KubePort } from './kube/port.js';
+import type { PowerDriver } from '../../drivers/driver.js';
+import type { KubePort } from '../kube/port.js';
 
 /** Time one readiness check may take: the API server and every driver's pre-flight, side by side. */
 const CHECK_TIMEOUT_MS = 10_000;

@@ -1,46 +1,9 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { ConfigError } from './config.js';
-import type { Continuation, Handoff } from './fence/handoff.js';
-import type { Logger } from './log.js';
-
-type Env = Record<string, string | undefined>;
-
-/**
- * The event a worker invocation receives. A Function URL can never deliver this shape: Lambda wraps every
- * HTTP request in its own envelope (`version`, `rawPath`, `requestContext`, …), so only a caller with
- * `lambda:InvokeFunction` on the function can send it.
- */
-export interface ContinuationEvent {
-  alertfence: 'continue';
-  handoff: Handoff;
-}
-
-/** Wraps a handoff into the worker event. */
-export function continuationEvent(handoff: Handoff): ContinuationEvent {
-  return { alertfence: 'continue', handoff };
-}
-
-/** True for an event sent by {@link LambdaContinuation}; the handoff inside is checked by the handler. */
-export function isContinuationEvent(event: unknown): event is ContinuationEvent {
-  return (
-    typeof event === 'object' &&
-    event !== null &&
-    (event as { alertfence?: unknown }).alertfence === 'continue' &&
-    typeof (event as { handoff?: unknown }).handoff === 'object'
-  );
-}
-
-/** The event an EventBridge schedule sends for the scheduled tick (the template's `Input`). */
-export interface TickEvent {
-  alertfence: 'tick';
-}
-
-/** True for the scheduled tick's event. */
-export function isTickEvent(event: unknown): event is TickEvent {
-  return (
-    typeof event === 'object' && event !== null && (event as { alertfence?: unknown }).alertfence === 'tick'
-  );
-}
+import { ConfigError, type Env } from '../../config.js';
+import type { Handoff } from '../../fence/handoff.js';
+import type { Continuation } from '../../http/continuation.js';
+import type { Logger } from '../../log.js';
+import { continuationEvent } from './events.js';
 
 /** The part of the Lambda client this module uses; tests pass a client pointed at a local endpoint. */
 export type InvokeClient = Pick<LambdaClient, 'send'>;
@@ -60,7 +23,16 @@ export interface LambdaContinuationOptions {
 export class LambdaContinuation implements Continuation {
   constructor(private readonly options: LambdaContinuationOptions) {}
 
-  async schedule(handoff: Handoff): Promise<void> {
+  /** Lambda's asynchronous queue keeps what it accepted: a continuation may always be sent. */
+  accepting(): boolean {
+    return true;
+  }
+
+  async continue(handoffs: readonly Handoff[]): Promise<void> {
+    for (const handoff of handoffs) await this.invoke(handoff);
+  }
+
+  private async invoke(handoff: Handoff): Promise<void> {
     const { functionName, client, log } = this.options;
     const fields = { node: handoff.node, fence: handoff.fenceId };
     try {
