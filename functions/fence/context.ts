@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ExecutorDeps } from './executor.js';
+import type { ExecutorDeps } from './deps.js';
 
 /** What the fence service is built from: the executor's ports, and ids (injectable for tests). */
 export interface FenceDeps extends ExecutorDeps {

@@ -231,7 +231,6 @@ export function decide(
 ): Decision {
   const early = clusterRefusal(snapshot, cluster, config, now);
   if (early) return early;
-  const node = snapshot.node as Node;
   if (isLeaseHeld(snapshot.remediatorLease, now)) {
     const holder = snapshot.remediatorLease?.spec?.holderIdentity;
     return refuse(REASONS.heldByOtherRemediator, `another remediator holds the node (${holder})`);

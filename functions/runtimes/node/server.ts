@@ -26,7 +26,10 @@ export function startServer(env: Env = process.env, injected: Injected = {}) {
   });
   const stopTicking = startTicking(assembly, fences);
   exitOnSignals(served, fences, log);
-  const close = (graceMs: number) => (stopTicking(), served.close(graceMs));
+  const close = (graceMs: number) => {
+    stopTicking();
+    return served.close(graceMs);
+  };
   return { ...served, close, runtime };
 }
 

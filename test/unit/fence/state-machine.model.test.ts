@@ -25,7 +25,7 @@ import { KUBE_NAMES } from '../../../functions/kube/names.js';
 import { microTime } from '../../../functions/kube/objects.js';
 import { KubeUnavailableError } from '../../../functions/kube/port.js';
 import { FakeKube, type KubeCall } from '../../fakes/kube.js';
-import { type FenceWiring, TOKEN, wireFence } from '../../support/fence-wiring.js';
+import { type FenceWiring, wireFence } from '../../support/fence-wiring.js';
 import { peekJournal } from '../../support/peek-journal.js';
 import {
   alertPayload,
@@ -415,7 +415,7 @@ class World {
     kind: 'alert' | 'manual' | 'tick',
     force: boolean,
   ): void {
-    if (!result || result.outcome !== 'accepted' || !result.fence) return;
+    if (result?.outcome !== 'accepted' || !result.fence) return;
     if (kind === 'manual' && force) this.forced.set(node, result.fence.id);
     else this.forced.delete(node);
   }
