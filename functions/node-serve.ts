@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import type { Continuation } from './fence/fence-service.js';
 import { InProcessContinuation } from './in-process-continuation.js';
-import type { Logger } from './log.js';
+import { captureProcessWarnings, type Logger } from './log.js';
 import { buildRuntime, type Runtime, type RuntimeOptions } from './wiring.js';
 
 type Env = Record<string, string | undefined>;
@@ -94,13 +94,18 @@ export function serveApp(options: ServeAppOptions): ServedApp {
   };
 }
 
-/** On SIGTERM or SIGINT: close `served` gracefully, log how it went, and exit 0. */
+/**
+ * Takes on the process's duties for a Node runtime that owns its process: on SIGTERM or SIGINT, close
+ * `served` gracefully, log how it went, and exit 0; meanwhile, write the process's warnings through `log`,
+ * so that every line the function writes is one JSON object.
+ */
 export function exitOnSignals(
   served: ServedApp,
   fences: InProcessContinuation,
   log: Logger,
   graceMs: number = SHUTDOWN_GRACE_MS,
 ): void {
+  captureProcessWarnings(log);
   let signalled = false;
   const shutdown = async (signal: NodeJS.Signals) => {
     if (signalled) return;

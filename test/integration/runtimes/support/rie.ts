@@ -73,8 +73,6 @@ export async function startRie(options: RieOptions): Promise<Rie> {
       AWS_ACCESS_KEY_ID: 'test',
       AWS_SECRET_ACCESS_KEY: 'test',
       LAMBDA_TASK_ROOT: taskRoot,
-      // The AWS SDK warns once per process on Node 20; Lambda runs nodejs22.x.
-      NODE_NO_WARNINGS: '1',
       ...options.env,
     }),
     ready: () => portAccepts(invokePort),
