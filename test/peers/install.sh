@@ -3,9 +3,11 @@
 #   - Alertmanager and amtool     Debian prometheus-alertmanager (ships its templates in /usr/share/prometheus/alertmanager/)
 #   - Prometheus and promtool     Debian prometheus
 #   - Keystone                    Debian python3-keystone; PyPI keystone in a venv if that does not work
-#   - moto_server and cfn-lint    PyPI, in the venv ${ALERTFENCE_CACHE:-$HOME/.cache/alertfence}/venv
+#   - moto_server, cfn-lint, sam  PyPI, in the venv ${ALERTFENCE_CACHE:-$HOME/.cache/alertfence}/venv
+#                                 (sam: aws-sam-cli, for `sam validate --lint` of infra/aws/template.yaml)
 #
-# Idempotent: apt runs only when a binary is missing, pip only when the pinned versions change.
+# Idempotent: apt runs only when a binary is missing, pip only when the pinned versions change. apt and dpkg
+# calls take /tmp/apt.lock (flock), so two installs on one machine never collide on dpkg's lock.
 # Usage: bash test/peers/install.sh
 set -euo pipefail
 
@@ -18,6 +20,8 @@ PYTHON=/usr/bin/python3
 # Pinned so CI is reproducible; bump deliberately.
 MOTO_REQ="${ALERTFENCE_MOTO_REQ:-moto[server]==5.2.5}"
 CFN_LINT_REQ="${ALERTFENCE_CFN_LINT_REQ:-cfn-lint==1.58.0}"
+# aws-sam-cli 1.170.0 accepts the cfn-lint and boto3 that moto pins (pip check is clean), so one venv holds all.
+SAM_REQ="${ALERTFENCE_SAM_REQ:-aws-sam-cli==1.170.0}"
 KEYSTONE_PYPI_REQ="${ALERTFENCE_KEYSTONE_PYPI_REQ:-keystone==30.0.0}"
 
 export DEBIAN_FRONTEND=noninteractive
@@ -33,6 +37,12 @@ fi
 
 apt_updated=0
 apt_install() {
+  # The whole step under /tmp/apt.lock, the lock every apt/dpkg user on this machine takes (`flock
+  # /tmp/apt.lock apt-get …`): the update, the install and the policy-rc.d that another install must not
+  # remove half-way.
+  local lock_fd
+  exec {lock_fd}>>/tmp/apt.lock
+  flock "$lock_fd"
   if [[ "$apt_updated" -eq 0 ]]; then
     log "apt-get update"
     "${SUDO[@]}" apt-get update -qq
@@ -53,6 +63,7 @@ apt_install() {
   if [[ "$added_policy" -eq 1 ]]; then
     "${SUDO[@]}" rm -f "$policy"
   fi
+  exec {lock_fd}>&-
   return "$rc"
 }
 
@@ -104,10 +115,10 @@ else
   fi
 fi
 
-# --- Python venv: moto and cfn-lint ------------------------------------------------------------------
+# --- Python venv: moto, cfn-lint and the SAM CLI -----------------------------------------------------
 stamp="$VENV/.alertfence-requirements"
-wanted="$MOTO_REQ $CFN_LINT_REQ"
-if [[ -x "$VENV/bin/python" && -x "$VENV/bin/moto_server" && -x "$VENV/bin/cfn-lint" \
+wanted="$MOTO_REQ $CFN_LINT_REQ $SAM_REQ"
+if [[ -x "$VENV/bin/python" && -x "$VENV/bin/moto_server" && -x "$VENV/bin/cfn-lint" && -x "$VENV/bin/sam" \
   && -f "$stamp" && "$(cat "$stamp")" == "$wanted" ]]; then
   log "venv: $wanted already present in $VENV"
 else
@@ -117,7 +128,7 @@ else
     "$PYTHON" -m venv "$VENV"
   fi
   log "venv: pip install $wanted"
-  "$VENV/bin/pip" install -q "$MOTO_REQ" "$CFN_LINT_REQ"
+  "$VENV/bin/pip" install -q "$MOTO_REQ" "$CFN_LINT_REQ" "$SAM_REQ"
   printf '%s' "$wanted" >"$stamp"
 fi
 
@@ -133,3 +144,4 @@ else
 fi
 log "moto:         $(pip_version moto) ($VENV/bin/moto_server)"
 log "cfn-lint:     $(pip_version cfn-lint) ($VENV/bin/cfn-lint)"
+log "sam:          $(pip_version aws-sam-cli) ($VENV/bin/sam)"

@@ -5,12 +5,13 @@ import { type RuntimeBinary, requireRuntimeBinary } from './runtime-binaries.js'
 
 /**
  * The AWS Lambda Runtime Interface Emulator: `$ALERTFENCE_RIE_BIN`, else `aws-lambda-rie` in the peers' bin
- * directory. Not installable here (the Go module proxy answers 403), so it is provided by hand.
+ * directory, where `test/peers/go/build.sh` (run by `.ci/run`) builds the pinned version.
  */
 export const LAMBDA_RIE: RuntimeBinary = {
   name: 'aws-lambda-rie',
   envVar: 'ALERTFENCE_RIE_BIN',
   module: 'github.com/aws/aws-lambda-runtime-interface-emulator',
+  howToGet: 'Build it with: bash test/peers/go/build.sh aws-lambda-rie (about a minute; .ci/run does it).',
 };
 
 export interface RieOptions {
