@@ -25,7 +25,7 @@ export function binDirPath(binary: RuntimeBinary): string {
 
 /**
  * The binary's path: `$<envVar>` when set, else the peers' bin directory. Throws a {@link PeerMissingError}
- * that says why it cannot be installed and how to provide it, so a suite without it fails, never skips.
+ * that says how to get it, so a suite without it fails, never skips.
  *
  * @example
  * const command = requireRuntimeBinary({ name: 'of-watchdog', envVar: 'ALERTFENCE_WATCHDOG_BIN', module });
