@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import type { Continuation } from '../../http/continuation.js';
 import { deadlineFrom } from '../../lib/deadline.js';
-import type { Logger } from '../../log.js';
+import { captureProcessWarnings, type Logger } from '../../log.js';
 import type { Assembly } from '../assemble.js';
 import type { InProcessContinuation } from './in-process.js';
 
@@ -90,13 +90,18 @@ export function startTicking(
   return () => clearInterval(timer);
 }
 
-/** On SIGTERM or SIGINT: close `served` gracefully, log how it went, and exit 0. */
+/**
+ * Takes on the process's duties for a Node runtime that owns its process: on SIGTERM or SIGINT, close
+ * `served` gracefully, log how it went, and exit 0; meanwhile, write the process's warnings through `log`,
+ * so that every line the function writes is one JSON object.
+ */
 export function exitOnSignals(
   served: ServedApp,
   fences: InProcessContinuation,
   log: Logger,
   graceMs: number = SHUTDOWN_GRACE_MS,
 ): void {
+  captureProcessWarnings(log);
   let signalled = false;
   const shutdown = async (signal: NodeJS.Signals) => {
     if (signalled) return;

@@ -3,6 +3,7 @@ import { Agent, request } from 'node:http';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { LambdaContext } from 'hono/aws-lambda';
+import { captureProcessWarnings, createLogger } from '../../../functions/log.js';
 
 /**
  * A minimal client of the Lambda Runtime API (`/2018-06-01/runtime/…`): what the managed Node runtime does
@@ -194,10 +195,14 @@ export async function runRuntimeLoop(options: { api: string; handler: string; ta
 const isMain =
   process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href;
 if (isMain) {
+  // Every line the function writes is one JSON object, the runtime's own included: the handler's warnings
+  // (the AWS SDK's on Node 20) and this loop's failures go through the same logger as the handler's lines.
+  const log = createLogger({ base: { component: 'lambda-bootstrap' } });
+  captureProcessWarnings(log);
   const api = process.env.AWS_LAMBDA_RUNTIME_API;
   const handler = process.argv[2] ?? process.env._HANDLER;
   if (!api || !handler) {
-    process.stderr.write('usage: AWS_LAMBDA_RUNTIME_API=host:port node lambda-bootstrap.mjs file.export\n');
+    log.error('usage: AWS_LAMBDA_RUNTIME_API=host:port node lambda-bootstrap.mjs file.export');
     process.exit(2);
   }
   runRuntimeLoop({
@@ -206,7 +211,7 @@ if (isMain) {
     taskRoot: process.env.LAMBDA_TASK_ROOT ?? process.cwd(),
     env: process.env,
   }).catch((error: unknown) => {
-    process.stderr.write(`lambda-bootstrap: ${error instanceof Error ? error.stack : String(error)}\n`);
+    log.error('runtime loop stopped', { error, stack: error instanceof Error ? error.stack : undefined });
     process.exit(1);
   });
 }
