@@ -1,6 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config.js';
+import { createLogger } from '../log.js';
 
 /**
  * True when the module at `moduleUrl` is the one Node was asked to run (`node server.mjs`, `tsx server.ts`),
@@ -29,7 +30,11 @@ export function runMain(start: () => void): void {
     start();
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`alertfence: ${error.message}\n`);
+    // One JSON line like every other, on stderr: the message says what to fix.
+    createLogger({
+      base: { component: 'alertfence' },
+      write: (line) => process.stderr.write(`${line}\n`),
+    }).error('alertfence refuses to start: invalid configuration', { reason: error.message });
     process.exit(2);
   }
 }

@@ -11,7 +11,7 @@ import { createApp } from '../../http/app.js';
 import type { Continuation } from '../../http/continuation.js';
 import { errorBody } from '../../http/errors.js';
 import { deadlineFrom } from '../../lib/deadline.js';
-import { createLogger, type Logger } from '../../log.js';
+import { captureProcessWarnings, createLogger, type Logger } from '../../log.js';
 import { type AssembleOptions, type Assembly, assemble } from '../assemble.js';
 import { lambdaContinuationFromEnv } from './continuation.js';
 import { resolveSecretArns, type SecretsClient } from './secrets.js';
@@ -56,6 +56,8 @@ const misconfigured = handle(
  */
 export function lambdaRuntime(env: Env, options: LambdaHandlerOptions = {}) {
   const bootLog: Logger = options.log ?? createLogger({ base: { component: 'alertfence' } });
+  // On the managed runtime nothing else owns the process: its warnings (the AWS SDK's) become JSON lines too.
+  captureProcessWarnings(bootLog);
   let built: Promise<LambdaRuntime> | undefined;
   const build = async (): Promise<LambdaRuntime> => {
     const started = Date.now();
