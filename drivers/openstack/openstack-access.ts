@@ -60,6 +60,7 @@ export class OpenStackAccess {
     return novaClient(this.session, { ...this.where(ref), microversion }, options);
   }
 
+  /** Reads the server; Nova's 404 is `missing`, never off. */
   async readServer(ref: InstanceRef, options: CallOptions): Promise<ServerReading> {
     return getServer(await this.nova(ref, options), ref.id, options).catch(
       unless404({ missing: true } as const),
