@@ -121,6 +121,51 @@ else
   printf '%s' "$wanted" >"$stamp"
 fi
 
+# --- OpenStack (issue #15) ---------------------------------------------------------------------------
+# Keystone's siblings as Debian library packages only (--no-install-recommends: the server packages pull in
+# libvirt, qemu, LVM and uwsgi set-up), rabbitmq for their RPC, and the api-paste.ini files, which live in
+# the *-common packages: taken out of the .deb, never installed. test/peers/openstack.ts starts them.
+# Every apt call takes /tmp/apt.lock so parallel installs on one machine never collide on dpkg's lock.
+OPENSTACK_DIR="$CACHE/openstack"
+openstack_missing=()
+for pkg in python3-nova python3-placement python3-glance python3-cinder rabbitmq-server; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || openstack_missing+=("$pkg")
+done
+if [[ ${#openstack_missing[@]} -gt 0 ]]; then
+  log "openstack: apt-get install ${openstack_missing[*]}"
+  openstack_policy=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    # rabbitmq-server's maintainer script would start a system broker on 0.0.0.0:5672.
+    printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+    "${SUDO[@]}" chmod 755 /usr/sbin/policy-rc.d
+    openstack_policy=1
+  fi
+  openstack_rc=0
+  "${SUDO[@]}" flock /tmp/apt.lock apt-get update -qq || openstack_rc=$?
+  [[ "$openstack_rc" -eq 0 ]] && { "${SUDO[@]}" flock /tmp/apt.lock env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confdef \
+    -o Dpkg::Options::=--force-confold "${openstack_missing[@]}" </dev/null || openstack_rc=$?; }
+  [[ "$openstack_policy" -eq 1 ]] && "${SUDO[@]}" rm -f /usr/sbin/policy-rc.d
+  [[ "$openstack_rc" -eq 0 ]] || { log "openstack: apt-get failed ($openstack_rc)"; exit "$openstack_rc"; }
+else
+  log "openstack: python3-nova, python3-placement, python3-glance, python3-cinder, rabbitmq-server already present"
+fi
+paste_dir="$OPENSTACK_DIR/paste"
+if [[ -f "$paste_dir/nova-api-paste.ini" && -f "$paste_dir/cinder-api-paste.ini" \
+  && -f "$paste_dir/glance-api-paste.ini" ]]; then
+  log "openstack: api-paste.ini files already in $paste_dir"
+else
+  debs="$(mktemp -d)"
+  (cd "$debs" && flock /tmp/apt.lock apt-get download -qq nova-common cinder-common glance-common 2>/dev/null)
+  for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$debs/root"; done
+  mkdir -p "$paste_dir"
+  cp "$debs/root/usr/share/nova-common/api-paste.ini" "$paste_dir/nova-api-paste.ini"
+  cp "$debs/root/usr/share/cinder-common/api-paste.ini" "$paste_dir/cinder-api-paste.ini"
+  cp "$debs/root/usr/share/glance-common/glance-api-paste.ini" "$paste_dir/glance-api-paste.ini"
+  rm -rf "$debs"
+  log "openstack: api-paste.ini files extracted to $paste_dir"
+fi
+
 # --- Summary -----------------------------------------------------------------------------------------
 version_of() { "$@" 2>&1 | head -n 1; }
 pip_version() { "$VENV/bin/python" -c "import importlib.metadata as m; print(m.version('$1'))"; }
@@ -133,3 +178,4 @@ else
 fi
 log "moto:         $(pip_version moto) ($VENV/bin/moto_server)"
 log "cfn-lint:     $(pip_version cfn-lint) ($VENV/bin/cfn-lint)"
+log "openstack:    nova $(dpkg-query -W -f='${Version}' python3-nova), cinder $(dpkg-query -W -f='${Version}' python3-cinder), rabbitmq $(dpkg-query -W -f='${Version}' rabbitmq-server)"

@@ -1,0 +1,206 @@
+/**
+ * The oslo.config files of the test OpenStack: one small file per service, written from the ports and
+ * passwords the starter chose. Only the settings a loopback cloud without a hypervisor needs are set; every
+ * other option keeps its upstream default.
+ */
+
+import { join } from 'node:path';
+
+/** A user a service authenticates as (Keystone middleware, service tokens, calls to other services). */
+export interface ServiceUser {
+  username: string;
+  password: string;
+}
+
+/** Everything the configuration files are made from. */
+export interface CloudLayout {
+  /** Root of the cloud's state: databases, locks, images, logs. */
+  dir: string;
+  /** Keystone, without `/v3`. */
+  authUrl: string;
+  region: string;
+  /** `rabbit://…` of the cloud's rabbitmq. */
+  transportUrl: string;
+  ports: { nova: number; cinder: number; glance: number; placement: number };
+  users: { nova: ServiceUser; cinder: ServiceUser; glance: ServiceUser; placement: ServiceUser };
+  /** Where install.sh put the `api-paste.ini` files of the Debian `*-common` packages. */
+  pasteDir: string;
+  /** Name of the one nova-compute host and of the one cinder-volume host. */
+  host: string;
+}
+
+type Section = Record<string, string | number | boolean>;
+
+/** Renders sections as an ini file; sections in insertion order, `DEFAULT` first when present. */
+export function ini(sections: Record<string, Section>): string {
+  return `${Object.entries(sections)
+    .map(
+      ([name, options]) =>
+        `[${name}]\n${Object.entries(options)
+          .map(([key, value]) => `${key} = ${String(value)}`)
+          .join('\n')}\n`,
+    )
+    .join('\n')}`;
+}
+
+/** A sqlite URL for a database file under the cloud's directory. */
+export function sqliteUrl(layout: CloudLayout, name: string): string {
+  return `sqlite:///${join(layout.dir, `${name}.sqlite`)}`;
+}
+
+/** Password auth of a service user in project `service`, as keystoneauth's `password` plugin reads it. */
+function passwordAuth(layout: CloudLayout, user: ServiceUser): Section {
+  return {
+    auth_type: 'password',
+    auth_url: layout.authUrl,
+    username: user.username,
+    password: user.password,
+    user_domain_name: 'Default',
+    project_name: 'service',
+    project_domain_name: 'Default',
+  };
+}
+
+/** Keystone middleware: validates the callers' tokens as `user`; no memcached (an in-process cache). */
+function authtoken(layout: CloudLayout, user: ServiceUser): Section {
+  return {
+    ...passwordAuth(layout, user),
+    www_authenticate_uri: layout.authUrl,
+    region_name: layout.region,
+    // A service token is only honoured from a holder of the `service` role (OSSA-2023-003).
+    service_token_roles_required: true,
+    service_token_roles: 'service',
+  };
+}
+
+/** Keystone session options for a call to another service, endpoint from the catalog. */
+function client(layout: CloudLayout, user: ServiceUser): Section {
+  return { ...passwordAuth(layout, user), region_name: layout.region, valid_interfaces: 'public' };
+}
+
+/**
+ * Nova. `withDatabase` false gives nova-compute's file: a compute service must not hold database
+ * settings (it reaches the database only through nova-conductor).
+ */
+export function novaConf(layout: CloudLayout, withDatabase: boolean): string {
+  const nova = layout.users.nova;
+  const sections: Record<string, Section> = {
+    DEFAULT: {
+      transport_url: layout.transportUrl,
+      use_stderr: true,
+      state_path: join(layout.dir, 'nova'),
+      instances_path: join(layout.dir, 'nova', 'instances'),
+      host: layout.host,
+      my_ip: '127.0.0.1',
+      // Servers live in nova-compute's memory; no hypervisor, no disks.
+      compute_driver: 'fake.FakeDriver',
+      enabled_apis: 'osapi_compute',
+      osapi_compute_listen: '127.0.0.1',
+      osapi_compute_listen_port: layout.ports.nova,
+      osapi_compute_workers: 1,
+      // Otherwise every periodic task waits a random 0–60 s first.
+      periodic_fuzzy_delay: 0,
+      // The fake driver reports on every update; a short interval keeps the scheduler's view current.
+      update_resources_interval: 5,
+      heal_instance_info_cache_interval: 0,
+      // Quicker than the default 60 s: a compute that stopped is seen down within seconds.
+      report_interval: 2,
+      service_down_time: 20,
+    },
+    api: { auth_strategy: 'keystone' },
+    wsgi: { api_paste_config: join(layout.pasteDir, 'nova-api-paste.ini') },
+    conductor: { workers: 1 },
+    scheduler: {
+      workers: 1,
+      // Maps a new nova-compute to the cell without `nova-manage cell_v2 discover_hosts`.
+      discover_hosts_in_cells_interval: 2,
+    },
+    keystone_authtoken: authtoken(layout, nova),
+    service_user: { send_service_user_token: true, ...passwordAuth(layout, nova) },
+    placement: client(layout, nova),
+    neutron: client(layout, nova),
+    cinder: { ...client(layout, nova), os_region_name: layout.region, catalog_info: 'volumev3::publicURL' },
+    glance: { region_name: layout.region, valid_interfaces: 'public' },
+    oslo_concurrency: { lock_path: join(layout.dir, 'locks') },
+    oslo_messaging_rabbit: { heartbeat_timeout_threshold: 0 },
+    oslo_policy: { enforce_scope: false, enforce_new_defaults: false },
+    vnc: { enabled: false },
+  };
+  if (withDatabase) {
+    sections.database = { connection: sqliteUrl(layout, 'nova') };
+    sections.api_database = { connection: sqliteUrl(layout, 'nova_api') };
+  }
+  return ini(sections);
+}
+
+/** Placement, served by the harness's threaded WSGI server. */
+export function placementConf(layout: CloudLayout): string {
+  return ini({
+    DEFAULT: { use_stderr: true },
+    api: { auth_strategy: 'keystone' },
+    placement_database: { connection: sqliteUrl(layout, 'placement') },
+    keystone_authtoken: authtoken(layout, layout.users.placement),
+    oslo_policy: { enforce_scope: false, enforce_new_defaults: false },
+  });
+}
+
+/** Glance with a file store. */
+export function glanceConf(layout: CloudLayout): string {
+  return ini({
+    DEFAULT: {
+      use_stderr: true,
+      bind_host: '127.0.0.1',
+      bind_port: layout.ports.glance,
+      workers: 1,
+      enabled_backends: 'local:file',
+      // Image import stages files through a local directory; the task API needs a place for it.
+      node_staging_uri: `file://${join(layout.dir, 'glance', 'staging')}`,
+    },
+    glance_store: { default_backend: 'local' },
+    local: { filesystem_store_datadir: join(layout.dir, 'glance', 'images') },
+    os_glance_staging_store: { filesystem_store_datadir: join(layout.dir, 'glance', 'staging') },
+    os_glance_tasks_store: { filesystem_store_datadir: join(layout.dir, 'glance', 'tasks') },
+    database: { connection: sqliteUrl(layout, 'glance') },
+    keystone_authtoken: authtoken(layout, layout.users.glance),
+    paste_deploy: { flavor: 'keystone', config_file: join(layout.pasteDir, 'glance-api-paste.ini') },
+    oslo_concurrency: { lock_path: join(layout.dir, 'locks') },
+    oslo_policy: { enforce_scope: false, enforce_new_defaults: false },
+  });
+}
+
+/**
+ * Cinder with one backend of the fake driver Debian ships in cinder's test tree: real volume states and
+ * attachment API, no block device.
+ */
+export function cinderConf(layout: CloudLayout): string {
+  const cinder = layout.users.cinder;
+  return ini({
+    DEFAULT: {
+      transport_url: layout.transportUrl,
+      use_stderr: true,
+      state_path: join(layout.dir, 'cinder'),
+      host: layout.host,
+      my_ip: '127.0.0.1',
+      auth_strategy: 'keystone',
+      api_paste_config: join(layout.pasteDir, 'cinder-api-paste.ini'),
+      osapi_volume_listen: '127.0.0.1',
+      osapi_volume_listen_port: layout.ports.cinder,
+      osapi_volume_workers: 1,
+      enabled_backends: 'fake',
+      periodic_fuzzy_delay: 0,
+      report_interval: 2,
+      service_down_time: 20,
+    },
+    fake: {
+      volume_driver: 'cinder.tests.fake_driver.FakeLoggingVolumeDriver',
+      volume_backend_name: 'fake',
+    },
+    database: { connection: sqliteUrl(layout, 'cinder') },
+    keystone_authtoken: authtoken(layout, cinder),
+    service_user: { send_service_user_token: true, ...passwordAuth(layout, cinder) },
+    nova: { ...client(layout, cinder), interface: 'public' },
+    oslo_concurrency: { lock_path: join(layout.dir, 'locks') },
+    oslo_messaging_rabbit: { heartbeat_timeout_threshold: 0 },
+    oslo_policy: { enforce_scope: false, enforce_new_defaults: false },
+  });
+}
