@@ -84,6 +84,8 @@ export interface OpenStackOptions {
   tokenExpirationSeconds?: number;
   /** Progress lines with the time since the start (which step took how long). */
   log?: (line: string) => void;
+  /** On stop, each service's output is written to `<logDir>/openstack.<service>.log`. */
+  logDir?: string;
 }
 
 /**
@@ -107,6 +109,13 @@ export async function startOpenStack(options: OpenStackOptions = {}): Promise<Op
   let rabbit: RabbitMq | undefined;
   let neutron: NeutronStandIn | undefined;
   const stopAll = async () => {
+    if (options.logDir) {
+      const logDir = options.logDir;
+      await mkdir(logDir, { recursive: true });
+      await Promise.all(
+        [...processes.values()].map((p) => writeFile(join(logDir, `openstack.${p.name}.log`), p.logs())),
+      );
+    }
     // Workers first, so none of them logs a storm of reconnects to services already gone.
     for (const process of [...processes.values()].reverse()) await process.stop();
     await rabbit?.stop();

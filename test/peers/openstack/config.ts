@@ -43,9 +43,13 @@ export function ini(sections: Record<string, Section>): string {
     .join('\n')}`;
 }
 
-/** A sqlite URL for a database file under the cloud's directory. */
+/**
+ * A sqlite URL for a database file under the cloud's directory. sqlite has one writer at a time even in WAL
+ * mode, and a dozen processes write (service heartbeats, periodic tasks, API calls): a writer waits up to
+ * 30 s for its turn (pysqlite's `timeout`, 5 s by default) instead of failing with "database is locked".
+ */
 export function sqliteUrl(layout: CloudLayout, name: string): string {
-  return `sqlite:///${join(layout.dir, `${name}.sqlite`)}`;
+  return `sqlite:///${join(layout.dir, `${name}.sqlite`)}?timeout=30`;
 }
 
 /** Password auth of a service user in project `service`, as keystoneauth's `password` plugin reads it. */
@@ -61,12 +65,19 @@ function passwordAuth(layout: CloudLayout, user: ServiceUser): Section {
   };
 }
 
-/** Keystone middleware: validates the callers' tokens as `user`; no memcached (an in-process cache). */
-function authtoken(layout: CloudLayout, user: ServiceUser): Section {
+/**
+ * Keystone middleware: validates the callers' tokens as `user`. `serviceType` is what access rules of an
+ * application credential are matched against (keystonemiddleware enforces them only when it is set).
+ */
+function authtoken(layout: CloudLayout, user: ServiceUser, serviceType: string): Section {
   return {
     ...passwordAuth(layout, user),
     www_authenticate_uri: layout.authUrl,
     region_name: layout.region,
+    service_type: serviceType,
+    // No cache of validated tokens: a token revoked at Keystone is refused at once, as the tests need,
+    // rather than up to 5 minutes later.
+    token_cache_time: -1,
     // A service token is only honoured from a holder of the `service` role (OSSA-2023-003).
     service_token_roles_required: true,
     service_token_roles: 'service',
@@ -100,22 +111,19 @@ export function novaConf(layout: CloudLayout, withDatabase: boolean): string {
       osapi_compute_workers: 1,
       // Otherwise every periodic task waits a random 0–60 s first.
       periodic_fuzzy_delay: 0,
-      // The fake driver reports on every update; a short interval keeps the scheduler's view current.
-      update_resources_interval: 5,
       heal_instance_info_cache_interval: 0,
-      // Quicker than the default 60 s: a compute that stopped is seen down within seconds.
-      report_interval: 2,
-      service_down_time: 20,
     },
     api: { auth_strategy: 'keystone' },
     wsgi: { api_paste_config: join(layout.pasteDir, 'nova-api-paste.ini') },
+    // Tests boot and delete many servers in one project.
+    quota: { instances: -1, cores: -1, ram: -1 },
     conductor: { workers: 1 },
     scheduler: {
       workers: 1,
       // Maps a new nova-compute to the cell without `nova-manage cell_v2 discover_hosts`.
       discover_hosts_in_cells_interval: 2,
     },
-    keystone_authtoken: authtoken(layout, nova),
+    keystone_authtoken: authtoken(layout, nova, 'compute'),
     service_user: { send_service_user_token: true, ...passwordAuth(layout, nova) },
     placement: client(layout, nova),
     neutron: client(layout, nova),
@@ -139,7 +147,7 @@ export function placementConf(layout: CloudLayout): string {
     DEFAULT: { use_stderr: true },
     api: { auth_strategy: 'keystone' },
     placement_database: { connection: sqliteUrl(layout, 'placement') },
-    keystone_authtoken: authtoken(layout, layout.users.placement),
+    keystone_authtoken: authtoken(layout, layout.users.placement, 'placement'),
     oslo_policy: { enforce_scope: false, enforce_new_defaults: false },
   });
 }
@@ -161,7 +169,7 @@ export function glanceConf(layout: CloudLayout): string {
     os_glance_staging_store: { filesystem_store_datadir: join(layout.dir, 'glance', 'staging') },
     os_glance_tasks_store: { filesystem_store_datadir: join(layout.dir, 'glance', 'tasks') },
     database: { connection: sqliteUrl(layout, 'glance') },
-    keystone_authtoken: authtoken(layout, layout.users.glance),
+    keystone_authtoken: authtoken(layout, layout.users.glance, 'image'),
     paste_deploy: { flavor: 'keystone', config_file: join(layout.pasteDir, 'glance-api-paste.ini') },
     oslo_concurrency: { lock_path: join(layout.dir, 'locks') },
     oslo_policy: { enforce_scope: false, enforce_new_defaults: false },
@@ -188,15 +196,19 @@ export function cinderConf(layout: CloudLayout): string {
       osapi_volume_workers: 1,
       enabled_backends: 'fake',
       periodic_fuzzy_delay: 0,
-      report_interval: 2,
-      service_down_time: 20,
+      // Tests create many volumes in one project.
+      quota_volumes: -1,
+      quota_gigabytes: -1,
+      quota_snapshots: -1,
+      quota_backups: -1,
+      per_volume_size_limit: -1,
     },
     fake: {
       volume_driver: 'cinder.tests.fake_driver.FakeLoggingVolumeDriver',
       volume_backend_name: 'fake',
     },
     database: { connection: sqliteUrl(layout, 'cinder') },
-    keystone_authtoken: authtoken(layout, cinder),
+    keystone_authtoken: authtoken(layout, cinder, 'volumev3'),
     service_user: { send_service_user_token: true, ...passwordAuth(layout, cinder) },
     nova: { ...client(layout, cinder), interface: 'public' },
     oslo_concurrency: { lock_path: join(layout.dir, 'locks') },
