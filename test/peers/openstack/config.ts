@@ -52,6 +52,14 @@ export function sqliteUrl(layout: CloudLayout, name: string): string {
   return `sqlite:///${join(layout.dir, `${name}.sqlite`)}?timeout=30`;
 }
 
+/**
+ * A `[database]`-style section: sqlite without fsync (`PRAGMA synchronous = OFF`): a throwaway cloud needs
+ * no durability, and a commit that waits for the disk holds sqlite's one write lock the whole time.
+ */
+function database(layout: CloudLayout, name: string): Section {
+  return { connection: sqliteUrl(layout, name), sqlite_synchronous: false };
+}
+
 /** Password auth of a service user in project `service`, as keystoneauth's `password` plugin reads it. */
 function passwordAuth(layout: CloudLayout, user: ServiceUser): Section {
   return {
@@ -135,8 +143,8 @@ export function novaConf(layout: CloudLayout, withDatabase: boolean): string {
     vnc: { enabled: false },
   };
   if (withDatabase) {
-    sections.database = { connection: sqliteUrl(layout, 'nova') };
-    sections.api_database = { connection: sqliteUrl(layout, 'nova_api') };
+    sections.database = database(layout, 'nova');
+    sections.api_database = database(layout, 'nova_api');
   }
   return ini(sections);
 }
@@ -146,7 +154,7 @@ export function placementConf(layout: CloudLayout): string {
   return ini({
     DEFAULT: { use_stderr: true },
     api: { auth_strategy: 'keystone' },
-    placement_database: { connection: sqliteUrl(layout, 'placement') },
+    placement_database: database(layout, 'placement'),
     keystone_authtoken: authtoken(layout, layout.users.placement, 'placement'),
     oslo_policy: { enforce_scope: false, enforce_new_defaults: false },
   });
@@ -168,7 +176,7 @@ export function glanceConf(layout: CloudLayout): string {
     local: { filesystem_store_datadir: join(layout.dir, 'glance', 'images') },
     os_glance_staging_store: { filesystem_store_datadir: join(layout.dir, 'glance', 'staging') },
     os_glance_tasks_store: { filesystem_store_datadir: join(layout.dir, 'glance', 'tasks') },
-    database: { connection: sqliteUrl(layout, 'glance') },
+    database: database(layout, 'glance'),
     keystone_authtoken: authtoken(layout, layout.users.glance, 'image'),
     paste_deploy: { flavor: 'keystone', config_file: join(layout.pasteDir, 'glance-api-paste.ini') },
     oslo_concurrency: { lock_path: join(layout.dir, 'locks') },
@@ -207,7 +215,7 @@ export function cinderConf(layout: CloudLayout): string {
       volume_driver: 'cinder.tests.fake_driver.FakeLoggingVolumeDriver',
       volume_backend_name: 'fake',
     },
-    database: { connection: sqliteUrl(layout, 'cinder') },
+    database: database(layout, 'cinder'),
     keystone_authtoken: authtoken(layout, cinder, 'volumev3'),
     service_user: { send_service_user_token: true, ...passwordAuth(layout, cinder) },
     nova: { ...client(layout, cinder), interface: 'public' },
