@@ -128,7 +128,7 @@ fi
 # Every apt call takes /tmp/apt.lock so parallel installs on one machine never collide on dpkg's lock.
 OPENSTACK_DIR="$CACHE/openstack"
 openstack_missing=()
-for pkg in python3-nova python3-placement python3-glance python3-cinder rabbitmq-server; do
+for pkg in python3-nova python3-placement python3-glance python3-cinder rabbitmq-server fence-agents; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || openstack_missing+=("$pkg")
 done
 if [[ ${#openstack_missing[@]} -gt 0 ]]; then
@@ -148,7 +148,7 @@ if [[ ${#openstack_missing[@]} -gt 0 ]]; then
   [[ "$openstack_policy" -eq 1 ]] && "${SUDO[@]}" rm -f /usr/sbin/policy-rc.d
   [[ "$openstack_rc" -eq 0 ]] || { log "openstack: apt-get failed ($openstack_rc)"; exit "$openstack_rc"; }
 else
-  log "openstack: python3-nova, python3-placement, python3-glance, python3-cinder, rabbitmq-server already present"
+  log "openstack: python3-nova, python3-placement, python3-glance, python3-cinder, rabbitmq-server, fence-agents already present"
 fi
 paste_dir="$OPENSTACK_DIR/paste"
 if [[ -f "$paste_dir/nova-api-paste.ini" && -f "$paste_dir/cinder-api-paste.ini" \
@@ -164,6 +164,20 @@ else
   cp "$debs/root/usr/share/glance-common/glance-api-paste.ini" "$paste_dir/glance-api-paste.ini"
   rm -rf "$debs"
   log "openstack: api-paste.ini files extracted to $paste_dir"
+fi
+
+# fence_aws (bench/fence-agents.ts) needs a boto3 that honours AWS_ENDPOINT_URL_EC2 (botocore >= 1.31;
+# Debian's is 1.29): a venv over the system packages (fence-agents' pycurl, pexpect, requests) with a newer one.
+FENCE_VENV="$CACHE/fence-venv"
+FENCE_BOTO3_REQ="${ALERTFENCE_FENCE_BOTO3_REQ:-boto3==1.43.108}"
+if [[ -x "$FENCE_VENV/bin/python" && -f "$FENCE_VENV/.alertfence-requirements" \
+  && "$(cat "$FENCE_VENV/.alertfence-requirements")" == "$FENCE_BOTO3_REQ" ]]; then
+  log "fence-venv: $FENCE_BOTO3_REQ already present in $FENCE_VENV"
+else
+  "$PYTHON" -m venv --system-site-packages "$FENCE_VENV"
+  "$FENCE_VENV/bin/pip" install -q "$FENCE_BOTO3_REQ"
+  printf '%s' "$FENCE_BOTO3_REQ" >"$FENCE_VENV/.alertfence-requirements"
+  log "fence-venv: installed $FENCE_BOTO3_REQ into $FENCE_VENV"
 fi
 
 # --- Summary -----------------------------------------------------------------------------------------
