@@ -40,7 +40,12 @@ const SETTINGS: Omit<ScenarioSettings, 'boundMs'> = {
  * keep CI time, with the same conclusion.
  */
 const WINDOW_WITHOUT_MS = 150_000;
-const WINDOW_WITH_MS = 150_000;
+/**
+ * With alertfence the run ends as soon as everything is back (40–60 s after the death on an idle machine);
+ * this only bounds a broken run. Generous: on a machine shared with other suites (load average 15) one run
+ * took 126 s for the fence alone, Nova and Cinder crawling.
+ */
+const WINDOW_WITH_MS = 240_000;
 /** Starting and stopping one run's peers (the cloud is already up): ~40 s here. */
 const START_BUDGET_MS = 150_000;
 /**
@@ -49,11 +54,12 @@ const START_BUDGET_MS = 150_000;
  */
 const SAMPLING_SLACK_MS = 5_000;
 /**
- * Alert → replacement Running with real Nova and Cinder: each attach or detach call takes 1–13 s here (Nova
- * waits on Cinder, every service on one sqlite file per database, two cores shared with the control plane),
- * against moto's instant transitions. A bound that catches a broken run, not a target.
+ * Alert → replacement Running with real Nova and Cinder: 38 s in the run of docs/e2e-results.md, where each
+ * attach or detach call took 1–13 s (Nova waits on Cinder, one sqlite file per database, two cores shared
+ * with the control plane), against moto's instant transitions. A bound that catches a broken run, not a
+ * target.
  */
-const ALERT_TO_RUNNING_BOUND_S = 120;
+const ALERT_TO_RUNNING_BOUND_S = 200;
 const OPENSTACK_OUT = join(OUT_DIR, 'openstack');
 
 const progress = (line: string) => process.stdout.write(`[e2e openstack] ${line}\n`);
