@@ -46,8 +46,11 @@ const WINDOW_WITHOUT_MS = 150_000;
  * took 126 s for the fence alone, Nova and Cinder crawling.
  */
 const WINDOW_WITH_MS = 240_000;
-/** Starting and stopping one run's peers (the cloud is already up): ~40 s here. */
-const START_BUDGET_MS = 150_000;
+/**
+ * Starting and stopping one run's peers (the cloud is already up): ~40 s on a quiet machine, over 150 s when
+ * other suites load it (booting the three servers and two volumes is most of it).
+ */
+const START_BUDGET_MS = 240_000;
 /**
  * How late the harness may see a milestone it polls for: one pass reads Nova and Cinder once per volume, and
  * a pass takes up to a few seconds when the cloud is busy (moto answers in milliseconds: 1 s there).
