@@ -1,13 +1,16 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { arch, cpus, platform } from 'node:os';
+import { benchFenceAgents, formatFenceAgents } from './fence-agents.js';
 import { benchRedfish, formatRedfishBench } from './redfish.js';
 import { benchRuntimes, formatRuntimeBench } from './runtimes.js';
 import { benchCallsPerFence, benchWebhook } from './webhook.js';
 
 /**
  * `npm run bench`: every benchmark of the project, printed and written to `bench/results/latest.json`.
- * Numbers, not assertions: the issue notes quote them. `--core-only` skips the runtimes (bundles, cold starts)
- * and the Redfish side-by-side with fence_redfish, which start processes; `--redfish-only` runs that one alone.
+ * Numbers, not assertions: the issue notes quote them. `--core-only` runs only the in-process benchmarks: it
+ * skips the runtimes (bundles, cold starts), the Redfish side-by-side with fence_redfish and the cloud fence
+ * agents side by side (a real OpenStack and moto), which start processes. `--redfish-only` and `--agents-only`
+ * run one of those alone.
  */
 async function main() {
   const machine = {
@@ -19,16 +22,23 @@ async function main() {
   };
   const results: Record<string, unknown> = { machine, at: new Date().toISOString() };
   const redfishOnly = process.argv.includes('--redfish-only');
-  if (!redfishOnly) {
+  const agentsOnly = process.argv.includes('--agents-only');
+  const coreOnly = process.argv.includes('--core-only');
+  if (!redfishOnly && !agentsOnly) {
     results.webhook = await benchWebhook();
     results.callsPerFence = await benchCallsPerFence();
   }
-  if (!process.argv.includes('--core-only')) {
+  if (!coreOnly && !agentsOnly) {
     const redfish = await benchRedfish();
     results.redfish = redfish;
     process.stderr.write(`${formatRedfishBench(redfish)}\n`);
   }
-  if (!process.argv.includes('--core-only') && !redfishOnly) {
+  if (!coreOnly && !redfishOnly) {
+    const agents = await benchFenceAgents();
+    results.fenceAgents = agents;
+    process.stderr.write(`${formatFenceAgents(agents)}\n`);
+  }
+  if (!coreOnly && !redfishOnly && !agentsOnly) {
     const runtimes = await benchRuntimes();
     results.runtimes = runtimes;
     // The same numbers for a person: the JSON below is for the record.
@@ -36,7 +46,11 @@ async function main() {
   }
   mkdirSync('bench/results', { recursive: true });
   // A partial run keeps the full results of the last whole run.
-  const file = redfishOnly ? 'bench/results/redfish.json' : 'bench/results/latest.json';
+  const file = redfishOnly
+    ? 'bench/results/redfish.json'
+    : agentsOnly
+      ? 'bench/results/fence-agents.json'
+      : 'bench/results/latest.json';
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
 }
