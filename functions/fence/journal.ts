@@ -109,6 +109,11 @@ export interface FenceJournal {
   release: ReleaseProgress;
   steps: JournalStep[];
   lastError?: JournalError;
+  /**
+   * Since when, and why, the fence waits for an operator (failed for good, or found stopped for longer than
+   * ALERTFENCE_RESUME_WITHIN): recorded once, so the wait is announced once. A takeover clears it.
+   */
+  waiting?: { since: string; reason: string };
   /** The phase that is waiting, and since when: its step's start once it completes. */
   pendingSince?: { phase: Phase; at: string };
   /** The node's earlier fences, oldest first, at most ALERTFENCE_HISTORY of them (sealed with the journal). */

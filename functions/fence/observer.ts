@@ -50,5 +50,14 @@ export function observers(...list: FenceObserver[]): FenceObserver {
   };
 }
 
+/** Tells the deps' observer, if any; never throws. */
+export function tell(deps: { observer?: FenceObserver | undefined }, event: FenceEvent): void {
+  try {
+    deps.observer?.notice(event);
+  } catch {
+    // An observer's failure is its own; the fence goes on.
+  }
+}
+
 /** Nobody listening. */
 export const NO_OBSERVER: FenceObserver = { notice: () => {} };

@@ -11,6 +11,7 @@ import { describeError, isRetryable } from './errors.js';
 import { clusterRefusal, decide } from './guards.js';
 import type { Handoff } from './handoff.js';
 import { isActive } from './journal.js';
+import { tell } from './observer.js';
 import { resumeFence } from './resume.js';
 import { completeSnapshot, type RequestSnapshot, readRequestSnapshot } from './snapshot.js';
 import { startFence } from './start.js';
@@ -49,6 +50,18 @@ async function decideNode(
   return startFence(context, target.trigger, snapshot, decision.message, options, handoffs);
 }
 
+function decided(context: FenceContext, target: FenceTarget, result: NodeResult, options: RequestOptions) {
+  tell(context, {
+    kind: 'decided',
+    node: target.node,
+    outcome: result.outcome,
+    reason: result.reason,
+    message: result.message,
+    trigger: target.trigger.kind,
+    dryRun: options.dryRun,
+  });
+}
+
 /** Decides on each node in turn, failing closed per node (safety invariant 6). */
 export async function requestFences(
   context: FenceContext,
@@ -73,6 +86,7 @@ export async function requestFences(
         outcome: result.outcome,
         reason: result.reason,
       });
+      decided(context, target, result, options);
       results.push(result);
     } catch (error) {
       // Nothing destructive happened; ask for a retry when it may help.
@@ -84,13 +98,15 @@ export async function requestFences(
         outcome: 'failed',
         reason: message,
       });
-      results.push({
+      const result: NodeResult = {
         node: target.node,
         outcome: 'failed',
         reason: retryable ? REASONS.apiUnavailable : REASONS.error,
         message,
         retryable,
-      });
+      };
+      decided(context, target, result, options);
+      results.push(result);
     }
   }
   return results;

@@ -13,6 +13,7 @@ import type { Handoff } from './handoff.js';
 import { runOrHandOver } from './handover.js';
 import { completePhase, type FenceJournal, type FenceTrigger, JOURNAL_VERSION } from './journal.js';
 import { writeJournal } from './journal-store.js';
+import { tell } from './observer.js';
 import { planFence } from './plan.js';
 import { releaseSlot, takeSlot } from './slots.js';
 import { EVENT_REASONS, REASONS } from './vocabulary.js';
@@ -174,6 +175,7 @@ export async function startFence(
     phase: 'Lock',
     outcome: 'accepted',
   });
+  tell(context, { kind: 'started', journal });
   await emitEvent(context, journal, 'Normal', EVENT_REASONS.started, `${trigger.kind}: ${trigger.reason}`);
   const latest = await runOrHandOver(context, { journal, lease }, holder, options, handoffs);
   return {
