@@ -143,6 +143,17 @@ export function historyAfter(previous: FenceJournal | undefined, keep: number): 
   return [...(previous.history ?? []), recordOf(previous)].slice(-keep);
 }
 
+/** The node's fences, the newest first: the journal's own, then its history. */
+export function fenceRecords(journal: FenceJournal): FenceRecord[] {
+  return [recordOf(journal), ...(journal.history ?? []).slice().reverse()];
+}
+
+/** How many of the node's fences powered its machine off since `since` (epoch ms): what the cap counts. */
+export function powerOffsSince(journal: FenceJournal, since: number): number {
+  return fenceRecords(journal).filter((record) => record.poweredOff && Date.parse(record.startedAt) >= since)
+    .length;
+}
+
 export function hasCompleted(journal: FenceJournal, phase: Phase): boolean {
   return phaseIndex(journal.phase) >= phaseIndex(phase);
 }

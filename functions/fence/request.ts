@@ -8,10 +8,11 @@ import { journalRejected, summary } from './answers.js';
 import type { FenceTarget, NodeResult, RequestOptions } from './api.js';
 import type { FenceContext } from './context.js';
 import { describeError, isRetryable } from './errors.js';
-import { clusterRefusal, decide } from './guards.js';
+import { capRefusal, clusterRefusal, decide } from './guards.js';
 import type { Handoff } from './handoff.js';
 import { isActive } from './journal.js';
 import { tell } from './observer.js';
+import { pauseRefusal } from './pause.js';
 import { resumeFence } from './resume.js';
 import { completeSnapshot, type RequestSnapshot, readRequestSnapshot } from './snapshot.js';
 import { startFence } from './start.js';
@@ -32,12 +33,20 @@ async function decideNode(
     return journalRejected(context, target.node, read, options.requestId, options.dryRun);
   }
   if (read.kind === 'trusted' && isActive(read.journal)) {
+    const paused = pauseRefusal(cluster.pause, read.journal);
+    if (paused) return { node: target.node, ...paused, fence: summary(read.journal) };
     const snapshot = await completeSnapshot(context, target.node, node, read, callOptions);
     return resumeFence(context, target.trigger, snapshot, read, cluster.cluster, options, handoffs);
   }
   const fence = read.kind === 'trusted' ? { fence: summary(read.journal) } : {};
+  const paused = node ? pauseRefusal(cluster.pause) : undefined;
+  if (paused) return { node: target.node, ...paused, ...fence };
   const early = clusterRefusal({ node, journal: read }, cluster.cluster, context.config, context.now());
   if (early) return { node: target.node, ...early, ...fence };
+  const previous = read.kind === 'trusted' ? read.journal : undefined;
+  const capped =
+    target.trigger.kind === 'manual' ? undefined : capRefusal(previous, context.config, context.now());
+  if (capped) return { node: target.node, ...capped, ...fence };
   const snapshot = await completeSnapshot(context, target.node, node, read, callOptions);
   const decision = decide(
     { force: target.trigger.force },

@@ -11,7 +11,13 @@ import { nodeIdentity } from './fence-rules.js';
 import type { NodeSnapshot } from './guards.js';
 import type { Handoff } from './handoff.js';
 import { runOrHandOver } from './handover.js';
-import { completePhase, type FenceJournal, type FenceTrigger, JOURNAL_VERSION } from './journal.js';
+import {
+  completePhase,
+  type FenceJournal,
+  type FenceTrigger,
+  historyAfter,
+  JOURNAL_VERSION,
+} from './journal.js';
 import { writeJournal } from './journal-store.js';
 import { tell } from './observer.js';
 import { planFence } from './plan.js';
@@ -92,6 +98,10 @@ function newJournal(
     powerOn: context.config.powerOn,
     release: { detachRequested: [] },
     steps: [],
+    history: historyAfter(
+      snapshot.journal.kind === 'trusted' ? snapshot.journal.journal : undefined,
+      context.config.historyLength,
+    ),
   };
   return completePhase(
     completePhase(fresh, 'Confirm', at, at, confirmed),
