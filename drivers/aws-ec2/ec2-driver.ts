@@ -73,10 +73,11 @@ export class Ec2Driver implements driver.PowerDriver {
       const ref = { provider: EC2_DRIVER_NAME, id: parsed.instanceId, ...(region ? { region } : {}) };
       // Read it now: a providerID from another account, or a wrong role or region, must be refused here, not
       // taken for an instance that is off later (StopInstances and DescribeInstances both answer NotFound).
+      // A terminated instance is resolved: EC2's own record says it is off, and the fence releases its Node.
       const { description } = await this.ec2.read(ref, options);
-      if (description.missing || description.gone) {
+      if (description.missing) {
         throw new InstanceNotFoundError(
-          `node ${node.name}: instance ${parsed.instanceId} is ${description.missing ? `not found in ${region ?? 'the default region'} for these credentials (a wrong account, role or region looks the same)` : description.cloudState}`,
+          `node ${node.name}: instance ${parsed.instanceId} is not found in ${region ?? 'the default region'} for these credentials (a wrong account, role or region looks the same)`,
         );
       }
       return ref;

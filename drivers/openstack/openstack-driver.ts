@@ -207,9 +207,10 @@ export class OpenStackDriver extends GuardedDriver {
       ...(region ? { region } : {}),
     };
     // Confirm the server exists *for these credentials*: Nova answers 404 for a server of another project,
-    // and a fence must never mistake "not mine" for "gone".
+    // and a fence must never mistake "not mine" for "gone". A server Nova shows DELETED is resolved: Nova's
+    // own record says it is off, and the fence releases its Node.
     const reading = await this.#cloud.readServer(ref, options);
-    if (isMissing(reading) || isDeleted(reading)) {
+    if (isMissing(reading)) {
       throw new InstanceNotFoundError(
         `server ${parsed.serverId} of node ${node.name} does not exist or is not visible to the configured project`,
       );

@@ -62,7 +62,10 @@ type GuardConfig = Pick<
 const refuse = (reason: Reason, message: string): Decision => ({ outcome: 'refused', reason, message });
 const skip = (reason: Reason, message: string): Decision => ({ outcome: 'skipped', reason, message });
 
-/** Whether a node is in alertfence's scope: opted in, not excluded, not control plane unless allowed. */
+/**
+ * Whether a node is in alertfence's scope: opted in, not excluded, not being removed by an autoscaler, not
+ * control plane unless allowed.
+ */
 export function scopeRefusal(node: Node, config: GuardConfig): Decision | undefined {
   const labels = node.metadata?.labels ?? {};
   const name = node.metadata?.name;
@@ -77,6 +80,15 @@ export function scopeRefusal(node: Node, config: GuardConfig): Decision | undefi
   }
   for (const label of [config.excludeLabel, KUBE_NAMES.medik8sExcludeLabel]) {
     if (label in labels) return refuse(REASONS.excluded, `node carries the exclusion label ${label}`);
+  }
+  const removal = (node.spec?.taints ?? []).find((taint) =>
+    (KUBE_NAMES.plannedRemovalTaints as readonly string[]).includes(taint.key),
+  );
+  if (removal) {
+    return refuse(
+      REASONS.plannedRemoval,
+      `node carries the taint ${removal.key}: an autoscaler is removing it, which is not a failure to fence`,
+    );
   }
   if (isControlPlane(node) && !config.allowControlPlane) {
     return refuse(

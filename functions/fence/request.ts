@@ -77,9 +77,11 @@ export async function requestFences(
   targets: FenceTarget[],
   options: RequestOptions,
   handoffs: Handoff[],
+  /** The look at the cluster the caller made already (the tick's); read here otherwise. */
+  read?: RequestSnapshot,
 ): Promise<NodeResult[]> {
   const { log } = context;
-  let snapshot: Promise<RequestSnapshot> | undefined;
+  let snapshot: Promise<RequestSnapshot> | undefined = read ? Promise.resolve(read) : undefined;
   const results: NodeResult[] = [];
   for (const target of targets) {
     try {

@@ -69,7 +69,7 @@ function newJournal(
   context: FenceContext,
   trigger: FenceTrigger,
   snapshot: NodeSnapshot,
-  machine: { instance: Machine['instance']; cloudState: string },
+  machine: { instance: Machine['instance']; cloudState: string; gone: boolean },
   fenceId: string,
   confirmed: string,
 ): FenceJournal {
@@ -89,6 +89,8 @@ function newJournal(
     phase: 'Confirm',
     instance: machine.instance,
     instanceSeen: { at: iso, cloudState: machine.cloudState },
+    // The cloud's own record says the machine ended (terminated, deleted): verifiably off, never powered off.
+    ...(machine.gone ? { instanceEnded: { at: iso, cloudState: machine.cloudState } } : {}),
     ...(snapshot.kubeletLease?.spec?.renewTime
       ? { kubeletRenewTime: snapshot.kubeletLease.spec.renewTime }
       : {}),
@@ -162,7 +164,7 @@ export async function startFence(
     context,
     trigger,
     snapshot,
-    { instance: machine.instance, cloudState: machine.seen.cloudState },
+    { instance: machine.instance, cloudState: machine.seen.cloudState, gone: machine.seen.gone },
     fenceId,
     confirmed,
   );
