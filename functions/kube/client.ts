@@ -1,6 +1,14 @@
 import { hostname } from 'node:os';
+import { KubeConfig } from '@kubernetes/client-node';
 import { KUBE_NAMES } from '../fence/vocabulary.js';
-import type { KubeEndpoint } from './kubeconfig.js';
+import {
+  bearerTokenAuthenticator,
+  type ExecRunner,
+  execAuthenticator,
+  KubeCredentialError,
+  tokenFileAuthenticator,
+} from './authenticators.js';
+import { type KubeEndpoint, kubeConfigFor } from './kubeconfig.js';
 import type {
   KubeEvent,
   Lease,
@@ -22,24 +30,13 @@ import {
   KubeUnavailableError,
   type ObjectCallOptions,
 } from './port.js';
-import {
-  createTransport,
-  KubeCredentialError,
-  type KubeRequest,
-  KubeStatusError,
-  type TransportOptions,
-} from './transport.js';
+import { createTransport, type KubeRequest, KubeStatusError } from './transport.js';
 
 export interface KubeClientOptions {
-  /**
-   * Supplies a bearer token per request, for tokens that expire (the EKS IAM token). Without it, the
-   * endpoint's own credentials are used.
-   */
-  bearerToken?: () => Promise<string>;
   /** Time limit of each request; default `DEFAULT_REQUEST_TIMEOUT_MS`. */
   requestTimeoutMs?: number;
   /** Runs an exec credential plugin; tests inject it. */
-  runExec?: TransportOptions['runExec'];
+  runExec?: ExecRunner;
 }
 
 /** How many times a taint patch is retried when the Node changed between read and write. */
@@ -107,18 +104,44 @@ function precondition(resourceVersion: string | undefined) {
 }
 
 /**
+ * The client's own copy of a `KubeConfig`, with alertfence's authenticators: their caches belong to this
+ * client, and its 401s clear them.
+ */
+function clientConfig(endpoint: KubeEndpoint, options: KubeClientOptions) {
+  const source = endpoint instanceof KubeConfig ? endpoint : kubeConfigFor(endpoint);
+  const config = new KubeConfig();
+  config.loadFromOptions({
+    clusters: source.getClusters(),
+    users: source.getUsers(),
+    contexts: source.getContexts(),
+    currentContext: source.getCurrentContext(),
+  });
+  const authenticators = [
+    tokenFileAuthenticator(),
+    execAuthenticator(options.runExec),
+    bearerTokenAuthenticator(),
+  ];
+  for (const authenticator of authenticators) config.addAuthenticator(authenticator);
+  const forget = () => {
+    for (const authenticator of authenticators) authenticator.forget();
+  };
+  return { config, forget };
+}
+
+/**
  * The Kubernetes port over the API server's REST API: exactly the calls of `KubePort`, with errors classified
- * by HTTP status.
+ * by HTTP status. Loading and authentication are `@kubernetes/client-node`'s `KubeConfig`; the calls go
+ * through alertfence's thin call layer (`transport.ts`; why: `README.md`).
  *
  * @example
  * const kube = createKubeClient(loadKubeconfigFile(process.env.KUBECONFIG));
  * const node = await kube.getNode('worker-1');
  */
 export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOptions = {}): KubePort {
-  const transport = createTransport(endpoint, {
+  const { config, forget } = clientConfig(endpoint, options);
+  const transport = createTransport(config, {
     timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-    ...(options.bearerToken ? { bearerToken: options.bearerToken } : {}),
-    ...(options.runExec ? { runExec: options.runExec } : {}),
+    onUnauthorized: forget,
   });
   const fieldManager = KUBE_NAMES.component;
 

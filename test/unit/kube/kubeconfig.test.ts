@@ -1,7 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { execPluginOf, tokenFileOf } from '../../../functions/kube/authenticators.js';
 import {
   inClusterEndpoint,
   KubeconfigError,
@@ -26,8 +28,27 @@ function kubeconfig(user: string, cluster = `{ server: 'https://10.0.0.1:6443/' 
 const parse = (text: string, baseDir = '/etc/alertfence') =>
   parseKubeconfig(text, { baseDir, source: 'test' });
 
+/** What the library makes of the loaded kubeconfig for one request: TLS material and headers. */
+async function requestOptions(config: KubeConfig) {
+  const options: {
+    headers: Record<string, unknown>;
+    ca?: Buffer;
+    cert?: Buffer;
+    key?: Buffer;
+    servername?: string;
+  } = { headers: {} };
+  await config.applyToHTTPSOptions(options);
+  return {
+    ca: options.ca?.toString(),
+    cert: options.cert?.toString(),
+    key: options.key?.toString(),
+    servername: options.servername,
+    authorization: options.headers.Authorization,
+  };
+}
+
 describe('parseKubeconfig', () => {
-  it('should read the current context: server without a trailing slash, token, inline certificates', () => {
+  it('should read the current context: server without a trailing slash, token, inline certificates', async () => {
     // Act
     const endpoint = parse(
       kubeconfig(
@@ -37,15 +58,18 @@ describe('parseKubeconfig', () => {
     );
 
     // Assess
-    expect(endpoint).toEqual({
-      server: 'https://10.0.0.1:6443',
-      tls: { ca: 'CA', cert: 'CERT', key: 'KEY', serverName: 'api' },
-      token: 't0k3n',
-      source: 'test (context x)',
+    expect(endpoint.getCurrentContext()).toBe('x');
+    expect(endpoint.getCurrentCluster()?.server).toBe('https://10.0.0.1:6443');
+    expect(await requestOptions(endpoint)).toEqual({
+      ca: 'CA',
+      cert: 'CERT',
+      key: 'KEY',
+      servername: 'api',
+      authorization: 'Bearer t0k3n',
     });
   });
 
-  it('should resolve the files it names against the kubeconfig directory, as kubectl does', () => {
+  it('should resolve the files it names against the kubeconfig directory, as kubectl does', async () => {
     // Prepare
     const dir = mkdtempSync(join(tmpdir(), 'alertfence-kubeconfig-'));
     writeFileSync(join(dir, 'ca.pem'), 'CA FROM FILE');
@@ -61,8 +85,8 @@ describe('parseKubeconfig', () => {
     const endpoint = loadKubeconfigFile(join(dir, 'config'));
 
     // Assess
-    expect(endpoint.tls.ca).toBe('CA FROM FILE');
-    expect(endpoint.tokenFile).toBe(join(dir, 'token'));
+    expect((await requestOptions(endpoint)).ca).toBe('CA FROM FILE');
+    expect(tokenFileOf(endpoint.getCurrentUser())).toBe(join(dir, 'token'));
   });
 
   it('should keep an exec plugin, resolving a command with a path but not a bare name', () => {
@@ -77,13 +101,13 @@ describe('parseKubeconfig', () => {
     );
 
     // Assess
-    expect(relative.exec).toEqual({
+    expect(execPluginOf(relative.getCurrentUser())).toEqual({
       apiVersion: 'client.authentication.k8s.io/v1',
       command: '/etc/alertfence/bin/token',
       args: ['a'],
       env: {},
     });
-    expect(bare.exec).toMatchObject({ command: 'aws', args: [], env: { K: 'V' } });
+    expect(execPluginOf(bare.getCurrentUser())).toMatchObject({ command: 'aws', args: [], env: { K: 'V' } });
   });
 
   it.each([

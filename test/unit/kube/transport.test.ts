@@ -5,8 +5,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { ExecPlugin } from '../../../functions/kube/authenticators.js';
 import { createKubeClient } from '../../../functions/kube/client.js';
-import type { ExecPlugin, KubeEndpoint } from '../../../functions/kube/kubeconfig.js';
+import type { EndpointSpec } from '../../../functions/kube/kubeconfig.js';
 import {
   KubeError,
   KubeForbiddenError,
@@ -19,7 +20,7 @@ type Handler = (request: IncomingMessage, response: ServerResponse) => void;
 let server: Server | undefined;
 const seen: Array<{ method?: string; url?: string; authorization?: string; body: string }> = [];
 
-async function apiServer(handler: Handler): Promise<KubeEndpoint> {
+async function apiServer(handler: Handler): Promise<EndpointSpec> {
   server = createServer((request, response) => {
     let body = '';
     request.on('data', (chunk) => {
