@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { arch, cpus, platform } from 'node:os';
+import { benchKubeClient, formatKubeClientBench } from './kube-client.js';
 import { benchRedfish, formatRedfishBench } from './redfish.js';
 import { benchRuntimes, formatRuntimeBench } from './runtimes.js';
 import { benchCallsPerFence, benchWebhook } from './webhook.js';
@@ -7,7 +8,9 @@ import { benchCallsPerFence, benchWebhook } from './webhook.js';
 /**
  * `npm run bench`: every benchmark of the project, printed and written to `bench/results/latest.json`.
  * Numbers, not assertions: the issue notes quote them. `--core-only` skips the runtimes (bundles, cold starts)
- * and the Redfish side-by-side with fence_redfish, which start processes; `--redfish-only` runs that one alone.
+ * and the Redfish side-by-side with fence_redfish, which start processes; `--redfish-only` runs that one alone;
+ * `--kube-client-only` runs only the before/after of the Kubernetes library (Lambda bundle and cold start under
+ * the RIE), into `bench/results/kube-client.json`.
  */
 async function main() {
   const machine = {
@@ -19,6 +22,17 @@ async function main() {
   };
   const results: Record<string, unknown> = { machine, at: new Date().toISOString() };
   const redfishOnly = process.argv.includes('--redfish-only');
+  const kubeClientOnly = process.argv.includes('--kube-client-only');
+  if (kubeClientOnly) {
+    const kubeClient = await benchKubeClient();
+    process.stderr.write(`${formatKubeClientBench(kubeClient)}\n`);
+    mkdirSync('bench/results', { recursive: true });
+    writeFileSync(
+      'bench/results/kube-client.json',
+      `${JSON.stringify({ ...results, kubeClient }, null, 2)}\n`,
+    );
+    return;
+  }
   if (!redfishOnly) {
     results.webhook = await benchWebhook();
     results.callsPerFence = await benchCallsPerFence();
@@ -33,6 +47,9 @@ async function main() {
     results.runtimes = runtimes;
     // The same numbers for a person: the JSON below is for the record.
     process.stderr.write(`${formatRuntimeBench(runtimes)}\n`);
+    const kubeClient = await benchKubeClient();
+    results.kubeClient = kubeClient;
+    process.stderr.write(`${formatKubeClientBench(kubeClient)}\n`);
   }
   mkdirSync('bench/results', { recursive: true });
   // A partial run keeps the full results of the last whole run.
