@@ -5,6 +5,7 @@
  * measured in turns so that a busy moment on a shared machine does not land on one side only.
  */
 import { symlink } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { type BundleReport, ROOT } from '../test/integration/runtimes/support/bundles.js';
 import {
@@ -61,6 +62,8 @@ export interface LambdaColdStart {
 
 export interface KubeClientBench {
   runs: number;
+  /** The machine's 1, 5 and 15 minute load averages when the runs began and when they ended. */
+  load: { before: number[]; after: number[] };
   baseline: LambdaColdStart & { commit: string };
   current: LambdaColdStart;
   /** current − baseline. */
@@ -127,6 +130,8 @@ async function coldStart(built: Built, env: Record<string, string>) {
   }
 }
 
+const loadAverage = () => loadavg().map((value) => Math.round(value * 100) / 100);
+
 const libraryBytes = (report: BundleReport) =>
   report.packages
     .filter((entry) => LIBRARY_PACKAGES.includes(entry.name))
@@ -162,6 +167,7 @@ export async function benchKubeClient(
       NODE_NO_WARNINGS: '1',
     };
     const samples = sides.map(() => ({ init: [] as number[], first: [] as number[] }));
+    const loadBefore = loadAverage();
     for (let run = 0; run < runs; run += 1) {
       for (const [index, side] of sides.entries()) {
         const measured = await coldStart(side, isolatedEnv(env) as Record<string, string>);
@@ -179,6 +185,7 @@ export async function benchKubeClient(
     const round = (value: number) => Math.round(value * 10) / 10;
     return {
       runs,
+      load: { before: loadBefore, after: loadAverage() },
       baseline: { commit, ...before },
       current: after,
       delta: {
@@ -203,7 +210,7 @@ export function formatKubeClientBench(result: KubeClientBench): string {
     `  ${name.padEnd(22)} bundle ${kib(value.bytes).padStart(9)} (gzip ${kib(value.gzipBytes)}, Kubernetes library ${kib(value.kubeLibraryBytes)}); init ${ms(value.initMs)}; first answer ${ms(value.firstAnswerMs)}`;
   const sign = (value: number) => (value > 0 ? `+${value}` : String(value));
   return [
-    `Kubernetes access, Lambda under the RIE, median of ${result.runs}:`,
+    `Kubernetes access, Lambda under the RIE, median of ${result.runs} (load ${result.load.before.join(' ')} → ${result.load.after.join(' ')}):`,
     side(`before (${result.baseline.commit})`, result.baseline),
     side('after (working tree)', result.current),
     `  change: bundle ${sign(Math.round(result.delta.bytes / 1024))} KiB, init ${sign(result.delta.initMedianMs)} ms, first answer ${sign(result.delta.firstAnswerMedianMs)} ms`,

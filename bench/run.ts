@@ -9,8 +9,8 @@ import { benchCallsPerFence, benchWebhook } from './webhook.js';
  * `npm run bench`: every benchmark of the project, printed and written to `bench/results/latest.json`.
  * Numbers, not assertions: the issue notes quote them. `--core-only` skips the runtimes (bundles, cold starts)
  * and the Redfish side-by-side with fence_redfish, which start processes; `--redfish-only` runs that one alone;
- * `--kube-client-only` runs only the before/after of the Kubernetes library (Lambda bundle and cold start under
- * the RIE), into `bench/results/kube-client.json`.
+ * `--kube-client-only [--runs N]` runs only the before/after of the Kubernetes library (Lambda bundle and cold
+ * start under the RIE, median of N, default 10), into `bench/results/kube-client.json`.
  */
 async function main() {
   const machine = {
@@ -24,7 +24,9 @@ async function main() {
   const redfishOnly = process.argv.includes('--redfish-only');
   const kubeClientOnly = process.argv.includes('--kube-client-only');
   if (kubeClientOnly) {
-    const kubeClient = await benchKubeClient();
+    const runsFlag = process.argv.indexOf('--runs');
+    const runs = runsFlag > 0 ? Number(process.argv[runsFlag + 1]) : undefined;
+    const kubeClient = await benchKubeClient(runs ? { runs } : {});
     process.stderr.write(`${formatKubeClientBench(kubeClient)}\n`);
     mkdirSync('bench/results', { recursive: true });
     writeFileSync(
