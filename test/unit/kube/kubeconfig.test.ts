@@ -122,6 +122,11 @@ describe('parseKubeconfig', () => {
       kubeconfig('{}', `{ server: 'https://k', certificate-authority: gone.pem }`),
       /gone\.pem/,
     ],
+    [
+      'a plain-HTTP API server',
+      kubeconfig('{ token: t }', `{ server: 'http://10.0.0.1:8080' }`),
+      /plain HTTP \(http:\/\/10\.0\.0\.1:8080\)/,
+    ],
   ])('should refuse %s with a message that says what to fix', (_case, text, message) => {
     // Act
     const act = () => parse(text);
@@ -129,6 +134,21 @@ describe('parseKubeconfig', () => {
     // Assess
     expect(act).toThrow(KubeconfigError);
     expect(act).toThrow(message);
+  });
+
+  it("should keep the cluster's CA for a context without a user", async () => {
+    // Prepare: an anonymous context, which the library would otherwise send without the cluster's TLS settings.
+    const text = [
+      `clusters: [{ name: c, cluster: { server: 'https://k', certificate-authority-data: ${b64('CA')} } }]`,
+      'contexts: [{ name: x, context: { cluster: c } }]',
+      'current-context: x',
+    ].join('\n');
+
+    // Act
+    const options = await requestOptions(parse(text));
+
+    // Assess
+    expect(options).toMatchObject({ ca: 'CA', authorization: undefined });
   });
 
   it('should refuse a KUBECONFIG that lists several files rather than guess which one counts', () => {
