@@ -1,6 +1,12 @@
 import { ConfigError } from '../config.js';
 import { createKubeClient } from './client.js';
-import { inClusterEndpoint, type KubeEndpoint, loadKubeconfigFile, parseKubeconfig } from './kubeconfig.js';
+import {
+  inClusterEndpoint,
+  type KubeEndpoint,
+  loadKubeconfigFile,
+  parseKubeconfig,
+  toKubeConfig,
+} from './kubeconfig.js';
 import type { KubePort } from './port.js';
 
 type Env = Record<string, string | undefined>;
@@ -71,11 +77,12 @@ export function loadKubeAccess(env: Env, eksToken?: EksTokenFactory): KubeAccess
     if (error instanceof ConfigError) throw error;
     throw new ConfigError(`cannot load Kubernetes access: ${(error as Error).message}`, { cause: error });
   }
-  const cluster = 'tls' in endpoint ? undefined : endpoint.getCurrentCluster();
+  const config = toKubeConfig(endpoint);
+  const cluster = config.getCurrentCluster();
   const warnings = cluster?.skipTLSVerify
     ? [
         `the API server's certificate is NOT checked (insecure-skip-tls-verify, allowed by ALERTFENCE_KUBE_ALLOW_INSECURE_TLS): anyone on the path to ${cluster.server} can tell alertfence a node is down`,
       ]
     : [];
-  return { mode, kube: createKubeClient(endpoint), warnings };
+  return { mode, kube: createKubeClient(config), warnings };
 }

@@ -13,7 +13,7 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import type { KubeConfig, User } from '@kubernetes/client-node';
+import { KubeConfig, type User } from '@kubernetes/client-node';
 
 /** The library's authenticator interface (not exported by name from its index). */
 export type Authenticator = Parameters<KubeConfig['addAuthenticator']>[0];
@@ -192,4 +192,27 @@ export function bearerTokenAuthenticator(): RenewableAuthenticator {
     },
     forget: () => {},
   };
+}
+
+/**
+ * A copy of `source` with alertfence's authenticators, whose caches then belong to one client; `forget`
+ * clears them (the API server answered 401).
+ */
+export function withAuthenticators(
+  source: KubeConfig,
+  runExec?: ExecRunner,
+): { config: KubeConfig; forget: () => void } {
+  const config = new KubeConfig();
+  config.loadFromOptions({
+    clusters: source.getClusters(),
+    users: source.getUsers(),
+    contexts: source.getContexts(),
+    currentContext: source.getCurrentContext(),
+  });
+  const authenticators = [tokenFileAuthenticator(), execAuthenticator(runExec), bearerTokenAuthenticator()];
+  for (const authenticator of authenticators) config.addAuthenticator(authenticator);
+  const forget = () => {
+    for (const authenticator of authenticators) authenticator.forget();
+  };
+  return { config, forget };
 }

@@ -1,14 +1,8 @@
+// Over 300 lines: the sixteen calls of the port, each a few lines over the helpers they share.
 import { hostname } from 'node:os';
-import { KubeConfig } from '@kubernetes/client-node';
 import { KUBE_NAMES } from '../fence/vocabulary.js';
-import {
-  bearerTokenAuthenticator,
-  type ExecRunner,
-  execAuthenticator,
-  KubeCredentialError,
-  tokenFileAuthenticator,
-} from './authenticators.js';
-import { type KubeEndpoint, kubeConfigFor } from './kubeconfig.js';
+import { type ExecRunner, KubeCredentialError, withAuthenticators } from './authenticators.js';
+import { type KubeEndpoint, toKubeConfig } from './kubeconfig.js';
 import type {
   KubeEvent,
   Lease,
@@ -104,31 +98,6 @@ function precondition(resourceVersion: string | undefined) {
 }
 
 /**
- * The client's own copy of a `KubeConfig`, with alertfence's authenticators: their caches belong to this
- * client, and its 401s clear them.
- */
-function clientConfig(endpoint: KubeEndpoint, options: KubeClientOptions) {
-  const source = endpoint instanceof KubeConfig ? endpoint : kubeConfigFor(endpoint);
-  const config = new KubeConfig();
-  config.loadFromOptions({
-    clusters: source.getClusters(),
-    users: source.getUsers(),
-    contexts: source.getContexts(),
-    currentContext: source.getCurrentContext(),
-  });
-  const authenticators = [
-    tokenFileAuthenticator(),
-    execAuthenticator(options.runExec),
-    bearerTokenAuthenticator(),
-  ];
-  for (const authenticator of authenticators) config.addAuthenticator(authenticator);
-  const forget = () => {
-    for (const authenticator of authenticators) authenticator.forget();
-  };
-  return { config, forget };
-}
-
-/**
  * The Kubernetes port over the API server's REST API: exactly the calls of `KubePort`, with errors classified
  * by HTTP status. Loading and authentication are `@kubernetes/client-node`'s `KubeConfig`; the calls go
  * through alertfence's thin call layer (`transport.ts`; why: `README.md`).
@@ -138,7 +107,7 @@ function clientConfig(endpoint: KubeEndpoint, options: KubeClientOptions) {
  * const node = await kube.getNode('worker-1');
  */
 export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOptions = {}): KubePort {
-  const { config, forget } = clientConfig(endpoint, options);
+  const { config, forget } = withAuthenticators(toKubeConfig(endpoint), options.runExec);
   const transport = createTransport(config, {
     timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     onUnauthorized: forget,

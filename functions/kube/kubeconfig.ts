@@ -232,6 +232,11 @@ export function kubeConfigFor(endpoint: EndpointSpec): KubeConfig {
   return kubeConfigOf(cluster, user);
 }
 
+/** The `KubeConfig` a client is built from. */
+export function toKubeConfig(endpoint: KubeEndpoint): KubeConfig {
+  return endpoint instanceof KubeConfig ? endpoint : kubeConfigFor(endpoint);
+}
+
 /** Reads a kubeconfig file; `KUBECONFIG` may name only one. */
 export function loadKubeconfigFile(file: string, options: { allowInsecureTls?: boolean } = {}): KubeConfig {
   if (file.split(delimiter).filter(Boolean).length > 1) {
