@@ -119,6 +119,12 @@ export function parseKubeconfig(text: string, options: ParseOptions): KubeConfig
       `${source}: user "${context.user}" uses an auth-provider, which Kubernetes removed; use a token, a client certificate or an exec plugin`,
     );
   }
+  const exec = user.exec as Partial<RawExec> | null | undefined;
+  if (exec && !(exec.command && exec.apiVersion)) {
+    throw new KubeconfigError(
+      `${source}: user "${context.user}" has an exec plugin without a command or apiVersion`,
+    );
+  }
   const path = (file: string) => (isAbsolute(file) ? file : resolve(baseDir, file));
   const readPem = (file: string | undefined, what: string) => {
     if (!file) return undefined;

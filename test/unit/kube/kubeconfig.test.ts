@@ -117,6 +117,7 @@ describe('parseKubeconfig', () => {
     ['not a kubeconfig', 'clusters: 5\ncurrent-context: x', /is not a kubeconfig: clusters/],
     ['a certificate without its key', kubeconfig(`{ client-certificate-data: ${b64('C')} }`), /not both/],
     ['a removed auth-provider', kubeconfig(`{ auth-provider: { name: gcp } }`), /auth-provider/],
+    ['an exec plugin without a command', kubeconfig(`{ exec: { apiVersion: v1 } }`), /without a command/],
     [
       'a missing CA file',
       kubeconfig('{}', `{ server: 'https://k', certificate-authority: gone.pem }`),
