@@ -4,9 +4,10 @@
  * (alertfence's own REST client) and for the working tree, built by the same `scripts/build.mjs` options and
  * measured in turns so that a busy moment on a shared machine does not land on one side only.
  */
-import { symlink } from 'node:fs/promises';
+import { symlink, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { type BundleReport, ROOT } from '../test/integration/runtimes/support/bundles.js';
 import {
   isolatedEnv,
@@ -58,6 +59,12 @@ export interface LambdaColdStart {
   initMs: Stats;
   /** Round trip of the first Function URL event (`GET /healthz`, which builds the runtime). */
   firstAnswerMs: Stats;
+  /**
+   * Loading the bundle in a fresh `node` (no request): wall time, and the CPU time it took, which a busy
+   * machine stretches far less than the wall time.
+   */
+  importMs: Stats;
+  importCpuMs: Stats;
 }
 
 export interface KubeClientBench {
@@ -67,7 +74,14 @@ export interface KubeClientBench {
   baseline: LambdaColdStart & { commit: string };
   current: LambdaColdStart;
   /** current − baseline. */
-  delta: { bytes: number; gzipBytes: number; initMedianMs: number; firstAnswerMedianMs: number };
+  delta: {
+    bytes: number;
+    gzipBytes: number;
+    initMedianMs: number;
+    firstAnswerMedianMs: number;
+    importMedianMs: number;
+    importCpuMedianMs: number;
+  };
 }
 
 interface Built {
@@ -130,6 +144,24 @@ async function coldStart(built: Built, env: Record<string, string>) {
   }
 }
 
+/** A script that imports the module named by its argument and prints `<wall ms> <cpu ms>`. */
+const IMPORT_PROBE = [
+  'const cpu = process.cpuUsage();',
+  'const started = performance.now();',
+  'await import(process.argv[2]);',
+  'const used = process.cpuUsage(cpu);',
+  "process.stdout.write([performance.now() - started, (used.user + used.system) / 1000].join(' '));",
+  'process.exit(0);',
+].join('\n');
+
+async function importTime(probe: string, file: string): Promise<{ wallMs: number; cpuMs: number }> {
+  const result = await runCommand(process.execPath, [probe, pathToFileURL(file).href], {
+    env: isolatedEnv({ NODE_NO_WARNINGS: '1' }),
+  });
+  const [wallMs, cpuMs] = result.stdout.trim().split(' ').map(Number);
+  return { wallMs: wallMs ?? Number.NaN, cpuMs: cpuMs ?? Number.NaN };
+}
+
 const loadAverage = () => loadavg().map((value) => Math.round(value * 100) / 100);
 
 const libraryBytes = (report: BundleReport) =>
@@ -166,13 +198,23 @@ export async function benchKubeClient(
       AWS_SECRET_ACCESS_KEY: 'bench',
       NODE_NO_WARNINGS: '1',
     };
-    const samples = sides.map(() => ({ init: [] as number[], first: [] as number[] }));
+    const probe = join(work.path, 'import-time.mjs');
+    await writeFile(probe, IMPORT_PROBE);
+    const samples = sides.map(() => ({
+      init: [] as number[],
+      first: [] as number[],
+      importWall: [] as number[],
+      importCpu: [] as number[],
+    }));
     const loadBefore = loadAverage();
     for (let run = 0; run < runs; run += 1) {
       for (const [index, side] of sides.entries()) {
         const measured = await coldStart(side, isolatedEnv(env) as Record<string, string>);
+        const loaded = await importTime(probe, side.lambda.file);
         samples[index]?.init.push(measured.initMs);
         samples[index]?.first.push(measured.firstAnswerMs);
+        samples[index]?.importWall.push(loaded.wallMs);
+        samples[index]?.importCpu.push(loaded.cpuMs);
       }
     }
     const [before, after] = sides.map((side, index) => ({
@@ -181,6 +223,8 @@ export async function benchKubeClient(
       kubeLibraryBytes: libraryBytes(side.lambda),
       initMs: stats(samples[index]?.init ?? []),
       firstAnswerMs: stats(samples[index]?.first ?? []),
+      importMs: stats(samples[index]?.importWall ?? []),
+      importCpuMs: stats(samples[index]?.importCpu ?? []),
     })) as [LambdaColdStart, LambdaColdStart];
     const round = (value: number) => Math.round(value * 10) / 10;
     return {
@@ -193,6 +237,8 @@ export async function benchKubeClient(
         gzipBytes: after.gzipBytes - before.gzipBytes,
         initMedianMs: round(after.initMs.medianMs - before.initMs.medianMs),
         firstAnswerMedianMs: round(after.firstAnswerMs.medianMs - before.firstAnswerMs.medianMs),
+        importMedianMs: round(after.importMs.medianMs - before.importMs.medianMs),
+        importCpuMedianMs: round(after.importCpuMs.medianMs - before.importCpuMs.medianMs),
       },
     };
   } finally {
@@ -207,12 +253,16 @@ export function formatKubeClientBench(result: KubeClientBench): string {
   const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
   const ms = (value: Stats) => `${value.medianMs} ms (min ${value.minMs}, max ${value.maxMs})`;
   const side = (name: string, value: LambdaColdStart) =>
-    `  ${name.padEnd(22)} bundle ${kib(value.bytes).padStart(9)} (gzip ${kib(value.gzipBytes)}, Kubernetes library ${kib(value.kubeLibraryBytes)}); init ${ms(value.initMs)}; first answer ${ms(value.firstAnswerMs)}`;
+    [
+      `  ${name}: bundle ${kib(value.bytes)} (gzip ${kib(value.gzipBytes)}, Kubernetes library ${kib(value.kubeLibraryBytes)})`,
+      `    init ${ms(value.initMs)}; first answer ${ms(value.firstAnswerMs)}`,
+      `    import ${ms(value.importMs)}, CPU ${ms(value.importCpuMs)}`,
+    ].join('\n');
   const sign = (value: number) => (value > 0 ? `+${value}` : String(value));
   return [
     `Kubernetes access, Lambda under the RIE, median of ${result.runs} (load ${result.load.before.join(' ')} → ${result.load.after.join(' ')}):`,
     side(`before (${result.baseline.commit})`, result.baseline),
     side('after (working tree)', result.current),
-    `  change: bundle ${sign(Math.round(result.delta.bytes / 1024))} KiB, init ${sign(result.delta.initMedianMs)} ms, first answer ${sign(result.delta.firstAnswerMedianMs)} ms`,
+    `  change: bundle ${sign(Math.round(result.delta.bytes / 1024))} KiB, init ${sign(result.delta.initMedianMs)} ms, first answer ${sign(result.delta.firstAnswerMedianMs)} ms, import ${sign(result.delta.importMedianMs)} ms (CPU ${sign(result.delta.importCpuMedianMs)} ms)`,
   ].join('\n');
 }
