@@ -51,6 +51,8 @@ describe('OpenStack driver through the Nova/Cinder contract fake: what a real cl
         secret: credential.secret,
       },
       region: env.keystone.region,
+      // Nodes without a providerID are looked up by name and InternalIP together (as ALERTFENCE_OPENSTACK_LOOKUP).
+      lookupWithoutProviderID: true,
       onExchange: log.record,
     });
   });
@@ -73,8 +75,10 @@ describe('OpenStack driver through the Nova/Cinder contract fake: what a real cl
 
   it('should take a 409 from a second os-stop during a slow powering-off as fine', async () => {
     // Prepare
-    const { node } = seedServer('worker-409', '10.0.1.30');
+    // The hypervisor holds the server in powering-off until the test is done: no race with a loaded machine.
+    const { node, serverId } = seedServer('worker-409', '10.0.1.30');
     const ref = await driver.resolve(node, call());
+    env.cloud.setStuck(serverId, true);
     await driver.powerOff(ref, call());
 
     // Act
@@ -84,13 +88,15 @@ describe('OpenStack driver through the Nova/Cinder contract fake: what a real cl
     const actions = env.cloud.requests.filter((r) => r.path === `/v2.1/servers/${ref.id}/action`);
     expect(actions.map((r) => r.status)).toEqual([202, 409]);
     expect((await driver.describe(ref, call())).cloudState).toBe('ACTIVE/powering-off');
+    env.cloud.setStuck(serverId, false);
   });
 
   it('should only detach a volume from a server verified off: refused while powering-off, Nova never asked', async () => {
     // Prepare
-    const { node, pv } = seedServer('worker-busy', '10.0.1.40');
+    const { node, pv, serverId } = seedServer('worker-busy', '10.0.1.40');
     const ref = await driver.resolve(node, call());
     await driver.describe(ref, call());
+    env.cloud.setStuck(serverId, true);
     await driver.powerOff(ref, call());
     const before = env.cloud.requests.length;
 
@@ -102,6 +108,7 @@ describe('OpenStack driver through the Nova/Cinder contract fake: what a real cl
     expect((error as DriverError).retryable).toBe(false);
     expect((error as Error).message).toMatch(/ACTIVE\/powering-off, not off/);
     expect(env.cloud.requests.slice(before).filter((r) => r.method === 'DELETE')).toEqual([]);
+    env.cloud.setStuck(serverId, false);
   });
 
   it('should refuse to detach the boot volume without asking Nova (real test servers boot from an image)', async () => {

@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type CallOptions,
+  DeadlineExceededError,
   DriverAuthError,
   type DriverError,
   InstanceNotFoundError,
@@ -353,7 +354,7 @@ describe('OpenStack driver against real Keystone, Nova and Cinder', () => {
       expect(await cloud.admin.volume(pv)).toMatchObject({ status: 'in-use', attachedTo: [serverId] });
     });
 
-    it('should see a server deleted under it as gone: off, nothing to detach, and refuse to power it on', async () => {
+    it('should see a server deleted under it as missing, never off by itself; off only for a fence that saw it exist', async () => {
       // Prepare
       const { node, serverId, pv } = await seedServer('worker-deleted');
       const ref = await driver.resolve(node, call());
@@ -362,7 +363,8 @@ describe('OpenStack driver against real Keystone, Nova and Cinder', () => {
 
       // Act
       const described = await driver.describe(ref, call());
-      const off = await driver.waitForPower(ref, 'off', call());
+      const unproven = await driver.waitForPower(ref, 'off', call(3_000)).catch((e: unknown) => e);
+      const off = await driver.waitForPower(ref, 'off', { ...call(), notFoundMeansOff: true });
       const detached = await driver.detachVolume(ref, pv, call()).then(
         () => 'returned',
         (e: unknown) => e,
@@ -370,9 +372,11 @@ describe('OpenStack driver against real Keystone, Nova and Cinder', () => {
       const powerOn = await driver.powerOn(ref, call()).catch((e: unknown) => e);
       const resolveAgain = await driver.resolve(node, call()).catch((e: unknown) => e);
 
-      // Assess: Nova deleted the server and detached its volumes; Cinder shows them available.
-      expect(described).toMatchObject({ power: 'off', gone: true, volumes: [] });
-      expect(off).toMatchObject({ power: 'off', gone: true });
+      // Assess: Nova answers 404 to the project (a wrong project looks the same): unknown, not off, unless the
+      // caller saw this server exist; Nova detached its volumes, and Cinder shows them available.
+      expect(described).toMatchObject({ power: 'unknown', missing: true, gone: false, volumes: [] });
+      expect(unproven).toBeInstanceOf(DeadlineExceededError);
+      expect(off).toMatchObject({ power: 'off' });
       expect(detached).toBe('returned');
       expect(powerOn).toBeInstanceOf(InstanceNotFoundError);
       expect(resolveAgain).toBeInstanceOf(InstanceNotFoundError);
@@ -396,19 +400,23 @@ describe('OpenStack driver against real Keystone, Nova and Cinder', () => {
       expect(statuses(log, mark)).toEqual(['GET /v2.1/servers/{id} 404']);
     });
 
-    it('should find a server by its exact name when the Node has no providerID and look-up is on', async () => {
-      // Prepare: `worker-lookup-1` is also a prefix of another server's name (Nova filters by regex).
-      const serverId = await cloud.createServer('worker-lookup-1');
+    it('should refuse a server found by name alone: look-up needs the InternalIP to agree (a name is no proof)', async () => {
+      // Prepare: `worker-lookup-1` is also a prefix of another server's name (Nova filters by regex); test
+      // servers boot without a network, so no address can agree (the contract fake covers the match).
+      await cloud.createServer('worker-lookup-1');
       await cloud.createServer('worker-lookup-10');
       const { driver: lookingUp } = driverWith(await documentedCredential(), {
         lookupWithoutProviderID: true,
       });
 
       // Act
-      const ref = await lookingUp.resolve({ name: 'worker-lookup-1', internalIPs: [] }, call());
+      const error = await lookingUp
+        .resolve({ name: 'worker-lookup-1', internalIPs: ['10.0.9.1'] }, call())
+        .catch((e: unknown) => e);
 
       // Assess
-      expect(ref.id).toBe(serverId);
+      expect(error).toBeInstanceOf(InstanceNotFoundError);
+      expect((error as Error).message).toContain('worker-lookup-1');
     });
 
     it('should be stopped by access rules that do not cover a call: Nova refuses the detach', async () => {

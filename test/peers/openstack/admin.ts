@@ -6,6 +6,9 @@
 
 import { waitUntil } from '../process.js';
 
+/** Attempts of a set-up call the cloud answered with a 5xx (each after a longer pause). */
+const SETUP_ATTEMPTS = 3;
+
 /** An OpenStack API answered something the harness did not expect. */
 export class OpenStackSetupError extends Error {
   override name = 'OpenStackSetupError';
@@ -92,6 +95,12 @@ export class OpenStackAdmin {
       const text = await response.text();
       if (response.status === 401 && attempt === 0) {
         this.#token = undefined;
+        continue;
+      }
+      // On a loaded machine the services' sqlite can answer a 500 (its write lock timed out): the set-up tries
+      // again, a bounded number of times, rather than fail a test that is not about it.
+      if (response.status >= 500 && attempt < SETUP_ATTEMPTS - 1) {
+        await new Promise((resolve) => setTimeout(resolve, 2_000 * (attempt + 1)));
         continue;
       }
       const expected = options.expected ?? [200, 201, 202, 204];
