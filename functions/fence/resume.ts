@@ -10,15 +10,17 @@ import type { Lease } from '../kube/objects.js';
 import { slotRefusal, summary } from './answers.js';
 import type { NodeResult, RequestOptions } from './api.js';
 import { type FenceContext, holderOf } from './context.js';
+import type { ResumeRefusal } from './decision.js';
 import { emitEvent } from './events.js';
 import { nodeIdentity } from './fence-rules.js';
-import { type ClusterSnapshot, type NodeSnapshot, type ResumeRefusal, resumeRefusal } from './guards.js';
+import { type NodeSnapshot, resumeRefusal } from './guards.js';
 import type { Handoff } from './handoff.js';
 import { runOrHandOver } from './handover.js';
 import { type FenceJournal, type FenceTrigger, hasCompleted, isStale } from './journal.js';
 import { writeJournal } from './journal-store.js';
 import { tell } from './observer.js';
 import { releaseSlot, takeSlot } from './slots.js';
+import type { ClusterSnapshot } from './storm-guard.js';
 import { EVENT_REASONS, REASONS } from './vocabulary.js';
 
 /**

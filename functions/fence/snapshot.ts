@@ -8,10 +8,11 @@ import { KUBE_NAMES } from '../kube/names.js';
 import type { Node } from '../kube/objects.js';
 import type { KubeCallOptions } from '../kube/port.js';
 import type { FenceContext } from './context.js';
-import { type ClusterSnapshot, type NodeSnapshot, summarizeCluster } from './guards.js';
+import type { NodeSnapshot } from './guards.js';
 import { journalLeaseName } from './journal.js';
 import { type JournalRead, readJournal } from './journal-store.js';
 import { type Pause, pauseOf } from './pause.js';
+import { type ClusterSnapshot, summarizeCluster } from './storm-guard.js';
 
 /** What one request reads of the cluster once: its Nodes (and their counts), alertfence's journals and pause. */
 export interface RequestSnapshot {

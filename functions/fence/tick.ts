@@ -11,12 +11,12 @@ import type { Node } from '../kube/objects.js';
 import { journalRejected } from './answers.js';
 import type { Answered, FenceTarget, InvocationOptions, NodeResult } from './api.js';
 import type { FenceContext } from './context.js';
-import { scopeRefusal } from './guards.js';
 import type { Handoff } from './handoff.js';
 import type { FenceTrigger } from './journal.js';
 import { isActive } from './journal.js';
 import type { JournalRead } from './journal-store.js';
 import { requestFences } from './request.js';
+import { scopeRefusal } from './scope.js';
 import { readRequestSnapshot } from './snapshot.js';
 
 const TICK_TRIGGER: FenceTrigger = { kind: 'tick', reason: 'scheduled tick', force: false };

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../functions/config.js';
 import type { NodeResult } from '../../../functions/fence/api.js';
-import { stormRefusal, summarizeCluster } from '../../../functions/fence/guards.js';
+import { stormRefusal, summarizeCluster } from '../../../functions/fence/storm-guard.js';
 import type { Node } from '../../../functions/kube/objects.js';
 import { alertPayload, createWorld, makeNode, type NodeSpec } from '../../support/world.js';
 
