@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { arch, cpus, platform } from 'node:os';
 import { benchFenceAgents, formatFenceAgents } from './fence-agents.js';
+import { benchMetrics } from './metrics.js';
 import { benchRedfish, formatRedfishBench } from './redfish.js';
 import { benchRuntimes, formatRuntimeBench } from './runtimes.js';
 import { benchCallsPerFence, benchWebhook } from './webhook.js';
@@ -27,6 +28,7 @@ async function main() {
   if (!redfishOnly && !agentsOnly) {
     results.webhook = await benchWebhook();
     results.callsPerFence = await benchCallsPerFence();
+    results.metrics = await benchMetrics();
   }
   if (!coreOnly && !agentsOnly) {
     const redfish = await benchRedfish();
