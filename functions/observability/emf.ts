@@ -75,7 +75,8 @@ export function createEmfMetrics(options: EmfMetricsOptions): EmfMetrics {
   const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
   const storm = new StormWatch(options.config.tickIntervalMs, now);
   let entries = new Map<string, Entry>();
-  let sawDecision = false;
+  /** The storm guard's gauge goes out with an invocation that decided on nodes, and with the tick's state. */
+  let reportStorm = false;
 
   const record = (measurements: readonly Measurement[]) => {
     for (const { metric, labels, value } of measurements) {
@@ -94,7 +95,7 @@ export function createEmfMetrics(options: EmfMetricsOptions): EmfMetrics {
     notice(event) {
       try {
         storm.notice(event);
-        if (event.kind === 'decided') sawDecision = true;
+        if (event.kind === 'decided') reportStorm = true;
         record(measureEvent(event));
       } catch (error) {
         options.log?.warn('metrics: could not record a fence event', { reason: String(error) });
@@ -168,13 +169,13 @@ export function createEmfMetrics(options: EmfMetricsOptions): EmfMetrics {
       const read = stateReader(source, { ttlMs: 0, now, ...(options.log ? { log: options.log } : {}) });
       record(await read());
       record([{ metric: 'armed', labels: {}, value: options.config.dryRun ? 0 : 1 }]);
-      sawDecision = true;
+      reportStorm = true;
     },
     flush() {
-      if (sawDecision) record([storm.measurement()]);
+      if (reportStorm) record([storm.measurement()]);
       const all = [...entries.values()];
       entries = new Map();
-      sawDecision = false;
+      reportStorm = false;
       for (const line of lines(all)) {
         try {
           write(line);
