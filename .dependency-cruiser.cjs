@@ -2,6 +2,7 @@
  * The direction of dependencies in alertfence, checked by `npm test` (`npm run check:deps`):
  *
  *   runtimes -> http -> fence -> kube, drivers -> lib (lib, config.ts, log.ts)
+ *   runtimes -> observability -> fence, drivers
  *
  * and no import cycle anywhere. A rule broken here is a design question, not a lint to silence.
  */
@@ -44,6 +45,22 @@ module.exports = {
       severity: 'error',
       comment: 'The fence core returns its hand-overs; it never calls the HTTP layer or a runtime.',
       from: { path: '^functions/fence/' },
+      to: { path: '^functions/(http|runtimes)/' },
+    },
+    {
+      name: 'observability-is-plugged-in',
+      severity: 'error',
+      comment:
+        'Metrics hear the fence through its observer and wrap the drivers from outside; the runtimes plug them in. Nothing they observe imports them, and the app gets /metrics as a function.',
+      from: { path: '^(functions/(fence|kube|http)/|drivers/)' },
+      to: { path: '^functions/observability/' },
+    },
+    {
+      name: 'observability-knows-no-transport',
+      severity: 'error',
+      comment:
+        'Metrics are the same on every runtime and behind any route: they import no runtime and no HTTP.',
+      from: { path: '^functions/observability/' },
       to: { path: '^functions/(http|runtimes)/' },
     },
     {

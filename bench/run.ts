@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { arch, cpus, platform } from 'node:os';
 import { benchFenceAgents, formatFenceAgents } from './fence-agents.js';
 import { benchKubeClient, formatKubeClientBench } from './kube-client.js';
+import { benchMetrics } from './metrics.js';
 import { benchRedfish, formatRedfishBench } from './redfish.js';
 import { benchRuntimes, formatRuntimeBench } from './runtimes.js';
 import { benchCallsPerFence, benchWebhook } from './webhook.js';
@@ -27,7 +28,11 @@ const shown = <T>(result: T, format: (value: T) => string): T => {
 const SUITES: Record<string, Suite> = {
   core: {
     core: true,
-    run: async () => ({ webhook: await benchWebhook(), callsPerFence: await benchCallsPerFence() }),
+    run: async () => ({
+      webhook: await benchWebhook(),
+      callsPerFence: await benchCallsPerFence(),
+      metrics: await benchMetrics(),
+    }),
   },
   // alertfence's Redfish driver beside fence_redfish on sushy-tools' emulator.
   redfish: { run: async () => ({ redfish: shown(await benchRedfish(), formatRedfishBench) }) },

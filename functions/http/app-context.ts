@@ -23,6 +23,16 @@ export interface AppDeps {
   stopping?: () => boolean;
   /** Serve the scheduled tick on `POST /` without a token (OpenFaaS' cron-connector), at most this often. */
   cronTick?: { minIntervalMs: number };
+  /**
+   * Serve `GET /metrics` with what this renders (the Prometheus exposition). The app knows no metrics library:
+   * the runtime brings one. Absent (Lambda, which writes EMF lines instead), there is no `/metrics`.
+   */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
+  /**
+   * `/metrics` without a bearer token (ALERTFENCE_METRICS_PUBLIC=true), for a private network only: the metrics
+   * name nodes, their fences and the pause.
+   */
+  metricsPublic?: boolean;
 }
 
 /** The deps as the routes use them, with the invocation's options worked out once. */

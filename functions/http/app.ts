@@ -9,6 +9,7 @@ import { bearerAuth } from './bearer-auth.js';
 import { errorBody, HttpError } from './errors.js';
 import { fenceRoutes } from './fence-routes.js';
 import { healthRoutes } from './health-routes.js';
+import { metricsRoute } from './metrics-route.js';
 import { operatorRoutes } from './operator-routes.js';
 import { cronTickRoute, runtimeRoutes } from './runtime-routes.js';
 
@@ -45,6 +46,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   healthRoutes(app, context);
+  metricsRoute(app, context);
   if (deps.cronTick) cronTickRoute(app, context, deps.cronTick.minIntervalMs);
 
   app.use('/v1/*', bearerAuth(config.tokens));

@@ -13,9 +13,10 @@ import { loadKubeAccess } from '../kube/access.js';
 import type { KubePort } from '../kube/port.js';
 import { sleep } from '../lib/wait.js';
 import { createLogger, type Logger } from '../log.js';
+import type { Instrumentation } from '../observability/instrumentation.js';
 
 /** Everything a runtime needs, built from the environment once per process (cold start). */
-export interface Assembly {
+export interface Assembly<M extends Instrumentation = Instrumentation> {
   config: Config;
   /** The environment with every `ALERTFENCE_X_FILE` read into `ALERTFENCE_X`. */
   env: Env;
@@ -24,20 +25,27 @@ export interface Assembly {
   service: FenceService;
   /** `/readyz`'s check: the API server and each driver's pre-flight. */
   ready: () => Promise<void>;
+  /** The runtime's metrics, when it asked for them (`AssembleOptions.instrument`). */
+  metrics?: M;
 }
 
-/** What tests and the demo inject instead of the environment's. */
-export interface AssembleOptions {
+/** What tests and the demo inject instead of the environment's, and what the runtime adds. */
+export interface AssembleOptions<M extends Instrumentation = Instrumentation> {
   kube?: KubePort;
   drivers?: PowerDriver[];
   log?: Logger;
   /** The clock of the fence service; the wall clock by default. */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * The runtime's metrics, built from the configuration: their observer hears the fence, and every driver
+   * (injected ones too) is wrapped by them before it goes into the registry and the readiness check.
+   */
+  instrument?: (config: Config, env: Env, log: Logger) => M;
 }
 
-/** A boolean switch of the driver settings: `true`, `1` or `yes`; anything else is off. */
-function enabled(env: Env, name: string): boolean {
+/** A boolean switch of the runtime's settings: `true`, `1` or `yes`; `false`, `0`, `no` or unset is off. */
+export function enabled(env: Env, name: string): boolean {
   const value = env[name]?.trim().toLowerCase() ?? '';
   if (value === '' || ['false', '0', 'no'].includes(value)) return false;
   if (['true', '1', 'yes'].includes(value)) return true;
@@ -95,7 +103,10 @@ export function driversFromEnv(config: Config, env: Env): PowerDriver[] {
  * @example
  * const { config, service, ready, log } = assemble(process.env);
  */
-export function assemble(rawEnv: Env, options: AssembleOptions = {}): Assembly {
+export function assemble<M extends Instrumentation = Instrumentation>(
+  rawEnv: Env,
+  options: AssembleOptions<M> = {},
+): Assembly<M> {
   // Once, here, so that every part reads secrets from files alike: configuration, Kubernetes access, drivers.
   const env = resolveSecretFiles(rawEnv);
   const config = loadConfig(env);
@@ -106,7 +117,10 @@ export function assemble(rawEnv: Env, options: AssembleOptions = {}): Assembly {
     for (const warning of access.warnings) log.warn('INSECURE: Kubernetes access', { reason: warning });
     kube = access.kube;
   }
-  const enabledDrivers = options.drivers ?? driversFromEnv(config, env);
+  const metrics = options.instrument?.(config, env, log);
+  const enabledDrivers = (options.drivers ?? driversFromEnv(config, env)).map(
+    (driver) => metrics?.instrument(driver) ?? driver,
+  );
   const service = createFenceService({
     kube,
     drivers: createDriverRegistry(enabledDrivers),
@@ -114,6 +128,15 @@ export function assemble(rawEnv: Env, options: AssembleOptions = {}): Assembly {
     log,
     now: options.now ?? Date.now,
     sleep: options.sleep ?? ((ms) => sleep(ms)),
+    ...(metrics ? { observer: metrics.observer } : {}),
   });
-  return { config, env, log, kube, service, ready: readinessCheck(kube, enabledDrivers) };
+  return {
+    config,
+    env,
+    log,
+    kube,
+    service,
+    ready: readinessCheck(kube, enabledDrivers),
+    ...(metrics ? { metrics } : {}),
+  };
 }

@@ -12,7 +12,8 @@ export type LambdaHandler = (event: unknown, context: LambdaContext) => Promise<
 
 /**
  * The Lambda entrypoint: Function URL requests go to the app through `hono/aws-lambda`; continuation events run
- * the fence worker; the scheduled tick resumes or reports stopped fences.
+ * the fence worker; the scheduled tick resumes or reports stopped fences (and records the cluster-wide state).
+ * What each invocation did is written as CloudWatch EMF lines when it ends, whether it answered or threw.
  *
  * @example
  * export const handler = createLambdaHandler(process.env);
@@ -27,9 +28,15 @@ export function createLambdaHandler(env: Env, options: LambdaHandlerOptions = {}
       );
     }
     const ready = await runtime.get(context);
-    if (http) return ready ? ready.http(event, context) : runtime.misconfigured(event, context);
-    if (!ready) return { status: 'misconfigured' };
-    return isContinuationEvent(event) ? work(ready, event.handoff, context) : tick(ready, context);
+    if (!ready) return http ? runtime.misconfigured(event, context) : { status: 'misconfigured' };
+    try {
+      if (http) return await ready.http(event, context);
+      return isContinuationEvent(event)
+        ? await work(ready, event.handoff, context)
+        : await tick(ready, context);
+    } finally {
+      ready.metrics.flush();
+    }
   };
 }
 

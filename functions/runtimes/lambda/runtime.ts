@@ -12,6 +12,7 @@ import type { Continuation } from '../../http/continuation.js';
 import { errorBody } from '../../http/errors.js';
 import { deadlineFrom } from '../../lib/deadline.js';
 import { captureProcessWarnings, createLogger, type Logger } from '../../log.js';
+import { createEmfMetrics, type EmfMetrics } from '../../observability/emf.js';
 import { type AssembleOptions, type Assembly, assemble } from '../assemble.js';
 import { lambdaContinuationFromEnv } from './continuation.js';
 import { resolveSecretArns, type SecretsClient } from './secrets.js';
@@ -21,15 +22,19 @@ export interface LambdaHandlerOptions extends AssembleOptions {
   continuation?: Continuation;
   /** Secrets Manager client for `ALERTFENCE_*_SECRET_ARN` (tests point one at moto). */
   secrets?: SecretsClient;
+  /** Where the EMF lines of the metrics go; stdout by default, where the runtime sends them to CloudWatch Logs. */
+  metricsWrite?: (line: string) => void;
 }
 
 type HttpHandler = (event: LambdaEvent, context: LambdaContext) => Promise<unknown>;
 
 /** The built runtime of an execution environment. */
 export interface LambdaRuntime {
-  assembly: Assembly;
+  assembly: Assembly<EmfMetrics>;
   continuation: Continuation;
   http: HttpHandler;
+  /** The invocation's metrics, written as EMF lines when it ends (`flush`). */
+  metrics: EmfMetrics;
 }
 
 /** Epoch ms by which work started now must be saved: the shorter of the run budget and Lambda's clock. */
@@ -62,8 +67,20 @@ export function lambdaRuntime(env: Env, options: LambdaHandlerOptions = {}) {
   const build = async (): Promise<LambdaRuntime> => {
     const started = Date.now();
     const resolved = await resolveSecretArns(env, options.secrets);
-    const assembly = assemble(resolved, options);
-    const { config, service, ready, log } = assembly;
+    const assembly = assemble(resolved, {
+      ...options,
+      instrument: (config, env, log) =>
+        createEmfMetrics({
+          config,
+          // Each cluster's alertfence is its own function: its name tells their metrics apart in one account.
+          service: env.AWS_LAMBDA_FUNCTION_NAME || 'alertfence',
+          log,
+          ...(options.metricsWrite ? { write: options.metricsWrite } : {}),
+          ...(options.now ? { now: options.now } : {}),
+        }),
+    });
+    const { config, service, ready, log, metrics } = assembly;
+    if (!metrics) throw new Error('the assembly was asked for metrics and built none');
     const continuation = options.continuation ?? lambdaContinuationFromEnv(assembly.env, log);
     const app = createApp({
       config,
@@ -79,7 +96,7 @@ export function lambdaRuntime(env: Env, options: LambdaHandlerOptions = {}) {
       dryRun: config.dryRun,
       drivers: config.drivers,
     });
-    return { assembly, continuation, http: handle(app) as HttpHandler };
+    return { assembly, continuation, http: handle(app) as HttpHandler, metrics };
   };
   return {
     async get(context: LambdaContext): Promise<LambdaRuntime | undefined> {

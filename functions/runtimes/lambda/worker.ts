@@ -67,14 +67,19 @@ export async function work(
   return result;
 }
 
-/** The scheduled tick (an EventBridge schedule's `{"alertfence":"tick"}`): resume or report stale fences. */
+/**
+ * The scheduled tick (an EventBridge schedule's `{"alertfence":"tick"}`): resume or report stale fences, then
+ * record the cluster-wide state (fences running and waiting, the pause, readiness) as this invocation's
+ * metrics: on Lambda nothing scrapes, so the tick is what reports the state every ALERTFENCE_TICK_INTERVAL.
+ */
 export async function tick(runtime: LambdaRuntime, context: LambdaContext) {
-  const { assembly, continuation } = runtime;
+  const { assembly, continuation, metrics } = runtime;
   const { answer, handoffs } = await assembly.service.tick({
     requestId: context.awsRequestId,
     deadline: lambdaDeadline(context, assembly.config.runBudgetMs),
   });
   await continuation.continue(handoffs);
+  await metrics.recordState({ overview: (read) => assembly.service.overview(read), ready: assembly.ready });
   const outcomes: Record<string, number> = {};
   for (const result of answer) outcomes[result.outcome] = (outcomes[result.outcome] ?? 0) + 1;
   return { status: 'ticked', fences: answer.length, outcomes };

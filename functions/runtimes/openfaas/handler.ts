@@ -17,11 +17,12 @@ const CRON_TICK_MIN_INTERVAL_MS = 30_000;
  * set (the queued request comes back with one of our tokens), else in this process.
  */
 export function startOpenFaas(env: Env = process.env, injected: Injected = {}) {
-  const { assembly, fences, app } = buildNodeRuntime(env, injected, {
+  const { assembly, metrics, fences, app } = buildNodeRuntime(env, injected, {
     continuation: (inProcess, { env: resolved, config, log }) =>
       openFaasContinuationFromEnv(resolved, config.tokens[0] ?? '', log) ?? inProcess,
     deadlineOf: (c, { config }) => watchdogDeadline(env, c, config.runBudgetMs),
     cronTick: { minIntervalMs: CRON_TICK_MIN_INTERVAL_MS },
+    name: 'openfaas',
   });
   const { config, log } = assembly;
   const served = serveApp({
@@ -38,7 +39,7 @@ export function startOpenFaas(env: Env = process.env, injected: Injected = {}) {
       }),
   });
   exitOnSignals(served, fences, log);
-  return { ...served, runtime: { assembly, fences, app } };
+  return { ...served, runtime: { assembly, metrics, fences, app } };
 }
 
 if (isMain(import.meta.url)) runMain(() => startOpenFaas());
