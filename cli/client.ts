@@ -140,6 +140,9 @@ function why(error: unknown, timeoutMs: number): string {
   const name = (error as { name?: unknown } | null)?.name;
   if (name === 'TimeoutError' || name === 'AbortError') return `no answer within ${seconds(timeoutMs)}`;
   const cause = (error as { cause?: unknown } | null)?.cause;
+  if (cause instanceof Error && cause.message === 'bad port') {
+    return 'bad port: fetch never connects to this port (the Fetch standard blocks it); serve alertfence on another';
+  }
   if (cause instanceof Error) {
     // undici wraps several attempts (IPv4 and IPv6) in an AggregateError without a message of its own.
     const inner = cause instanceof AggregateError ? cause.errors[0] : undefined;

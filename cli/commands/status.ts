@@ -38,22 +38,24 @@ function showReadiness(
   out.line(`alertfence at ${context.client.url('')}`);
   const body = ready.body;
   if (ready.status === 200 && !isApiErrorBody(body) && body.status === 'ready') {
-    out.line(`  ready     ${out.tone('green', 'yes')}`);
+    out.line(`  ${label('ready')}${out.tone('green', 'yes')}`);
   } else {
     const why = isApiErrorBody(body) ? body.error.message : 'not ready';
-    out.line(`  ready     ${out.tone('red', 'no')}: ${why}`);
+    out.line(`  ${label('ready')}${out.tone('red', 'no')}: ${why}`);
   }
   const pause = fences ? fences.paused : isApiErrorBody(body) ? false : body.paused;
-  out.line(`  paused    ${describePause(context, pause)}`);
+  out.line(`  ${label('paused')}${describePause(context, pause)}`);
   const last = fences?.lastSucceeded;
   if (last) {
     out.line(
       `  last fenced  ${last.node} (fence ${last.id}) at ${at(last.finishedAt)}, ${ago(last.finishedAt, now())}`,
     );
   } else if (fences) {
-    out.line('  last fenced  none recorded');
+    out.line(`  ${label('last fenced')}none recorded`);
   }
 }
+
+const label = (text: string) => text.padEnd(13);
 
 /** The pause as a line: `no`, or `yes` and its details. */
 export function describePause(context: CommandContext, pause: false | true | Pause | undefined): string {

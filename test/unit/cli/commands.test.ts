@@ -645,6 +645,17 @@ describe('alertfence errors and output', () => {
     );
   });
 
+  it('should say why fetch will not connect to a port it blocks', async () => {
+    // Act: port 9 (discard) is on the Fetch standard's list of bad ports; nothing is sent.
+    const result = await runCli('http://127.0.0.1:9', ['status']);
+
+    // Assess
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain(
+      'GET http://127.0.0.1:9/readyz: bad port: fetch never connects to this port',
+    );
+  });
+
   it('should exit 3 and point at the token when it is refused', async () => {
     // Prepare
     const api = await serve({
