@@ -90,7 +90,8 @@ export function ago(iso: string | undefined, now: number): string {
   const ms = Date.parse(iso);
   if (Number.isNaN(ms)) return '-';
   const elapsed = now - ms;
-  if (elapsed < 0) return `in ${span(-elapsed, true)}`;
+  // Ahead, a part-unit counts whole: a pause of 30 min shows "in 30m", not "in 29m", a moment after it began.
+  if (elapsed < 0) return `in ${span(Math.ceil(-elapsed / 1000) * 1000, true)}`;
   return `${span(elapsed, true)} ago`;
 }
 

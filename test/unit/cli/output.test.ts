@@ -62,10 +62,12 @@ describe('cli output', () => {
     const when = at('2026-11-22T11:49:42.123+02:00');
     const before = ago('2026-11-22T09:57:00Z', now);
     const ahead = ago('2026-11-22T12:00:00Z', now);
+    const almost = ago('2026-11-22T10:29:59.995Z', now);
 
     // Assess
     expect(when).toBe('2026-11-22T09:49:42Z');
     expect(before).toBe('3m ago');
     expect(ahead).toBe('in 2h');
+    expect(almost).toBe('in 30m');
   });
 });
