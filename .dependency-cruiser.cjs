@@ -4,9 +4,17 @@
  *   runtimes -> http -> fence -> kube, drivers -> lib (lib, config.ts, log.ts)
  *   runtimes -> observability -> fence, drivers
  *
- * and no import cycle anywhere. A rule broken here is a design question, not a lint to silence.
+ * and no import cycle anywhere. The command line (`cli/`) stands beside them as a client of the HTTP API: it
+ * runs none of their code, and borrows only the types of what the API answers. A rule broken here is a
+ * design question, not a lint to silence.
  */
 const LIB = '^functions/(lib/|config\\.ts$|log\\.ts$)';
+/**
+ * The modules whose types describe what the API answers: the CLI may import their types, nothing else. That
+ * the imports are types only is proven by the CLI's bundle holding no module of functions/ or drivers/
+ * (test/unit/cli/bundle.test.ts): with TypeScript 7 dependency-cruiser cannot tell a type-only import apart.
+ */
+const API_TYPES = '^functions/fence/(api|journal|pause)\\.ts$';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -69,6 +77,14 @@ module.exports = {
       comment: 'The app is the same on every runtime: it imports none of them.',
       from: { path: '^functions/http/' },
       to: { path: '^functions/runtimes/' },
+    },
+    {
+      name: 'cli-is-a-client',
+      severity: 'error',
+      comment:
+        'The CLI talks to alertfence over HTTP only: it imports nothing from functions/ or drivers/ but the types of the API answers.',
+      from: { path: '^cli/' },
+      to: { path: '^(functions|drivers)/', pathNot: API_TYPES },
     },
   ],
   options: {
