@@ -30,6 +30,11 @@ export class InProcessContinuation implements Continuation {
     return this.draining;
   }
 
+  /** While draining, a hand-over would never run here: the fence keeps its Lease free instead. */
+  accepting(): boolean {
+    return !this.draining && this.binding !== undefined;
+  }
+
   async schedule(handoff: Handoff): Promise<void> {
     if (this.draining || !this.binding) return;
     const { service, runBudgetMs, log } = this.binding;

@@ -148,6 +148,7 @@ export function createFenceService(deps: FenceServiceDeps): FenceService {
 
   /** Writes a hand-over (a fresh nonce, the Lease kept for it) and gives it to the runtime. */
   async function handOff(journal: FenceJournal, lease: Lease): Promise<void> {
+    if (deps.continuation.accepting?.() === false) return;
     const { nonce, digest } = newHandoffNonce();
     const written = await writeJournal(
       deps,

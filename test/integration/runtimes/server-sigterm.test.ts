@@ -4,7 +4,7 @@ import { freePort, type PeerProcess, startProcess, waitUntil } from '../../peers
 import { peekJournal as readJournal } from '../../support/peek-journal.js';
 import { type ClusterSuite, putNode, useControlPlane } from '../kube/cluster.js';
 import { functionBundles } from './support/bundles.js';
-import { isolatedEnv, TOKEN } from './support/env.js';
+import { isolatedEnv, JOURNAL_KEY, TOKEN } from './support/env.js';
 
 const auth = { authorization: `Bearer ${TOKEN}` };
 
@@ -27,6 +27,7 @@ async function startArmedServer(suite: ClusterSuite): Promise<{ server: PeerProc
       KUBECONFIG: suite.cluster.alertfenceKubeconfig,
       ALERTFENCE_TOKENS: TOKEN,
       ALERTFENCE_DRY_RUN: 'false',
+      ALERTFENCE_JOURNAL_KEY: JOURNAL_KEY,
       // The demo cloud: power transitions take 2 s, long enough to stop in the middle of a fence.
       ALERTFENCE_DRIVERS: 'simulated',
       NODE_NO_WARNINGS: '1',
