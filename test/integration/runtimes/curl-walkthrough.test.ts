@@ -5,7 +5,7 @@ import { runCommand } from '../../peers/process.js';
 import { seedFakeCluster } from './fixtures/fake-cluster.js';
 import { startAppServer } from './support/app-server.js';
 import { ROOT } from './support/bundles.js';
-import { TOKEN } from './support/env.js';
+import { JOURNAL_KEY, TOKEN } from './support/env.js';
 import { useSetup } from './support/setup.js';
 
 interface Step {
@@ -45,7 +45,12 @@ describe('the README curl walkthrough', () => {
       // worker-1 dead for an hour, worker-2..4 healthy, on the simulated cloud; armed, as the text says.
       const { kube, driver } = seedFakeCluster(300);
       return startAppServer({
-        env: { ALERTFENCE_TOKENS: TOKEN, ALERTFENCE_DRY_RUN: 'false', ALERTFENCE_DRIVERS: 'simulated' },
+        env: {
+          ALERTFENCE_TOKENS: TOKEN,
+          ALERTFENCE_DRY_RUN: 'false',
+          ALERTFENCE_JOURNAL_KEY: JOURNAL_KEY,
+          ALERTFENCE_DRIVERS: 'simulated',
+        },
         kube,
         drivers: [driver],
       });
