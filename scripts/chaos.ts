@@ -37,7 +37,7 @@ import {
 import { ApiException, CoordinationV1Api, CoreV1Api, StorageV1Api } from '@kubernetes/client-node';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { FenceJournal } from '../functions/fence/journal.js';
-import { PHASES } from '../functions/fence/vocabulary.js';
+import { PHASES, type Phase } from '../functions/fence/vocabulary.js';
 import { createCertificateAuthority, issueCertificate } from '../test/peers/certs.js';
 import { type ControlPlane, startControlPlane } from '../test/peers/control-plane.js';
 import { type MotoServer, startMoto } from '../test/peers/moto.js';
@@ -64,8 +64,19 @@ const TICK_EVERY_MS = 2_500;
 const REPEAT_EVERY_TICKS = 4;
 /** A round that has not ended by then counts its unfinished fences as stuck. */
 const ROUND_TIMEOUT_MS = 180_000;
-/** Faults land within this window after a round's webhooks, while its fences run. */
+/** API server restarts land within this window after a round's webhooks, while its fences run. */
 const FAULT_WINDOW_MS: readonly [number, number] = [300, 12_000];
+const API_RESTART_RATE = 0.35;
+/** The steps a SIGKILL aims at: the fence is past this one and running the next. */
+const KILL_AFTER: readonly Phase[] = [
+  'Lock',
+  'Mark',
+  'PowerOff',
+  'VerifyOff',
+  'Release',
+  'DeleteNode',
+  'PowerOn',
+];
 
 const say = (line: string) => process.stderr.write(`chaos: ${line}\n`);
 
@@ -158,7 +169,11 @@ interface KillRecord {
 interface RoundRecord {
   round: number;
   seconds: number;
+  /** From the kubelets' death until the API server agreed they were down long enough. */
+  downSeconds: number;
   kills: number;
+  /** Kills planned that found every fence of the round ended already. */
+  killsSkipped?: number;
   apiRestarts: number;
 }
 
@@ -378,9 +393,13 @@ function report(input: {
     (fence) =>
       fence.stops > 1 || fence.motoStops !== fence.stops || (fence.outcome === 'Done' && fence.stops !== 1),
   );
+  // Only the fences a kill caught running count: a fence that had ended was not in the middle of anything.
   const killedIn = new Map<string, number>();
   for (const kill of input.kills) {
-    for (const phase of kill.phases) killedIn.set(phase, (killedIn.get(phase) ?? 0) + 1);
+    for (const phase of kill.phases) {
+      if (phase.includes('→') || phase === 'no journal yet')
+        killedIn.set(phase, (killedIn.get(phase) ?? 0) + 1);
+    }
   }
   const releases = new Map<string, number>();
   for (const audit of audits) releases.set(audit.action, (releases.get(audit.action) ?? 0) + 1);
@@ -427,7 +446,7 @@ function report(input: {
     `| EC2 slow (held 0.3–2.5 s before moto) | ${ec2.faults.slow} |`,
     `| EC2 calls in all | ${[...ec2.calls.values()].reduce((sum, n) => sum + n, 0)} (${[...ec2.calls].map(([action, n]) => `${action} ${n}`).join(', ')}) |`,
     '',
-    `Where the SIGKILLs landed (each fence of the round, by the step it was in: \`A→B\` = past A, running B): ${[
+    `Where the SIGKILLs landed (the round's fences still running at each kill, by step, as last seen: \`A→B\` = past A, running B): ${[
       ...killedIn,
     ]
       .sort((a, b) => b[1] - a[1])
@@ -765,30 +784,68 @@ async function main(): Promise<void> {
       // The webhooks, then faults at random moments while the fences run.
       const firedAt = Date.now();
       await Promise.all(members.map((victim) => post('/v1/alerts', webhook(victim.name))));
-      const record: RoundRecord = { round, seconds: 0, kills: 0, apiRestarts: 0 };
+      const record: RoundRecord = {
+        round,
+        seconds: 0,
+        downSeconds: Math.round((firedAt - roundStarted) / 1000),
+        kills: 0,
+        apiRestarts: 0,
+      };
       const at = () => FAULT_WINDOW_MS[0] + random() * (FAULT_WINDOW_MS[1] - FAULT_WINDOW_MS[0]);
+      const apiRestartAt = random() < API_RESTART_RATE ? at() : undefined;
+      // The round's journals as last seen (every 150 ms), so that a kill can aim at a step.
+      let latest: Map<string, { journal: FenceJournal; holder: string }> | undefined;
+      let watching = true;
+      const watcher = (async () => {
+        while (watching) {
+          latest = await cluster.journals().catch(() => latest);
+          await sleep(150);
+        }
+      })();
+      const stepOf = (victim: Victim) => {
+        const journal = latest?.get(victim.name)?.journal;
+        if (!journal) return 'no journal yet';
+        if (journal.status !== 'running') return journal.status;
+        return `${journal.phase}→${PHASES[PHASES.indexOf(journal.phase) + 1] ?? '?'}`;
+      };
+      const anyRunning = () =>
+        members.some((victim) => {
+          const journal = latest?.get(victim.name)?.journal;
+          return !journal || journal.status === 'running';
+        });
+      // Each kill aims at one fence reaching one step (past it, the next one running), after the last kill.
       const pick = random();
-      const killTimes = (pick < 0.2 ? [] : pick < 0.7 ? [at()] : [at(), at()]).sort((a, b) => a - b);
-      const apiRestartAt = random() < 0.35 ? at() : undefined;
+      const killCount = pick < 0.3 ? 1 : pick < 0.75 ? 2 : 3;
+      const targets = Array.from({ length: killCount }, () => ({
+        victim: members[Math.floor(random() * members.length)] as Victim,
+        phase: KILL_AFTER[Math.floor(random() * KILL_AFTER.length)] as Phase,
+      }));
       const faultTasks: Promise<void>[] = [];
+      let lastKill = firedAt;
       let chain = Promise.resolve();
-      for (const delay of killTimes) {
+      for (const target of targets) {
         chain = chain.then(async () => {
-          await sleep(Math.max(0, firedAt + delay - Date.now()));
-          const phases = await cluster
-            .journals()
-            .then((journals) =>
-              members.map((victim) => {
-                const entry = journals.get(victim.name);
-                if (!entry) return 'no journal yet';
-                const { journal } = entry;
-                if (journal.status !== 'running') return journal.status;
-                return `${journal.phase}→${PHASES[PHASES.indexOf(journal.phase) + 1] ?? '?'}`;
-              }),
-            )
-            .catch(() => members.map(() => 'unknown (API server away)'));
+          await waitUntil(
+            () => {
+              if (!anyRunning()) return true;
+              const journal = latest?.get(target.victim.name)?.journal;
+              if (!journal) return false;
+              if (journal.status !== 'running') return true;
+              return (
+                Date.parse(journal.updatedAt) > lastKill &&
+                PHASES.indexOf(journal.phase) >= PHASES.indexOf(target.phase)
+              );
+            },
+            { timeoutMs: 60_000, intervalMs: 50 },
+          ).catch(() => undefined);
+          if (!anyRunning()) {
+            record.killsSkipped = (record.killsSkipped ?? 0) + 1;
+            return;
+          }
+          const phases = members.map(stepOf);
           say(`round ${round}: SIGKILL the function (${phases.join(', ')})`);
           await fn.kill();
+          lastKill = Date.now();
           kills.push({ round, phases });
           record.kills += 1;
         });
@@ -831,6 +888,8 @@ async function main(): Promise<void> {
         await sleep(TICK_EVERY_MS);
       }
       await Promise.all(faultTasks);
+      watching = false;
+      await watcher;
 
       // Where each fence ended, by the journal, the proxies and moto's own record.
       const journals = await waitUntil(() => cluster.journals(), { timeoutMs: 60_000, what: 'the journals' });
