@@ -485,10 +485,11 @@ function report(input: {
     '',
     '## Rounds',
     '',
-    '| round | s | SIGKILLs | API server restarts |',
+    '| round | s (of which waiting for the API server to call the nodes down) | SIGKILLs | API server restarts |',
     '|---|---|---|---|',
     ...input.rounds.map(
-      (round) => `| ${round.round} | ${round.seconds} | ${round.kills} | ${round.apiRestarts} |`,
+      (round) =>
+        `| ${round.round} | ${round.seconds} (${round.downSeconds}) | ${round.kills}${round.killsSkipped ? ` (+${round.killsSkipped} planned after the round ended)` : ''} | ${round.apiRestarts} |`,
     ),
     '',
   ];
