@@ -1,3 +1,5 @@
+import type { Bounds } from '../functions/lib/wait.js';
+
 /**
  * The power driver interface: one per cloud, each call idempotent and bounded by a deadline.
  * A driver knows nothing of Kubernetes; the workflow hands it an instance and the volume ids that back
@@ -6,7 +8,7 @@
 
 /** The instance behind a Node, as resolved by a driver. */
 export interface InstanceRef {
-  /** Driver name: `aws`, `openstack`, `simulated`. */
+  /** Driver name: `aws`, `openstack`, `redfish`, `simulated`. */
   provider: string;
   /** Cloud id: `i-0abc…` or a server UUID. */
   id: string;
@@ -36,11 +38,19 @@ export interface InstanceDescription {
   /** True when the cloud's own record says the instance ended (terminated, deleted); counts as off. */
   gone: boolean;
   /**
-   * True when the cloud answered that it knows no such instance (EC2 `InvalidInstanceID.NotFound`, Nova 404).
-   * That proves nothing by itself: a wrong account, role, region or project looks exactly the same. `power` is
-   * then `unknown`; only the fence, which knows whether it saw the instance exist, may read it as off.
+   * True when the cloud answered that it knows no such instance (EC2 `InvalidInstanceID.NotFound`, Nova 404,
+   * a BMC's 404 for a Redfish system). That proves nothing by itself: a wrong account, role, region or project
+   * looks exactly the same. `power` is then `unknown`; only the fence, which knows whether it saw the instance
+   * exist, may read it as off.
    */
   missing: boolean;
+  /** A stop (or termination) is under way: asking again would be a second stop request. */
+  stopping?: boolean;
+  /**
+   * The machine has no cloud volumes at all (bare metal: its disks are part of it): nothing is ever detached
+   * at the cloud; the out-of-service taint and the forced fallback release what Kubernetes attached.
+   */
+  noCloudVolumes?: boolean;
   volumes: AttachedVolume[];
 }
 
@@ -49,15 +59,15 @@ export interface NodeIdentity {
   name: string;
   providerID?: string;
   internalIPs: string[];
+  annotations?: Record<string, string>;
+  labels?: Record<string, string>;
 }
 
-/** Every driver call takes a deadline (epoch ms) and an optional abort signal. */
-export interface CallOptions {
-  deadline: number;
-  signal?: AbortSignal;
-  /** Called on each poll of a long wait, so the workflow can log progress. */
-  onProgress?: (detail: string) => void;
-}
+/**
+ * Every driver call takes a deadline (epoch ms), an optional abort signal, and a progress callback for the
+ * polls of a long wait (the shared `Bounds` of `functions/lib/wait.ts`).
+ */
+export type CallOptions = Bounds;
 
 /** Options of a wait for a power state. */
 export interface WaitOptions extends CallOptions {
@@ -131,13 +141,8 @@ export class DriverAuthError extends DriverError {
   }
 }
 
-/** The deadline passed before the cloud answered or reached the wanted state. */
-export class DeadlineExceededError extends DriverError {
-  override name = 'DeadlineExceededError';
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, { retryable: true, cause: options.cause });
-  }
-}
+/** The deadline passed before the cloud answered or reached the wanted state (retryable; lib's, shared). */
+export { DeadlineExceededError } from '../functions/lib/deadline.js';
 
 /**
  * The driver refuses to detach a volume: it is the instance's root volume, or the instance is not verified

@@ -97,9 +97,12 @@ const schema = z.object({
           z
             .string()
             .min(16, 'each token must be at least 16 characters')
-            // What an Authorization header can carry (bearerAuth accepts no other): a token with a space or a
-            // non-ASCII character could never be presented, and every request would be a silent 401.
-            .regex(/^[\x21-\x7e]+$/, 'each token must be printable ASCII without spaces'),
+            // What a bearer token is (RFC 6750 b64token), and all that hono's bearer-auth accepts: any other
+            // token could never be presented, and every request would be a silent 401.
+            .regex(
+              /^[A-Za-z0-9._~+/-]+=*$/,
+              'each token must be letters, digits and . _ ~ + / - (then = padding), as RFC 6750 allows',
+            ),
         )
         .min(1, 'set at least one bearer token (ALERTFENCE_TOKENS or ALERTFENCE_TOKENS_FILE)'),
     ),
@@ -138,7 +141,8 @@ const schema = z.object({
   ALERTFENCE_EXCLUDE_LABEL: z.string().default('alertfence.io/exclude'),
   ALERTFENCE_ALLOW_CONTROL_PLANE: bool('ALERTFENCE_ALLOW_CONTROL_PLANE').default(false),
   ALERTFENCE_UNHEALTHY_FOR: durationAtLeast(10_000, 'below it a live kubelet may look dead').default(120_000),
-  ALERTFENCE_MAX_UNHEALTHY: limit.default({ kind: 'percent', value: 40 }),
+  ALERTFENCE_MAX_UNHEALTHY: limit.default({ kind: 'percent', value: 30 }),
+  ALERTFENCE_MAX_UNHEALTHY_PER_ZONE: limit.default({ kind: 'percent', value: 30 }),
   ALERTFENCE_MAX_CONCURRENT_FENCES: positiveInt.default(1),
   ALERTFENCE_COOLDOWN: duration.default(30 * 60_000),
   ALERTFENCE_POWER_ON: z.enum(['on', 'off']).default('on'),
@@ -157,7 +161,7 @@ const schema = z.object({
   ALERTFENCE_DRIVERS: z
     .string()
     .transform(list)
-    .pipe(z.array(z.enum(['aws', 'openstack', 'simulated'])).min(1))
+    .pipe(z.array(z.enum(['aws', 'openstack', 'redfish', 'simulated'])).min(1))
     .default(['aws']),
   ALERTFENCE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
@@ -187,6 +191,11 @@ export interface Config {
   allowControlPlane: boolean;
   unhealthyForMs: number;
   maxUnhealthy: Limit;
+  /**
+   * Storm guard per failure domain (zone, and region): unhealthy nodes in scope of the domain, a count or a
+   * percent of the domain's nodes in scope; one dead node per domain is always allowed.
+   */
+  maxUnhealthyPerZone: Limit;
   maxConcurrentFences: number;
   cooldownMs: number;
   powerOn: 'on' | 'off';
@@ -195,22 +204,38 @@ export interface Config {
   lockDurationMs: number;
   runBudgetMs: number;
   maxBodyBytes: number;
-  drivers: Array<'aws' | 'openstack' | 'simulated'>;
+  drivers: Array<'aws' | 'openstack' | 'redfish' | 'simulated'>;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
-type Env = Record<string, string | undefined>;
+/** An environment: variable names to values. */
+export type Env = Record<string, string | undefined>;
 
-/** Variables whose value is a whole document, read from their file as it is rather than a value a line. */
-const DOCUMENT_VARIABLES: ReadonlySet<string> = new Set(['ALERTFENCE_KUBECONFIG_INLINE']);
+/**
+ * Variables that hold a list: from a file, one item a line (joined with commas, as the variable takes them).
+ * Every other value is taken whole, only its trailing newline dropped: a password, a key or a document (a
+ * kubeconfig, a mapping) may hold commas and newlines of its own.
+ */
+const LIST_VARIABLES: ReadonlySet<string> = new Set([
+  'ALERTFENCE_TOKENS',
+  'ALERTFENCE_JOURNAL_KEY',
+  'ALERTFENCE_NODE_LABELS',
+  'ALERTFENCE_ALERT_NAMES',
+  'ALERTFENCE_DRIVERS',
+]);
+
+/** A variable's value as read from a file or a secret store (see `LIST_VARIABLES`). */
+export function valueFromSecret(name: string, content: string): string {
+  if (LIST_VARIABLES.has(name)) return list(content).join(',');
+  return name === 'ALERTFENCE_KUBECONFIG_INLINE' ? content : content.replace(/\r?\n$/, '');
+}
 
 const readUtf8 = (path: string) => readFileSync(path, 'utf8');
 
 /**
  * Resolves every `ALERTFENCE_X_FILE` into `ALERTFENCE_X` (OpenFaaS mounts secrets under
  * `/var/openfaas/secrets/`, Kubernetes wherever the pod says) and drops the `_FILE` names, so resolving twice
- * changes nothing. A file holds one value a line, joined with commas so list variables read naturally; a
- * document (a kubeconfig) is taken whole.
+ * changes nothing. A list variable's file holds one item a line; any other file is the value itself.
  */
 export function resolveSecretFiles(env: Env, readFile: (path: string) => string = readUtf8): Env {
   const resolved: Env = { ...env };
@@ -233,7 +258,7 @@ export function resolveSecretFiles(env: Env, readFile: (path: string) => string 
         },
       );
     }
-    resolved[name] = DOCUMENT_VARIABLES.has(name) ? content : list(content).join(',');
+    resolved[name] = valueFromSecret(name, content);
   }
   return resolved;
 }
@@ -279,6 +304,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     allowControlPlane: c.ALERTFENCE_ALLOW_CONTROL_PLANE,
     unhealthyForMs: c.ALERTFENCE_UNHEALTHY_FOR,
     maxUnhealthy: c.ALERTFENCE_MAX_UNHEALTHY,
+    maxUnhealthyPerZone: c.ALERTFENCE_MAX_UNHEALTHY_PER_ZONE,
     maxConcurrentFences: c.ALERTFENCE_MAX_CONCURRENT_FENCES,
     cooldownMs: c.ALERTFENCE_COOLDOWN,
     powerOn: c.ALERTFENCE_POWER_ON,

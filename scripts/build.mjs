@@ -5,6 +5,7 @@
 //   node scripts/build.mjs                       all functions into dist/
 //   node scripts/build.mjs --json                the report as JSON on stdout (bench/runtimes.ts reads it)
 //   node scripts/build.mjs --only lambda,server  some functions
+//   node scripts/build.mjs --with-test-support   also what the tests run the functions with (lambda-bootstrap)
 //   node scripts/build.mjs --outdir DIR --entry NAME=PATH ...
 //                                                other entry points (tests bundle their own entries with the
 //                                                same options as the shipped functions)
@@ -22,10 +23,22 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The shipped functions. Lambda gets a directory of its own because SAM zips `CodeUri` as it is. */
 const FUNCTIONS = [
-  { name: 'lambda', entry: 'functions/lambda.ts', outfile: 'lambda/lambda.mjs' },
-  { name: 'lambda-bootstrap', entry: 'functions/lambda-bootstrap.ts', outfile: 'lambda-bootstrap.mjs' },
-  { name: 'openfaas', entry: 'functions/openfaas.ts', outfile: 'openfaas.mjs' },
-  { name: 'server', entry: 'functions/server.ts', outfile: 'server.mjs' },
+  { name: 'lambda', entry: 'functions/runtimes/lambda/handler.ts', outfile: 'lambda/lambda.mjs' },
+  { name: 'openfaas', entry: 'functions/runtimes/openfaas/handler.ts', outfile: 'openfaas.mjs' },
+  { name: 'server', entry: 'functions/runtimes/node/server.ts', outfile: 'server.mjs' },
+];
+
+/**
+ * Built beside them for the tests only (`--with-test-support`): the Runtime API client that runs the Lambda
+ * bundle as the managed runtime does, under the RIE or its contract fake. Never shipped: the template deploys
+ * on the managed `nodejs22.x` runtime.
+ */
+const TEST_SUPPORT = [
+  {
+    name: 'lambda-bootstrap',
+    entry: 'test/support/runtimes/lambda-bootstrap.ts',
+    outfile: 'lambda-bootstrap.mjs',
+  },
 ];
 
 /** The issue's budget for one bundle; over it, the report says so (the build still succeeds). */
@@ -60,13 +73,14 @@ function parseCli(argv) {
     args: argv,
     options: {
       json: { type: 'boolean', default: false },
+      'with-test-support': { type: 'boolean', default: false },
       outdir: { type: 'string', default: join(root, 'dist') },
       only: { type: 'string' },
       entry: { type: 'string', multiple: true },
       stub: { type: 'string', multiple: true },
     },
   });
-  let targets = FUNCTIONS;
+  let targets = values['with-test-support'] ? [...FUNCTIONS, ...TEST_SUPPORT] : FUNCTIONS;
   if (values.entry?.length) {
     targets = values.entry.map((spec) => {
       const [name, entry] = spec.split('=');

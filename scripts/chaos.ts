@@ -4,7 +4,7 @@
  * Fences at least `--fences` dead nodes on a real control plane (etcd, kube-apiserver, controllers, kwok
  * kubelets) and moto, while faults are injected at random (seeded):
  *
- * - the function (`functions/server.ts`, armed, a child process) is SIGKILLed in the middle of its fences and
+ * - the function (`functions/runtimes/node/server.ts`, armed, a child process) is SIGKILLed in the middle of its fences and
  *   started again;
  * - kube-apiserver is restarted;
  * - EC2 answers 5xx or slowly, through a fault proxy in front of moto (`ALERTFENCE_AWS_ENDPOINT`).
@@ -177,7 +177,7 @@ interface RoundRecord {
   apiRestarts: number;
 }
 
-/** The function as a child process (`node --import tsx functions/server.ts`), killed and restarted at will. */
+/** The function as a child process (`node --import tsx functions/runtimes/node/server.ts`), killed and restarted at will. */
 class FunctionProcess {
   private current: PeerProcess | undefined;
   starts = 0;
@@ -192,7 +192,7 @@ class FunctionProcess {
     this.current = await startProcess({
       name: 'alertfence',
       command: process.execPath,
-      args: ['--import', 'tsx', 'functions/server.ts'],
+      args: ['--import', 'tsx', 'functions/runtimes/node/server.ts'],
       cwd: ROOT,
       env: this.env,
       ready: `${this.url}/healthz`,

@@ -11,6 +11,7 @@ import {
   StartInstancesCommand,
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
+import { backoffDelay, pollUntil, sleepWithin } from '../../functions/lib/wait.js';
 import {
   type AttachedVolume,
   type CallOptions,
@@ -26,7 +27,6 @@ import {
   VolumeDetachRefusedError,
   type WaitOptions,
 } from '../driver.js';
-import { backoffDelay, pollUntil, sleepWithin } from '../poll.js';
 import { callWithin, DEFAULT_RETRY_POLICY, type RetryPolicy } from './call.js';
 import { cachedEc2ClientFactory, type Ec2ClientFactory, type Ec2ClientOptions } from './clients.js';
 import { classifyEc2Error, toDriverError } from './errors.js';
@@ -585,6 +585,7 @@ function describeInstance(ref: InstanceRef, instance: Instance): InstanceDescrip
     cloudState,
     gone: cloudState === 'terminated',
     missing: false,
+    ...(cloudState === 'stopping' || cloudState === 'shutting-down' ? { stopping: true } : {}),
     volumes,
   };
 }

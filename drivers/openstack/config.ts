@@ -312,9 +312,10 @@ function cloudEntry(path: string, text: string, cloudName: string): Record<strin
   try {
     doc = parseYaml(text);
   } catch (error) {
-    throw new OpenStackConfigError(`${path} is not valid YAML: ${(error as Error).message}`, {
-      cause: error,
-    });
+    // Only where, never what: the parser quotes the offending line, which can hold a password.
+    const { linePos } = error as { linePos?: Array<{ line: number; col: number }> };
+    const at = linePos?.[0] ? ` at line ${linePos[0].line}, column ${linePos[0].col}` : '';
+    throw new OpenStackConfigError(`${path} is not valid YAML${at}`);
   }
   if (!isRecord(doc) || !isRecord(doc.clouds)) {
     throw new OpenStackConfigError(`${path} has no top-level "clouds:" map`);

@@ -4,8 +4,16 @@
  */
 
 import {
+  backoffDelay,
+  DEFAULT_POLL_SCHEDULE,
+  sleep as defaultSleep,
+  pollUntil,
+  sleepWithin,
+} from '../../functions/lib/wait.js';
+import {
   type AttachedVolume,
   type CallOptions,
+  DeadlineExceededError,
   DriverAuthError,
   DriverError,
   type InstanceDescription,
@@ -17,13 +25,6 @@ import {
   VolumeDetachRefusedError,
   type WaitOptions,
 } from '../driver.js';
-import {
-  backoffDelay,
-  DEFAULT_POLL_SCHEDULE,
-  sleep as defaultSleep,
-  pollUntil,
-  sleepWithin,
-} from '../poll.js';
 import { getVolume } from './client/block-storage/requests.js';
 import type { Volume } from './client/block-storage/results.js';
 import {
@@ -451,6 +452,7 @@ export class OpenStackDriver implements PowerDriver {
       cloudState: cloudStateOf(reading),
       gone: isDeleted(reading),
       missing: false,
+      ...(reading.taskState === 'powering-off' || reading.taskState === 'deleting' ? { stopping: true } : {}),
       volumes,
     };
   }
@@ -560,8 +562,9 @@ export class OpenStackDriver implements PowerDriver {
  * Classifies a failure by HTTP status, never by message: 401/403 are configuration (never retried),
  * 429/5xx/no answer are retryable, any other status is a refusal to look at.
  */
-export function toDriverError(what: string, error: unknown): DriverError {
-  if (error instanceof DriverError) return error;
+export function toDriverError(what: string, error: unknown): DriverError | DeadlineExceededError {
+  // Already classified, or the deadline (retryable, shared with every layer): unchanged.
+  if (error instanceof DriverError || error instanceof DeadlineExceededError) return error;
   if (error instanceof OpenStackError) {
     if (error.status === 401 || error.status === 403) {
       return new DriverAuthError(

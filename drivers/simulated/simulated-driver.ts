@@ -1,3 +1,4 @@
+import { pollUntil, sleep } from '../../functions/lib/wait.js';
 import {
   type AttachedVolume,
   type CallOptions,
@@ -10,7 +11,6 @@ import {
   VolumeDetachRefusedError,
   type WaitOptions,
 } from '../driver.js';
-import { pollUntil, sleep } from '../poll.js';
 
 const SCHEME = 'simulated:///';
 
@@ -120,6 +120,7 @@ export class SimulatedDriver implements PowerDriver {
       cloudState: instance.state,
       gone: instance.state === 'terminated',
       missing: false,
+      ...(instance.state === 'stopping' ? { stopping: true } : {}),
       volumes: instance.volumes.map(({ id, device, root }) => ({ id, device, root })),
     };
   }

@@ -1,5 +1,6 @@
 import { DriverError } from '../../drivers/driver.js';
 import { KubeConflictError, KubeUnavailableError } from '../kube/port.js';
+import { DeadlineExceededError } from '../lib/deadline.js';
 
 /**
  * A step would break a safety invariant, or the world contradicts the fence (the machine is on again after it
@@ -22,7 +23,7 @@ export class LockLostError extends Error {
 /** Remote trouble that a later attempt can overcome; everything else needs an operator. */
 export function isRetryable(error: unknown): boolean {
   if (error instanceof KubeUnavailableError || error instanceof KubeConflictError) return true;
-  if (error instanceof PowerTimeoutError) return true;
+  if (error instanceof PowerTimeoutError || error instanceof DeadlineExceededError) return true;
   if (error instanceof DriverError) return error.retryable;
   return false;
 }

@@ -1,8 +1,5 @@
-import type { DriverRegistry } from '../../drivers/registry.js';
-import type { Config } from '../config.js';
 import type { Lease } from '../kube/objects.js';
-import type { KubePort } from '../kube/port.js';
-import type { Logger } from '../log.js';
+import type { ExecutorDeps } from './deps.js';
 import { describeError, isRetryable, LockLostError, SafetyViolationError } from './errors.js';
 import { emitEvent } from './events.js';
 import { completePhase, type FenceJournal, nextPhase } from './journal.js';
@@ -11,18 +8,10 @@ import { PHASE_HANDLERS, type StepResult } from './phases.js';
 import { releaseSlot } from './slots.js';
 import { EVENT_REASONS } from './vocabulary.js';
 
-export interface ExecutorDeps {
-  kube: KubePort;
-  drivers: DriverRegistry;
-  config: Config;
-  log: Logger;
-  now: () => number;
-  /** Pause between looks at a phase that is still pending (injected so tests run on fake time). */
-  sleep: (ms: number) => Promise<void>;
-}
-
 /** Pause between looks at a pending phase whose handler did not wait by itself. */
 const PENDING_PAUSE_MS = 1_000;
+
+export type { ExecutorDeps } from './deps.js';
 
 /** One invocation's hold on a fence: who it is, until when it may work, and with what authority. */
 export interface RunContext {

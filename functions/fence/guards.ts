@@ -1,4 +1,5 @@
-import type { Config } from '../config.js';
+import type { Config, Limit } from '../config.js';
+import { KUBE_NAMES } from '../kube/names.js';
 import {
   isControlPlane,
   isLeaseHeld,
@@ -9,7 +10,7 @@ import {
 import type { Lease, Node } from '../kube/objects.js';
 import { type FenceJournal, hasCompleted } from './journal.js';
 import type { JournalRead } from './journal-store.js';
-import { KUBE_NAMES, type Outcome, REASONS, type Reason } from './vocabulary.js';
+import { type Outcome, REASONS, type Reason } from './vocabulary.js';
 
 /** What the API server told us about one node at decision time. */
 export interface NodeSnapshot {
@@ -21,9 +22,17 @@ export interface NodeSnapshot {
   remediatorLease: Lease | undefined;
 }
 
-/** What the API server told us about the whole cluster, read once per request. */
+/** Nodes in scope of one part of the cluster, and how many of them are not Ready. */
+export interface DomainCount {
+  inScope: number;
+  unhealthy: number;
+}
+
+/** What the API server told us about the whole cluster, read once per request and counted once. */
 export interface ClusterSnapshot {
   nodes: Node[];
+  /** The whole cluster's count, and each labelled zone's and region's. */
+  health: { cluster: DomainCount; zones: Map<string, DomainCount>; regions: Map<string, DomainCount> };
 }
 
 export interface Decision {
@@ -39,7 +48,13 @@ export interface ResumeRefusal extends Decision {
 
 type GuardConfig = Pick<
   Config,
-  'nodeSelector' | 'excludeLabel' | 'allowControlPlane' | 'unhealthyForMs' | 'maxUnhealthy' | 'cooldownMs'
+  | 'nodeSelector'
+  | 'excludeLabel'
+  | 'allowControlPlane'
+  | 'unhealthyForMs'
+  | 'maxUnhealthy'
+  | 'maxUnhealthyPerZone'
+  | 'cooldownMs'
 >;
 
 const refuse = (reason: Reason, message: string): Decision => ({ outcome: 'refused', reason, message });
@@ -112,17 +127,78 @@ export function healthRefusal(
   return undefined;
 }
 
-/** Nodes in scope that are not Ready, against `maxUnhealthy` (count or percent of nodes in scope). */
-export function stormRefusal(cluster: ClusterSnapshot, config: GuardConfig): Decision | undefined {
-  const inScope = cluster.nodes.filter((candidate) => !scopeRefusal(candidate, config));
-  const unhealthy = inScope.filter((candidate) => readiness(candidate).status !== 'True').length;
-  const limit = config.maxUnhealthy;
-  const allowed = limit.kind === 'count' ? limit.value : Math.floor((inScope.length * limit.value) / 100);
-  if (unhealthy > allowed) {
+/**
+ * Counts, once per request, the nodes in scope and the unhealthy ones: in the whole cluster, per zone and per
+ * region (`topology.kubernetes.io/zone` and `/region`). A node without the label belongs to no domain: only
+ * the cluster-wide count holds it.
+ */
+export function summarizeCluster(nodes: Node[], config: GuardConfig): ClusterSnapshot {
+  const cluster: DomainCount = { inScope: 0, unhealthy: 0 };
+  const zones = new Map<string, DomainCount>();
+  const regions = new Map<string, DomainCount>();
+  const add = (map: Map<string, DomainCount>, key: string, unhealthy: boolean) => {
+    const count = map.get(key) ?? { inScope: 0, unhealthy: 0 };
+    count.inScope += 1;
+    if (unhealthy) count.unhealthy += 1;
+    map.set(key, count);
+  };
+  for (const node of nodes) {
+    if (scopeRefusal(node, config)) continue;
+    const unhealthy = readiness(node).status !== 'True';
+    cluster.inScope += 1;
+    if (unhealthy) cluster.unhealthy += 1;
+    const labels = node.metadata?.labels ?? {};
+    const zone = labels[KUBE_NAMES.zoneLabel];
+    const region = labels[KUBE_NAMES.regionLabel];
+    if (zone) add(zones, zone, unhealthy);
+    if (region) add(regions, region, unhealthy);
+  }
+  return { nodes, health: { cluster, zones, regions } };
+}
+
+/** How many unhealthy nodes of `size` a limit allows: a count, or a percent rounded down. */
+export function allowedUnhealthy(limit: Limit, size: number): number {
+  return limit.kind === 'count' ? limit.value : Math.floor((size * limit.value) / 100);
+}
+
+const limitText = (limit: Limit) => (limit.kind === 'count' ? `${limit.value}` : `${limit.value}%`);
+
+/**
+ * The storm guard, for a node: no new fence when its zone or region has more unhealthy nodes than
+ * `maxUnhealthyPerZone` allows (one dead node per domain always is), or the cluster more than `maxUnhealthy`.
+ * Many dead nodes at once, in one domain or everywhere, is a partition, an outage or an API fault, not dead
+ * machines (safety invariant 4).
+ */
+export function stormRefusal(
+  cluster: ClusterSnapshot,
+  config: GuardConfig,
+  node?: Node,
+): Decision | undefined {
+  const labels = node?.metadata?.labels ?? {};
+  const domains = [
+    ['zone', KUBE_NAMES.zoneLabel, cluster.health.zones],
+    ['region', KUBE_NAMES.regionLabel, cluster.health.regions],
+  ] as const;
+  for (const [kind, label, counts] of node ? domains : []) {
+    const key = labels[label];
+    const count = key ? counts.get(key) : undefined;
+    if (!count) continue;
+    const allowed = Math.max(1, allowedUnhealthy(config.maxUnhealthyPerZone, count.inScope));
+    if (count.unhealthy > allowed) {
+      return refuse(
+        REASONS.domainStormGuard,
+        `${kind} ${key}: ${count.unhealthy} of ${count.inScope} nodes in scope are unhealthy, over ` +
+          `ALERTFENCE_MAX_UNHEALTHY_PER_ZONE (${limitText(config.maxUnhealthyPerZone)}): likely an outage or a ` +
+          `partition of the ${kind}; nothing there is fenced until it recovers`,
+      );
+    }
+  }
+  const { inScope, unhealthy } = cluster.health.cluster;
+  if (unhealthy > allowedUnhealthy(config.maxUnhealthy, inScope)) {
     return refuse(
       REASONS.stormGuard,
-      `${unhealthy} of ${inScope.length} nodes in scope are unhealthy, over ALERTFENCE_MAX_UNHEALTHY ` +
-        `(${limit.kind === 'count' ? limit.value : `${limit.value}%`}): likely a partition or an API fault`,
+      `${unhealthy} of ${inScope} nodes in scope are unhealthy, over ALERTFENCE_MAX_UNHEALTHY ` +
+        `(${limitText(config.maxUnhealthy)}): likely a partition or an API fault`,
     );
   }
   return undefined;
@@ -153,6 +229,30 @@ export function decide(
   config: GuardConfig,
   now: number,
 ): Decision {
+  const early = clusterRefusal(snapshot, cluster, config, now);
+  if (early) return early;
+  if (isLeaseHeld(snapshot.remediatorLease, now)) {
+    const holder = snapshot.remediatorLease?.spec?.holderIdentity;
+    return refuse(REASONS.heldByOtherRemediator, `another remediator holds the node (${holder})`);
+  }
+  if (!request.force) {
+    const unhealthy = healthRefusal(snapshot, config, now);
+    if (unhealthy) return unhealthy;
+  }
+  return { outcome: 'accepted', reason: REASONS.accepted, message: 'node confirmed down' };
+}
+
+/**
+ * The part of Confirm the request's snapshot of the cluster answers alone (no read of the node's own Leases):
+ * the Node exists, is not cooling down, is in scope, and its zone, region and cluster are not in a storm.
+ * Asked first, so a grouped alert of a whole zone is refused without a read per node.
+ */
+export function clusterRefusal(
+  snapshot: Pick<NodeSnapshot, 'node' | 'journal'>,
+  cluster: ClusterSnapshot,
+  config: GuardConfig,
+  now: number,
+): Decision | undefined {
   const node = snapshot.node;
   if (!node) return { outcome: 'not-found', reason: REASONS.nodeNotFound, message: 'no such Node' };
   const last = snapshot.journal.kind === 'trusted' ? snapshot.journal.journal : undefined;
@@ -167,17 +267,7 @@ export function decide(
   }
   const outOfScope = scopeRefusal(node, config);
   if (outOfScope) return outOfScope;
-  if (isLeaseHeld(snapshot.remediatorLease, now)) {
-    const holder = snapshot.remediatorLease?.spec?.holderIdentity;
-    return refuse(REASONS.heldByOtherRemediator, `another remediator holds the node (${holder})`);
-  }
-  if (!request.force) {
-    const unhealthy = healthRefusal(snapshot, config, now);
-    if (unhealthy) return unhealthy;
-  }
-  const storm = stormRefusal(cluster, config);
-  if (storm) return storm;
-  return { outcome: 'accepted', reason: REASONS.accepted, message: 'node confirmed down' };
+  return stormRefusal(cluster, config, node);
 }
 
 /**
@@ -217,7 +307,7 @@ export function resumeRefusal(
       const unhealthy = healthRefusal(snapshot, config, now, journal.kubeletRenewTime);
       if (unhealthy) return { ...unhealthy, abort: true };
     }
-    const storm = stormRefusal(cluster, config);
+    const storm = stormRefusal(cluster, config, node);
     if (storm) return { ...storm, abort: false };
     return undefined;
   }

@@ -28,14 +28,3 @@ export function parseHandoff(value: unknown): { handoff: Handoff } | { problems:
     problems: parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`),
   };
 }
-
-/** How a runtime continues a fence after the request that accepted it has been answered. */
-export interface Continuation {
-  schedule(handoff: Handoff): Promise<void>;
-  /**
-   * False when nothing would run a hand-over scheduled now (an in-process continuation whose process is
-   * shutting down): the fence then writes none and leaves its Lease free, so the next invocation resumes it at
-   * once instead of waiting out the hold of a continuation that never comes. Absent means always accepting.
-   */
-  accepting?(): boolean;
-}

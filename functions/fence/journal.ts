@@ -72,6 +72,12 @@ export interface FenceJournal {
    * credentials. Only because of it may a later "not found" count as off (terminated and aged out).
    */
   instanceSeen: { at: string; cloudState: string };
+  /**
+   * When this fence saw the cloud's own record that the instance ended (terminated, deleted). Only then may a
+   * later "not found" count as off: after any other state, it may just as well mean the credentials changed
+   * (another account, role, region) while the machine runs.
+   */
+  instanceEnded?: { at: string; cloudState: string };
   /** The kubelet Lease's `renewTime` when the fence was confirmed: if it moves later, the kubelet is alive. */
   kubeletRenewTime?: string;
   /** Invocations that worked on this fence. */

@@ -4,15 +4,16 @@ import {
   type InstanceRef,
   type PowerDriver,
 } from '../../drivers/driver.js';
-import { blockingPods, fencingTaint, outOfServiceTaint, volumesToDetach } from '../kube/node-facts.js';
+import { KUBE_NAMES } from '../kube/names.js';
 import type { Pod } from '../kube/objects.js';
 import { KubePreconditionError } from '../kube/port.js';
 import type { Logger } from '../log.js';
+import type { ExecutorDeps } from './deps.js';
 import { PowerTimeoutError, SafetyViolationError } from './errors.js';
-import type { ExecutorDeps } from './executor.js';
+import { blockingPods, fencingTaint, outOfServiceTaint, volumesToDetach } from './fence-rules.js';
 import { healthRefusal, identityProblem } from './guards.js';
 import { type FenceJournal, hasCompleted } from './journal.js';
-import { KUBE_NAMES, type Phase } from './vocabulary.js';
+import type { Phase } from './vocabulary.js';
 
 /**
  * The fence's phases, one handler each, in the order of the runbook. A handler is idempotent: it looks
@@ -43,19 +44,29 @@ export type Handler = (deps: ExecutorDeps, input: StepInput, log: Logger) => Pro
 
 /**
  * Reads the instance now and insists it is off by the cloud's own record: stopped, terminated, or "not found"
- * (which only counts because this fence saw the instance exist when it started: `instanceSeen`). Anything else
- * means someone powered it on since it was verified off: stop releasing, an operator must look.
+ * after this fence saw it terminated (`instanceEnded`). A machine on again means someone powered it on since it
+ * was verified off; one not found after any other state may be a credentials change while it runs. Either
+ * way: stop releasing, an operator must look.
  */
 async function requireOffNow(input: StepInput, action: string): Promise<InstanceDescription> {
   const { driver, instance, deadline, journal } = input;
   const description = await driver.describe(instance, { deadline });
-  const off = description.power === 'off' || (description.missing && journal.instanceSeen !== undefined);
-  if (!off) {
-    throw new SafetyViolationError(
-      `instance ${instance.id} is ${description.cloudState}, not off, before ${action}: someone powered it on after it was verified off; nothing more is released`,
-    );
-  }
-  return description;
+  if (description.power === 'off') return description;
+  if (description.missing && journal.instanceEnded) return description;
+  throw new SafetyViolationError(
+    description.missing
+      ? `instance ${instance.id} is not found before ${action}, and this fence never saw it terminated: the credentials, role or region may have changed while it runs; nothing more is released`
+      : `instance ${instance.id} is ${description.cloudState}, not off, before ${action}: someone powered it on after it was verified off; nothing more is released`,
+  );
+}
+
+/** The journal with the cloud's record that the instance ended, when this description shows it. */
+function noteEnded(journal: FenceJournal, description: InstanceDescription, at: number): FenceJournal {
+  if (!description.gone || journal.instanceEnded) return journal;
+  return {
+    ...journal,
+    instanceEnded: { at: new Date(at).toISOString(), cloudState: description.cloudState },
+  };
 }
 
 /**
@@ -141,6 +152,15 @@ export const PHASE_HANDLERS: Record<Phase, Handler> = {
       );
     }
     if (description.power === 'off') {
+      return {
+        kind: 'done',
+        journal: noteEnded(journal, description, deps.now()),
+        detail: `instance ${instance.id} already ${description.cloudState}`,
+      };
+    }
+    if (description.stopping) {
+      // A stop is under way (this fence's own, sent before a crash kept it from being journaled): one stop
+      // request per fence; VerifyOff waits for it.
       return { kind: 'done', journal, detail: `instance ${instance.id} already ${description.cloudState}` };
     }
     await driver.powerOff(instance, { deadline });
@@ -155,11 +175,14 @@ export const PHASE_HANDLERS: Record<Phase, Handler> = {
     try {
       const description = await driver.waitForPower(instance, 'off', {
         deadline,
-        // This fence saw the instance exist (instanceSeen): "not found" now means it ended.
-        notFoundMeansOff: true,
+        // "Not found" means ended only after this fence saw the cloud record it terminated.
+        notFoundMeansOff: journal.instanceEnded !== undefined,
         onProgress: (detail) => log.info('progress', { phase: 'VerifyOff', reason: detail }),
       });
-      const verified = { ...journal, verifiedOffAt: new Date(deps.now()).toISOString() };
+      const verified = {
+        ...noteEnded(journal, description, deps.now()),
+        verifiedOffAt: new Date(deps.now()).toISOString(),
+      };
       return {
         kind: 'done',
         journal: verified,

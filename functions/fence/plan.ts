@@ -1,8 +1,9 @@
 import type { InstanceDescription } from '../../drivers/driver.js';
 import type { Config } from '../config.js';
-import { blockingPods, fencingTaint, volumesToDetach } from '../kube/node-facts.js';
+import { KUBE_NAMES } from '../kube/names.js';
 import type { PersistentVolume, Pod, VolumeAttachment } from '../kube/objects.js';
-import { KUBE_NAMES, type Phase } from './vocabulary.js';
+import { blockingPods, fencingTaint, volumesToDetach } from './fence-rules.js';
+import type { Phase } from './vocabulary.js';
 
 /** One step of a fence as an operator would read it in a dry-run. */
 export interface PlannedStep {
@@ -52,7 +53,9 @@ export function planFence(input: PlanInput): PlannedStep[] {
     },
     {
       phase: 'Release',
-      action: 'detach PersistentVolume volumes still attached in the cloud',
+      action: instance.noCloudVolumes
+        ? 'nothing to detach at the cloud: bare metal has no cloud volumes; the out-of-service taint and the forced fallback release its volumes'
+        : 'detach PersistentVolume volumes still attached in the cloud',
       targets: detach,
     },
     { phase: 'DeleteNode', action: 'delete the Node object', targets: [`node/${node}`] },

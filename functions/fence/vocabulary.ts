@@ -52,6 +52,8 @@ export const REASONS = {
   controlPlane: 'ControlPlane',
   heldByOtherRemediator: 'HeldByOtherRemediator',
   stormGuard: 'StormGuard',
+  /** Too many unhealthy nodes in the node's zone (or region): an outage or a partition of that domain. */
+  domainStormGuard: 'FailureDomainStormGuard',
   tooManyFences: 'TooManyConcurrentFences',
   cooldown: 'Cooldown',
   alertResolved: 'AlertResolved',
@@ -99,36 +101,4 @@ export const EVENT_REASONS = {
   journalRejected: 'FenceJournalRejected',
   /** A fence waits for an operator (it failed for good, or stopped too long ago). */
   needsOperator: 'FenceNeedsOperator',
-} as const;
-
-/** Names alertfence writes into the cluster. */
-export const KUBE_NAMES = {
-  /** NoSchedule taint added at Mark; never cordon (KubeNodeNotReady ignores unschedulable nodes). */
-  fencingTaintKey: 'alertfence.io/fencing',
-  /** Kubernetes' non-graceful node shutdown taint (KEP-2268, GA in 1.28); controllers match the key only. */
-  outOfServiceTaintKey: 'node.kubernetes.io/out-of-service',
-  outOfServiceTaintValue: 'nodeshutdown',
-  /** Annotation on the journal Lease holding the journal as JSON. */
-  journalAnnotation: 'alertfence.io/journal',
-  /** Annotation holding the HMAC that seals the journal (and the hand-over digest) to this Lease. */
-  sealAnnotation: 'alertfence.io/seal',
-  /** Annotation holding the SHA-256 of the current hand-over's nonce; the nonce itself is never stored. */
-  handoffAnnotation: 'alertfence.io/handoff',
-  /** Label telling alertfence's Leases apart: `journal` or `slots`. */
-  kindLabel: 'alertfence.io/kind',
-  /** The Lease that holds the cluster-wide fence slots (ALERTFENCE_MAX_CONCURRENT_FENCES). */
-  slotsLease: 'alertfence.fence-slots',
-  /** Annotation of the slots Lease holding its entries as JSON. */
-  slotsAnnotation: 'alertfence.io/slots',
-  /** The holder a Lease names between a hand-over and its continuation's takeover. */
-  handoffHolder: 'alertfence/handoff',
-  /** Label on the journal Lease with the fence's status, for `kubectl get lease -L`. */
-  statusLabel: 'alertfence.io/status',
-  /** medik8s remediators lock nodes with Leases here and honour this exclusion label. */
-  medik8sLeaseNamespace: 'medik8s-leases',
-  medik8sExcludeLabel: 'remediation.medik8s.io/exclude-from-remediation',
-  kubeletLeaseNamespace: 'kube-node-lease',
-  controlPlaneLabels: ['node-role.kubernetes.io/control-plane', 'node-role.kubernetes.io/master'],
-  /** The name alertfence uses as field manager and Event reporting component. */
-  component: 'alertfence',
 } as const;

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
-import { KUBE_NAMES } from '../fence/vocabulary.js';
 import type { KubeEndpoint } from './kubeconfig.js';
+import { KUBE_NAMES } from './names.js';
 import type {
   KubeEvent,
   Lease,

@@ -423,7 +423,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       alertfence = await startProcess({
         name: 'alertfence',
         command: process.execPath,
-        args: ['--import', 'tsx', 'functions/server.ts'],
+        args: ['--import', 'tsx', 'functions/runtimes/node/server.ts'],
         cwd: REPO_ROOT,
         env: {
           // Nothing from the developer's environment may change the armed configuration under test.

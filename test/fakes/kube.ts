@@ -20,6 +20,8 @@ export interface KubeCall {
   method: keyof KubePort;
   target: string;
   mutating: boolean;
+  /** The UID precondition the call carried, if any. */
+  uid?: string;
 }
 
 const MUTATING: ReadonlySet<keyof KubePort> = new Set([
@@ -61,9 +63,9 @@ export class FakeKube implements KubePort {
   controllersReactToOutOfService = true;
   private version = 1;
 
-  private async enter(method: keyof KubePort, target: string): Promise<void> {
+  private async enter(method: keyof KubePort, target: string, uid?: string): Promise<void> {
     await new Promise((resolve) => setImmediate(resolve));
-    const call = { method, target, mutating: MUTATING.has(method) };
+    const call: KubeCall = { method, target, mutating: MUTATING.has(method), ...(uid ? { uid } : {}) };
     this.calls.push(call);
     if (this.unavailable) throw new KubeUnavailableError('connect ECONNREFUSED 127.0.0.1:6443');
     this.beforeCall?.(call);
@@ -125,7 +127,7 @@ export class FakeKube implements KubePort {
   }
 
   async addTaint(node: string, taint: Taint, options?: ObjectCallOptions) {
-    await this.enter('addTaint', `${node}:${taint.key}`);
+    await this.enter('addTaint', `${node}:${taint.key}`, options?.uid);
     const current = this.nodes.get(node);
     if (!current) return;
     this.requireUid('node', node, current.metadata?.uid, options);
@@ -140,7 +142,7 @@ export class FakeKube implements KubePort {
   }
 
   async removeTaint(node: string, key: string, options?: ObjectCallOptions) {
-    await this.enter('removeTaint', `${node}:${key}`);
+    await this.enter('removeTaint', `${node}:${key}`, options?.uid);
     const current = this.nodes.get(node);
     if (!current) return;
     this.requireUid('node', node, current.metadata?.uid, options);
@@ -151,7 +153,7 @@ export class FakeKube implements KubePort {
   }
 
   async deleteNode(name: string, options?: ObjectCallOptions) {
-    await this.enter('deleteNode', name);
+    await this.enter('deleteNode', name, options?.uid);
     const current = this.nodes.get(name);
     if (!current) return;
     this.requireUid('node', name, current.metadata?.uid, options);
@@ -217,7 +219,7 @@ export class FakeKube implements KubePort {
   }
 
   async forceDeletePod(namespace: string, name: string, options?: ObjectCallOptions) {
-    await this.enter('forceDeletePod', `${namespace}/${name}`);
+    await this.enter('forceDeletePod', `${namespace}/${name}`, options?.uid);
     const current = this.pods.find(
       (pod) => pod.metadata?.namespace === namespace && pod.metadata?.name === name,
     );
@@ -232,7 +234,7 @@ export class FakeKube implements KubePort {
   }
 
   async deleteVolumeAttachment(name: string, options?: ObjectCallOptions) {
-    await this.enter('deleteVolumeAttachment', name);
+    await this.enter('deleteVolumeAttachment', name, options?.uid);
     const current = this.attachments.find((va) => va.metadata?.name === name);
     if (!current) return;
     this.requireUid('volumeattachment', name, current.metadata?.uid, options);

@@ -3,9 +3,13 @@
 #   - Alertmanager and amtool     Debian prometheus-alertmanager (ships its templates in /usr/share/prometheus/alertmanager/)
 #   - Prometheus and promtool     Debian prometheus
 #   - Keystone                    Debian python3-keystone; PyPI keystone in a venv if that does not work
-#   - moto_server and cfn-lint    PyPI, in the venv ${ALERTFENCE_CACHE:-$HOME/.cache/alertfence}/venv
+#   - moto_server, cfn-lint, sam  PyPI, in the venv ${ALERTFENCE_CACHE:-$HOME/.cache/alertfence}/venv
+#                                 (sam: aws-sam-cli, for `sam validate --lint` of infra/aws/template.yaml)
+#   - sushy-emulator (Redfish)    PyPI sushy-tools, in the same venv
+#   - fence_redfish               Debian fence-agents (the ClusterLabs agent the Redfish bench compares with)
 #
-# Idempotent: apt runs only when a binary is missing, pip only when the pinned versions change.
+# Idempotent: apt runs only when a binary is missing, pip only when the pinned versions change. apt and dpkg
+# calls take /tmp/apt.lock (flock), so two installs on one machine never collide on dpkg's lock.
 # Usage: bash test/peers/install.sh
 set -euo pipefail
 
@@ -18,7 +22,13 @@ PYTHON=/usr/bin/python3
 # Pinned so CI is reproducible; bump deliberately.
 MOTO_REQ="${ALERTFENCE_MOTO_REQ:-moto[server]==5.2.5}"
 CFN_LINT_REQ="${ALERTFENCE_CFN_LINT_REQ:-cfn-lint==1.58.0}"
+# aws-sam-cli 1.170.0 accepts the cfn-lint and boto3 that moto pins (pip check is clean), so one venv holds all.
+SAM_REQ="${ALERTFENCE_SAM_REQ:-aws-sam-cli==1.170.0}"
 KEYSTONE_PYPI_REQ="${ALERTFENCE_KEYSTONE_PYPI_REQ:-keystone==30.0.0}"
+SUSHY_REQ="${ALERTFENCE_SUSHY_REQ:-sushy-tools==2.2.0}"
+# dpkg is shared with whatever else runs on the machine (other checkouts installing their peers): the whole apt
+# step takes this lock (apt_install), so two never collide on the dpkg lock. Taken once: flock is not reentrant.
+APT_LOCK="${ALERTFENCE_APT_LOCK:-/tmp/apt.lock}"
 
 export DEBIAN_FRONTEND=noninteractive
 export PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -33,6 +43,12 @@ fi
 
 apt_updated=0
 apt_install() {
+  # The whole step under /tmp/apt.lock, the lock every apt/dpkg user on this machine takes (`flock
+  # /tmp/apt.lock apt-get …`): the update, the install and the policy-rc.d that another install must not
+  # remove half-way.
+  local lock_fd
+  exec {lock_fd}>>"$APT_LOCK"
+  flock "$lock_fd"
   if [[ "$apt_updated" -eq 0 ]]; then
     log "apt-get update"
     "${SUDO[@]}" apt-get update -qq
@@ -53,6 +69,7 @@ apt_install() {
   if [[ "$added_policy" -eq 1 ]]; then
     "${SUDO[@]}" rm -f "$policy"
   fi
+  exec {lock_fd}>&-
   return "$rc"
 }
 
@@ -104,10 +121,10 @@ else
   fi
 fi
 
-# --- Python venv: moto and cfn-lint ------------------------------------------------------------------
+# --- Python venv: moto, cfn-lint and the SAM CLI -----------------------------------------------------
 stamp="$VENV/.alertfence-requirements"
-wanted="$MOTO_REQ $CFN_LINT_REQ"
-if [[ -x "$VENV/bin/python" && -x "$VENV/bin/moto_server" && -x "$VENV/bin/cfn-lint" \
+wanted="$MOTO_REQ $CFN_LINT_REQ $SAM_REQ"
+if [[ -x "$VENV/bin/python" && -x "$VENV/bin/moto_server" && -x "$VENV/bin/cfn-lint" && -x "$VENV/bin/sam" \
   && -f "$stamp" && "$(cat "$stamp")" == "$wanted" ]]; then
   log "venv: $wanted already present in $VENV"
 else
@@ -117,8 +134,25 @@ else
     "$PYTHON" -m venv "$VENV"
   fi
   log "venv: pip install $wanted"
-  "$VENV/bin/pip" install -q "$MOTO_REQ" "$CFN_LINT_REQ"
+  "$VENV/bin/pip" install -q "$MOTO_REQ" "$CFN_LINT_REQ" "$SAM_REQ"
   printf '%s' "$wanted" >"$stamp"
+fi
+
+# --- Redfish: sushy-tools and fence_redfish --------------------------------------------------------
+# sushy-emulator --fake serves DMTF Redfish with no libvirt; its own stamp, so a pin change reinstalls it
+# alone. Its dependencies (Flask, Werkzeug, requests) are moto's too, at versions both accept.
+sushy_stamp="$VENV/.alertfence-sushy"
+if [[ -x "$VENV/bin/sushy-emulator" && -f "$sushy_stamp" && "$(cat "$sushy_stamp")" == "$SUSHY_REQ" ]]; then
+  log "venv: $SUSHY_REQ already present in $VENV"
+else
+  log "venv: pip install $SUSHY_REQ"
+  "$VENV/bin/pip" install -q "$SUSHY_REQ"
+  printf '%s' "$SUSHY_REQ" >"$sushy_stamp"
+fi
+if [[ -x /usr/sbin/fence_redfish ]]; then
+  log "apt: fence-agents already present"
+else
+  apt_install fence-agents
 fi
 
 # --- Summary -----------------------------------------------------------------------------------------
@@ -133,3 +167,6 @@ else
 fi
 log "moto:         $(pip_version moto) ($VENV/bin/moto_server)"
 log "cfn-lint:     $(pip_version cfn-lint) ($VENV/bin/cfn-lint)"
+log "sam:          $(pip_version aws-sam-cli) ($VENV/bin/sam)"
+log "sushy-tools:  $(pip_version sushy-tools) ($VENV/bin/sushy-emulator)"
+log "fence-agents: $(dpkg-query -W -f '${Version}' fence-agents) (/usr/sbin/fence_redfish)"

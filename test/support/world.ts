@@ -1,7 +1,7 @@
 import { SimulatedDriver } from '../../drivers/simulated/simulated-driver.js';
-import type { createApp } from '../../functions/app.js';
 import type { Config } from '../../functions/config.js';
-import type { FenceService } from '../../functions/fence/fence-service.js';
+import type { FenceService } from '../../functions/fence/api.js';
+import type { createApp } from '../../functions/http/app.js';
 import {
   type Lease,
   microTime,

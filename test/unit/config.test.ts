@@ -53,7 +53,8 @@ describe('loadConfig', () => {
       excludeLabel: 'alertfence.io/exclude',
       allowControlPlane: false,
       unhealthyForMs: 120_000,
-      maxUnhealthy: { kind: 'percent', value: 40 },
+      maxUnhealthy: { kind: 'percent', value: 30 },
+      maxUnhealthyPerZone: { kind: 'percent', value: 30 },
       maxConcurrentFences: 1,
       cooldownMs: 30 * 60_000,
       powerOn: 'on',
@@ -243,6 +244,7 @@ describe('loadConfig', () => {
     ['a short token next to a good one', `${TOKEN},tiny-secret`],
     ['a token with a space', 'a token with spaces in it'],
     ['a non-ASCII token', 'jeton-très-secret-0123456789'],
+    ['a token with a character RFC 6750 does not allow', 'token-with-a-quote"-0123456789'],
   ])('should refuse %s without printing it', (_name, tokens) => {
     // Act
     const error = configError({ ALERTFENCE_TOKENS: tokens });
@@ -331,6 +333,17 @@ describe('loadConfig secret files', () => {
 
     // Assess
     expect(error.message).toContain('ALERTFENCE_TOKENS');
+  });
+
+  it('should take a file that is not a list whole, commas and inner newlines kept, only the last newline dropped', () => {
+    // Prepare: a secret may hold anything; splitting it at commas would change it.
+    const readFile = vi.fn(() => 'pa,ss\nword\n');
+
+    // Act
+    const env = resolveSecretFiles({ ALERTFENCE_REDFISH_PASSWORD_FILE: '/run/secrets/bmc' }, readFile);
+
+    // Assess
+    expect(env.ALERTFENCE_REDFISH_PASSWORD).toBe('pa,ss\nword');
   });
 
   it('should read other ALERTFENCE_*_FILE variables the same way', () => {

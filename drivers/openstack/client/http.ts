@@ -4,8 +4,8 @@
  * re-authentication when a service answers 401.
  */
 
+import { backoffDelay, sleep as defaultSleep, sleepWithin } from '../../../functions/lib/wait.js';
 import { DeadlineExceededError } from '../../driver.js';
-import { backoffDelay, sleep as defaultSleep, sleepWithin } from '../../poll.js';
 import { OpenStackError } from './errors.js';
 
 /** The methods the client sends. */

@@ -4,7 +4,7 @@
  * for a caller with a token; anyone else learns only ready or not.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { buildRuntime } from '../../../functions/wiring.js';
+import { buildNodeRuntime } from '../../../functions/runtimes/node/node-runtime.js';
 import { FakeKube } from '../../fakes/kube.js';
 import { freePort } from '../../peers/process.js';
 import { runInstance, useMoto } from './moto-ec2.js';
@@ -24,14 +24,14 @@ describe('/readyz with the EC2 driver on moto', () => {
     const { accessKeyId, secretAccessKey } = suite.moto.credentials;
     vi.stubEnv('AWS_ACCESS_KEY_ID', accessKeyId);
     vi.stubEnv('AWS_SECRET_ACCESS_KEY', secretAccessKey);
-    return buildRuntime(
+    return buildNodeRuntime(
       {
         ALERTFENCE_TOKENS: TOKEN,
         ALERTFENCE_DRIVERS: 'aws',
         ALERTFENCE_AWS_ENDPOINT: endpoint,
         AWS_REGION: suite.moto.region,
       },
-      { continuation: { schedule: async () => {} }, kube: new FakeKube() },
+      { kube: new FakeKube() },
     );
   }
 

@@ -3,19 +3,20 @@
  * deployment disarmed in the middle of a fence, the scheduled tick picking up a fence whose continuation was
  * lost, and a wrong AWS account failing closed.
  *
- * alertfence runs as the Node server wires itself (`buildInProcessRuntime` + `serveApp`, configured from the
+ * alertfence runs as the Node server wires itself (`buildNodeRuntime` + `serveApp`, configured from the
  * environment: kubeconfig of the alertfence ServiceAccount, the EC2 driver on moto), served on loopback and
  * reached over HTTP. What the cloud did is read from moto's own request recorder and DescribeInstances, never
  * from alertfence's journal.
  */
 import type { Instance } from '@aws-sdk/client-ec2';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { NodeResult } from '../../../functions/fence/fence-service.js';
+import type { NodeResult } from '../../../functions/fence/api.js';
 import type { Handoff } from '../../../functions/fence/handoff.js';
 import { type FenceJournal, journalLeaseName } from '../../../functions/fence/journal.js';
 import { PHASES } from '../../../functions/fence/vocabulary.js';
 import { createLogger } from '../../../functions/log.js';
-import { buildInProcessRuntime, serveApp } from '../../../functions/node-serve.js';
+import { buildNodeRuntime } from '../../../functions/runtimes/node/node-runtime.js';
+import { serveApp } from '../../../functions/runtimes/node/serve.js';
 import { freePort, waitUntil } from '../../peers/process.js';
 import { JOURNAL_KEY, TOKEN } from '../../support/fence-wiring.js';
 import { peekJournal } from '../../support/peek-journal.js';
@@ -83,7 +84,7 @@ describe('safe on every path, on a real API server and moto', () => {
     const url = `http://127.0.0.1:${port}`;
     const handoffs: Handoff[] = [];
     const logs: string[] = [];
-    const { runtime, fences } = buildInProcessRuntime(
+    const { app, fences } = buildNodeRuntime(
       {
         PORT: String(port),
         KUBECONFIG: suite.cluster.alertfenceKubeconfig,
@@ -98,17 +99,19 @@ describe('safe on every path, on a real API server and moto', () => {
         ALERTFENCE_RELEASE_TIMEOUT: '5s',
         ...env,
       },
+      { log: createLogger({ level: 'debug', write: (line) => logs.push(line) }) },
       {
-        log: createLogger({ level: 'debug', write: (line) => logs.push(line) }),
         continuation: (inProcess) => ({
-          schedule: async (handoff: Handoff) => {
-            handoffs.push(handoff);
-            if (continuation === 'in-process') await inProcess.schedule(handoff);
+          async continue(given) {
+            handoffs.push(...given);
+            if (continuation === 'in-process') await inProcess.continue(given);
           },
+          // A queue outlives the process; the in-process runtime takes nothing once it drains.
+          accepting: () => continuation === 'queued' || inProcess.accepting(),
         }),
       },
     );
-    const served = serveApp({ fetch: runtime.app.fetch, hostname: '127.0.0.1', port, fences });
+    const served = serveApp({ fetch: app.fetch, hostname: '127.0.0.1', port, fences });
     await waitUntil(async () => (await fetch(`${url}/healthz`)).ok, {
       timeoutMs: 10_000,
       what: `alertfence to listen on ${url}`,

@@ -9,7 +9,7 @@ import { loadKubeAccess } from '../../../functions/kube/access.js';
 import { createKubeClient } from '../../../functions/kube/client.js';
 import { inClusterEndpoint } from '../../../functions/kube/kubeconfig.js';
 import { KubeForbiddenError } from '../../../functions/kube/port.js';
-import { buildRuntime } from '../../../functions/wiring.js';
+import { assemble } from '../../../functions/runtimes/assemble.js';
 import { tempDir } from '../../peers/process.js';
 import { useControlPlane } from './cluster.js';
 
@@ -179,14 +179,11 @@ describe('loadKubeAccess against a real API server', () => {
 
   it('should reach the API server with a kubeconfig mounted as a secret file (ALERTFENCE_KUBECONFIG_INLINE_FILE)', async () => {
     // Prepare: the runtime as an entrypoint builds it, with the kubeconfig only as a file, as OpenFaaS mounts it.
-    const runtime = buildRuntime(
-      {
-        ALERTFENCE_TOKENS: 'a-token-of-at-least-16-chars',
-        ALERTFENCE_DRIVERS: 'simulated',
-        ALERTFENCE_KUBECONFIG_INLINE_FILE: suite.cluster.alertfenceKubeconfig,
-      },
-      { continuation: { schedule: async () => {} } },
-    );
+    const runtime = assemble({
+      ALERTFENCE_TOKENS: 'a-token-of-at-least-16-chars',
+      ALERTFENCE_DRIVERS: 'simulated',
+      ALERTFENCE_KUBECONFIG_INLINE_FILE: suite.cluster.alertfenceKubeconfig,
+    });
 
     // Act
     const nodes = await runtime.kube.listNodes();

@@ -111,7 +111,7 @@ describe('Alertmanager notifying the local server', () => {
     const journals = await waitUntil(
       async () => {
         const all = await Promise.all(
-          ['worker-1', 'worker-2'].map((node) => server.runtime.service.journal(node)),
+          ['worker-1', 'worker-2'].map((node) => server.runtime.assembly.service.journal(node)),
         );
         return all.every((journal) => journal?.status === 'succeeded') ? all : undefined;
       },

@@ -4,10 +4,9 @@
  * event travels over HTTP through `GET …/invocation/next` and comes back on `…/response`, `…/error` or
  * `…/init/error`, with the headers Lambda sends.
  *
- * These are contract tests against a fake of a runtime we cannot install: the Go module proxy answers 403 for
- * the AWS Lambda Runtime Interface Emulator, and no other registry ships it, so CI cannot run it.
- * `test/emulators/lambda-rie.test.ts` and `lambda-control-plane.test.ts` run the same bundles under the real
- * emulator (`npm run test:emulators`, where a binary is provided) and remain the stronger proof.
+ * The fake follows the AWS reference and records every call it does not allow, which the real emulator would
+ * not tell. `test/emulators/lambda-rie.test.ts` and `lambda-control-plane.test.ts` run the same bundles under
+ * the real AWS Lambda Runtime Interface Emulator, also in `npm test`.
  */
 import { dirname } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -267,7 +266,7 @@ describe('Lambda continuation hand-off against the Runtime API contract fake', (
     () =>
       buildBundles({
         'lambda-fake-cluster': 'test/integration/runtimes/fixtures/lambda-fake-cluster.ts',
-        'lambda-bootstrap': 'functions/lambda-bootstrap.ts',
+        'lambda-bootstrap': 'test/support/runtimes/lambda-bootstrap.ts',
       }),
     (bundles) => bundles.dir.remove(),
   );

@@ -6,7 +6,7 @@
  * These are contract tests against a stand-in for a runtime we cannot install: the Go module proxy answers
  * 403 for of-watchdog, and no other registry ships it, so CI cannot run it. What only the watchdog does (its
  * `/_/health`, the 504 at `exec_timeout`, forwarding SIGTERM) is shown by `test/emulators/openfaas-watchdog.test.ts`
- * (`npm run test:emulators`, where a binary is provided), which remains the stronger proof.
+ * (`npm run test:watchdog`, where a binary is provided), which remains the stronger proof.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -50,7 +50,7 @@ async function waitPastLock(url: string): Promise<void> {
   );
 }
 
-describe('Node server (functions/server.ts) on SIGTERM', () => {
+describe('Node server (functions/runtimes/node/server.ts) on SIGTERM', () => {
   // A real API server: the journal is a Lease, written with compare-and-swap, as the alertfence ServiceAccount.
   const suite = useControlPlane();
 
@@ -85,7 +85,7 @@ describe('Node server (functions/server.ts) on SIGTERM', () => {
   });
 });
 
-describe('Node server (functions/server.ts) on SIGTERM during a manual fence with wait', () => {
+describe('Node server (functions/runtimes/node/server.ts) on SIGTERM during a manual fence with wait', () => {
   // Its own control plane: the fence of the suite above would count against the storm guard here.
   const suite = useControlPlane();
 

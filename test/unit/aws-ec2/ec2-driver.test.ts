@@ -15,7 +15,7 @@ import {
   type PowerState,
   VolumeDetachRefusedError,
 } from '../../../drivers/driver.js';
-import { DEFAULT_POLL_SCHEDULE, PROBE_RESERVE_MS } from '../../../drivers/poll.js';
+import { DEFAULT_POLL_SCHEDULE, PROBE_RESERVE_MS } from '../../../functions/lib/wait.js';
 import {
   awsError,
   INSTANCE_ID,

@@ -6,8 +6,8 @@
 import { DescribeInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
 import { describe, expect, it } from 'vitest';
 import { DriverError } from '../../../drivers/driver.js';
-import type { NodeResult } from '../../../functions/fence/fence-service.js';
-import { KUBE_NAMES } from '../../../functions/fence/vocabulary.js';
+import type { NodeResult } from '../../../functions/fence/api.js';
+import { KUBE_NAMES } from '../../../functions/kube/names.js';
 import { FakeKube, RELEASE_CALLS } from '../../fakes/kube.js';
 import { wireFence } from '../../support/fence-wiring.js';
 import { peekJournal } from '../../support/peek-journal.js';
@@ -110,6 +110,39 @@ describe('Safe on every path: "not found" reads as off', () => {
     expect(kube.nodes.has('worker-1')).toBe(true);
     expect(body.results[0]?.outcome).toBe('refused');
     expect(body.results[0]?.message).toMatch(/not found|does not exist|not visible/i);
+  });
+});
+
+describe('Safe on every path: "not found" after a power-on by someone else', () => {
+  it('"not found" reads as off: should release nothing when the instance turns "not found" after it was seen running again', async () => {
+    // Prepare (found by the model test): the fence stops after its power-off request; someone powers the machine
+    // on; then the cloud stops showing it (the deployment's role was changed to another account).
+    const world = createWorld();
+    let hide = false;
+    world.kube.beforeCall = (call) => {
+      if (call.method === 'replaceLease' && hide) world.driver.hidden.add('i-worker-1');
+    };
+    await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
+    const machine = world.driver.instances.get('i-worker-1');
+    // The continuation runs: Mark, PowerOff; right after the power-off request, the machine is started by
+    // someone, and from the next journal write on it is invisible to alertfence's credentials.
+    const onPowerOff = world.driver.powerOff.bind(world.driver);
+    world.driver.powerOff = async (ref, options) => {
+      await onPowerOff(ref, options);
+      if (machine) {
+        machine.state = 'running';
+        machine.settlesAt = 0;
+      }
+      hide = true;
+    };
+
+    // Act
+    await world.drain();
+
+    // Assess
+    expect(machine?.state).toBe('running');
+    expect(releaseCalls(world)).toEqual([]);
+    expect(world.kube.nodes.has('worker-1')).toBe(true);
   });
 });
 

@@ -160,6 +160,11 @@ clouds:
     [{}, /no clouds.yaml was found/],
     [{ '/etc/openstack/clouds.yaml': 'clouds:\n  other: {}\n' }, /has no cloud named prod/],
     [{ '/etc/openstack/clouds.yaml': 'clouds: [\n' }, /is not valid YAML/],
+    // The parser's message quotes the offending line; a password must never reach a log that way.
+    [
+      { '/etc/openstack/clouds.yaml': 'clouds:\n  prod: { auth: { password: hunter2-secret }\n' },
+      /^(?!.*hunter2).*not valid YAML at line/,
+    ],
     [{ '/etc/openstack/clouds.yaml': 'prod: {}\n' }, /no top-level "clouds:" map/],
     [
       {

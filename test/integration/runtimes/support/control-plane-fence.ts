@@ -1,8 +1,8 @@
 import { type V1Node, type V1Taint, Watch } from '@kubernetes/client-node';
 import { expect } from 'vitest';
+import { outOfServiceTaint } from '../../../../functions/fence/fence-rules.js';
 import { type FenceJournal, journalLeaseName } from '../../../../functions/fence/journal.js';
 import { PHASES } from '../../../../functions/fence/vocabulary.js';
-import { outOfServiceTaint } from '../../../../functions/kube/node-facts.js';
 import { waitUntil } from '../../../peers/process.js';
 import { peekJournal as readJournal } from '../../../support/peek-journal.js';
 import { type ClusterSuite, isNotFound, putNode, putPod, readNode } from '../../kube/cluster.js';
