@@ -11,7 +11,8 @@ const auth = { authorization: `Bearer ${TOKEN}` };
 /** A node dead for an hour among healthy ones, and the server bundle as `npm start` runs it, armed. */
 async function startArmedServer(suite: ClusterSuite): Promise<{ server: PeerProcess; url: string }> {
   await putNode(suite, { name: 'worker-1', ready: false, providerID: 'simulated:///i-worker-1' });
-  for (const name of ['worker-2', 'worker-3']) {
+  // One dead of four: within the default storm guard (ALERTFENCE_MAX_UNHEALTHY 30%).
+  for (const name of ['worker-2', 'worker-3', 'worker-4']) {
     await putNode(suite, { name, ready: true, providerID: `simulated:///i-${name}` });
   }
   const bundles = await functionBundles();
