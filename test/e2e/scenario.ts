@@ -442,6 +442,8 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
           ALERTFENCE_AWS_ENDPOINT: recorder.url,
           ALERTFENCE_UNHEALTHY_FOR: settings.unhealthyFor,
           ALERTFENCE_RELEASE_TIMEOUT: settings.releaseTimeout,
+          // One dead worker of three: the default (30% of three, rounded down) would allow none.
+          ALERTFENCE_MAX_UNHEALTHY: '1',
           AWS_REGION: moto.region,
           AWS_ACCESS_KEY_ID: moto.credentials.accessKeyId,
           AWS_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,

@@ -50,6 +50,9 @@ describe('Alertmanager notifying the local server', () => {
           ALERTFENCE_JOURNAL_KEY: JOURNAL_KEY,
           ALERTFENCE_DRIVERS: 'simulated',
           ALERTFENCE_MAX_CONCURRENT_FENCES: '2',
+          // Two dead of five, in one notification, is the grouped case under test, not a storm (the default,
+          // 30% of five rounded down, allows one).
+          ALERTFENCE_MAX_UNHEALTHY: '2',
         },
         kube,
         drivers: [driver],
