@@ -125,6 +125,25 @@ const schema = z.object({
   ALERTFENCE_TICK_INTERVAL: durationAtLeast(10_000, 'each tick reads every journal Lease').default(
     2 * 60_000,
   ),
+  // `off` (or 0) leaves detection to Alertmanager alone; otherwise a tick fences a node NotReady this long.
+  ALERTFENCE_DETECT_AFTER: z
+    .string()
+    .transform((text) => (['off', '0'].includes(text.trim()) ? '0ms' : text))
+    .pipe(duration)
+    .pipe(
+      z
+        .number()
+        .refine(
+          (ms) => ms === 0 || ms >= 60_000,
+          'must be off or at least 1m: a kubelet is allowed to miss beats for 40s',
+        ),
+    )
+    .default(20 * 60_000),
+  ALERTFENCE_MAX_FENCES_PER_NODE: positiveInt.default(3),
+  ALERTFENCE_FENCE_WINDOW: durationAtLeast(60_000, 'the cap counts fences within it').default(24 * 3_600_000),
+  ALERTFENCE_HISTORY: positiveInt
+    .pipe(z.number().max(50, 'the history lives in one Lease annotation'))
+    .default(10),
   ALERTFENCE_NAMESPACE: z
     .string()
     .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name')
@@ -180,6 +199,16 @@ export interface Config {
   resumeWithinMs: number;
   /** How often the scheduled tick runs in a long-running process (the Node server, OpenFaaS in process). */
   tickIntervalMs: number;
+  /**
+   * The tick fences, under every guard, a node NotReady for this long without an alert (the monitoring stack
+   * may have died with it); 0 turns this off.
+   */
+  detectAfterMs: number;
+  /** At most this many fences of one node (that powered it off) within `fenceWindowMs`; then a human must look. */
+  maxFencesPerNode: number;
+  fenceWindowMs: number;
+  /** Earlier fences kept per node, in its Lease. */
+  historyLength: number;
   namespace: string;
   /** Alert labels that name the node, in order of preference. */
   nodeLabels: string[];
@@ -295,6 +324,10 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     journalKeys: c.ALERTFENCE_JOURNAL_KEY,
     resumeWithinMs: c.ALERTFENCE_RESUME_WITHIN,
     tickIntervalMs: c.ALERTFENCE_TICK_INTERVAL,
+    detectAfterMs: c.ALERTFENCE_DETECT_AFTER,
+    maxFencesPerNode: c.ALERTFENCE_MAX_FENCES_PER_NODE,
+    fenceWindowMs: c.ALERTFENCE_FENCE_WINDOW,
+    historyLength: c.ALERTFENCE_HISTORY,
     namespace: c.ALERTFENCE_NAMESPACE,
     nodeLabels: c.ALERTFENCE_NODE_LABELS,
     // `*` accepts any alert that names a node (the route decides what is sent).

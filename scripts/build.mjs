@@ -127,6 +127,66 @@ function stubPlugin(packages) {
   };
 }
 
+/** Marks a resolution the trimming plugin made itself, so that it does not look at it again. */
+const TRIMMED = Symbol('alertfence-trimmed');
+
+/**
+ * What the shipped bundles leave out of `@kubernetes/client-node`, which alertfence uses for `KubeConfig` (loading
+ * and authentication) and its model types only:
+ * - its modules count as free of side effects, which they are (classes and constants) but do not declare
+ *   (no `sideEffects` in its package.json): esbuild then drops the generated API classes and the model
+ *   serializer, about 350 KiB, which `KubeConfig`'s module imports but alertfence never calls;
+ * - node-fetch 2, which `KubeConfig` imports for a method alertfence does not call, gets Node's own URL class
+ *   for `whatwg-url`: node-fetch takes `require('url').URL` first and `whatwg-url` only on runtimes without
+ *   one (node-fetch `lib/index.mjs`: `const URL = Url.URL || whatwgUrl.URL`), so its 280 KiB of Unicode
+ *   tables never run;
+ * - the packages of the library's `azure`, `gcp` and `oidc` auth-providers (`jsonpath-plus`, `openid-client`)
+ *   are left out, about 45 KiB: alertfence refuses a kubeconfig that names any auth-provider
+ *   (`functions/kube/kubeconfig.ts`), so those authenticators never run.
+ */
+function trimPlugin() {
+  return {
+    name: 'alertfence-trim',
+    setup(builder) {
+      builder.onResolve({ filter: /^whatwg-url$/ }, (args) =>
+        /node_modules[\\/]node-fetch[\\/]/.test(args.importer)
+          ? { path: 'whatwg-url', namespace: 'alertfence-node-url' }
+          : undefined,
+      );
+      builder.onLoad({ filter: /.*/, namespace: 'alertfence-node-url' }, () => ({
+        loader: 'js',
+        contents:
+          "import { URL, URLSearchParams } from 'node:url';\nexport default { URL, URLSearchParams };\n",
+      }));
+      builder.onResolve({ filter: /^(jsonpath-plus|openid-client)$/ }, (args) =>
+        /node_modules[\\/]@kubernetes[\\/]client-node[\\/]/.test(args.importer)
+          ? { path: args.path, namespace: 'alertfence-left-out' }
+          : undefined,
+      );
+      builder.onLoad({ filter: /.*/, namespace: 'alertfence-left-out' }, () => ({
+        loader: 'js',
+        contents: 'export {};\n',
+      }));
+      builder.onResolve({ filter: /.*/ }, async (args) => {
+        if (args.pluginData === TRIMMED) return undefined;
+        const inLibrary =
+          args.path.startsWith('@kubernetes/client-node') ||
+          (args.path.startsWith('.') &&
+            /node_modules[\\/]@kubernetes[\\/]client-node[\\/]/.test(args.importer));
+        if (!inLibrary) return undefined;
+        const resolved = await builder.resolve(args.path, {
+          kind: args.kind,
+          importer: args.importer,
+          resolveDir: args.resolveDir,
+          pluginData: TRIMMED,
+        });
+        if (resolved.errors.length > 0) return undefined;
+        return { path: resolved.path, namespace: resolved.namespace, sideEffects: false };
+      });
+    },
+  };
+}
+
 /** Bytes in the output per npm package (or `(alertfence)` for our own code), heaviest first. */
 function packageWeights(metafile, outfile) {
   const output = metafile.outputs[relative(process.cwd(), outfile)] ?? Object.values(metafile.outputs)[0];
@@ -147,7 +207,8 @@ async function bundle(target, outdir, stubs) {
     ...common,
     entryPoints: [resolve(root, target.entry)],
     outfile,
-    ...(stubs.length > 0 ? { plugins: [stubPlugin(stubs)], logLevel: 'error' } : {}),
+    plugins: stubs.length > 0 ? [stubPlugin(stubs), trimPlugin()] : [trimPlugin()],
+    ...(stubs.length > 0 ? { logLevel: 'error' } : {}),
   });
   const code = await readFile(outfile);
   const map = await readFile(`${outfile}.map`);

@@ -612,8 +612,14 @@ async function main(): Promise<void> {
       dnsNames: ['localhost'],
       ipAddresses: ['127.0.0.1'],
     });
-    const upstreamCa = plane.alertfenceEndpoint.tls.ca;
-    if (!upstreamCa) throw new Error('the control plane kubeconfig has no CA');
+    // alertfence's own kubeconfig: its ServiceAccount token and the API server's CA.
+    const own = parseYaml(await readFile(plane.alertfenceKubeconfig, 'utf8')) as {
+      clusters: Array<{ cluster: { 'certificate-authority-data'?: string } }>;
+      users: Array<{ user: { token: string } }>;
+    };
+    const caData = own.clusters[0]?.cluster['certificate-authority-data'];
+    if (!caData) throw new Error('the control plane kubeconfig has no CA');
+    const upstreamCa = Buffer.from(caData, 'base64').toString('utf8');
     const api = await startApiAuditProxy({
       upstream: plane.server,
       upstreamCa,
@@ -635,9 +641,6 @@ async function main(): Promise<void> {
     );
 
     // alertfence's kubeconfig: its ServiceAccount token, through the auditing proxy.
-    const own = parseYaml(await readFile(plane.alertfenceKubeconfig, 'utf8')) as {
-      users: Array<{ user: { token: string } }>;
-    };
     const kubeconfig = join(work.path, 'alertfence.kubeconfig');
     await writeFile(
       kubeconfig,

@@ -5,9 +5,10 @@
 
 import type { RunResult } from './executor.js';
 import type { Handoff } from './handoff.js';
-import type { FenceJournal, FenceTrigger } from './journal.js';
+import type { FenceJournal, FenceRecord, FenceTrigger } from './journal.js';
+import type { Pause } from './pause.js';
 import type { PlannedStep } from './plan.js';
-import type { Outcome, Reason } from './vocabulary.js';
+import type { FenceStatus, Outcome, Phase, Reason, TriggerKind } from './vocabulary.js';
 
 /** A request to fence one node, from an alert or by hand. */
 export interface FenceTarget {
@@ -65,6 +66,39 @@ export type JournalView =
   | { kind: 'trusted'; journal: FenceJournal }
   | { kind: 'rejected'; reason: string; id?: string; status?: string };
 
+/** A fence that is not over, as `GET /v1/fences` lists it. */
+export interface FenceListing {
+  node: string;
+  id: string;
+  status: FenceStatus;
+  /** The last phase it completed. */
+  phase: Phase;
+  trigger: TriggerKind;
+  startedAt: string;
+  updatedAt: string;
+  /** An invocation works on it now. */
+  held: boolean;
+  /** Since when and why it waits for an operator (failed for good, or stopped too long ago). */
+  waiting?: { since: string; reason: string };
+  lastError?: string;
+}
+
+/** alertfence as a whole: the pause, the fences not over, the journals it refuses, the last success. */
+export interface Overview {
+  pause: Pause | undefined;
+  fences: FenceListing[];
+  rejected: Array<{ node: string; reason: string }>;
+  lastSucceeded?: { node: string; id: string; finishedAt: string };
+}
+
+/** A node's fences, the newest first (its journal's fence, then its history). */
+export interface NodeHistory {
+  node: string;
+  fences: FenceRecord[];
+  /** Why its journal is refused, when it is (then no history can be trusted). */
+  rejected?: string;
+}
+
 export interface FenceService {
   /** Confirms, guards and starts (or plans, or resumes) fences; answers without waiting for the long phases. */
   request(targets: FenceTarget[], options: RequestOptions): Promise<Answered<NodeResult[]>>;
@@ -75,6 +109,19 @@ export interface FenceService {
    * reports the ones that wait for an operator. Single-flight within a process.
    */
   tick(options: InvocationOptions): Promise<Answered<NodeResult[]>>;
+  /** The pause, the fences running, failed or waiting for an operator, cluster-wide. */
+  overview(options: { deadline: number }): Promise<Overview>;
+  /** A node's fence history; undefined when neither the Node nor a fence of it is known. */
+  history(node: string, options: { deadline: number }): Promise<NodeHistory | undefined>;
+  /** The pause in force, if any (one read of its Lease). */
+  paused(options: { deadline: number }): Promise<Pause | undefined>;
+  /** Pauses alertfence cluster-wide (every instance and runtime), until `until` or until lifted. */
+  pause(
+    request: { reason: string; by: string; until?: number },
+    options: { deadline: number },
+  ): Promise<Pause>;
+  /** Lifts the pause; answers the pause that was in force, if any. */
+  liftPause(by: string, options: { deadline: number }): Promise<Pause | undefined>;
   /** The node's journal when alertfence trusts it (sealed, consistent); undefined otherwise. */
   journal(node: string): Promise<FenceJournal | undefined>;
   /** The node's journal for `GET /v1/nodes/{node}/fence`: trusted, or rejected with the reason. */

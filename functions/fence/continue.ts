@@ -16,6 +16,7 @@ import type { Handoff } from './handoff.js';
 import { handOver } from './handover.js';
 import { isActive } from './journal.js';
 import { nonceMatches } from './journal-store.js';
+import { pauseRefusal, readPause } from './pause.js';
 import { abandon, instanceProblem, takeOver, waitsForOperator } from './resume.js';
 import { takeSlot } from './slots.js';
 import { readCluster, readNodeSnapshot } from './snapshot.js';
@@ -70,6 +71,8 @@ async function continueOnce(
   }
   const waiting = waitsForOperator(context, journal);
   if (waiting) return refused('refused', waiting.reason as Reason, waiting.message);
+  const paused = pauseRefusal(await readPause(context, { deadline }), journal);
+  if (paused) return refused('refused', paused.reason, paused.message);
   const cluster = await readCluster(context, { deadline });
   const refusal = resumeRefusal(journal, snapshot, cluster, config, context.now(), journal.force);
   if (refusal) {

@@ -15,6 +15,14 @@ export class PowerTimeoutError extends Error {
   override name = 'PowerTimeoutError';
 }
 
+/**
+ * alertfence was paused while the fence ran, right before its power-off: the fence stops there, resumable,
+ * and waits for the pause to end.
+ */
+export class FencePausedError extends Error {
+  override name = 'FencePausedError';
+}
+
 /** Another invocation took the fence's Lease over (compare-and-swap lost): this one stops at once. */
 export class LockLostError extends Error {
   override name = 'LockLostError';
@@ -24,6 +32,7 @@ export class LockLostError extends Error {
 export function isRetryable(error: unknown): boolean {
   if (error instanceof KubeUnavailableError || error instanceof KubeConflictError) return true;
   if (error instanceof PowerTimeoutError || error instanceof DeadlineExceededError) return true;
+  if (error instanceof FencePausedError) return true;
   if (error instanceof DriverError) return error.retryable;
   return false;
 }

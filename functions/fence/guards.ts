@@ -8,7 +8,7 @@ import {
   readiness,
 } from '../kube/node-facts.js';
 import type { Lease, Node } from '../kube/objects.js';
-import { type FenceJournal, hasCompleted } from './journal.js';
+import { type FenceJournal, hasCompleted, powerOffsSince } from './journal.js';
 import type { JournalRead } from './journal-store.js';
 import { type Outcome, REASONS, type Reason } from './vocabulary.js';
 
@@ -55,16 +55,22 @@ type GuardConfig = Pick<
   | 'maxUnhealthy'
   | 'maxUnhealthyPerZone'
   | 'cooldownMs'
+  | 'maxFencesPerNode'
+  | 'fenceWindowMs'
 >;
 
 const refuse = (reason: Reason, message: string): Decision => ({ outcome: 'refused', reason, message });
 const skip = (reason: Reason, message: string): Decision => ({ outcome: 'skipped', reason, message });
 
-/** Whether a node is in alertfence's scope: opted in, not excluded, not control plane unless allowed. */
+/**
+ * Whether a node is in alertfence's scope: opted in, not excluded, not being removed by an autoscaler, not
+ * control plane unless allowed.
+ */
 export function scopeRefusal(node: Node, config: GuardConfig): Decision | undefined {
   const labels = node.metadata?.labels ?? {};
-  if (node.metadata?.name === KUBE_NAMES.slotsLease) {
-    return refuse(REASONS.reservedName, `alertfence keeps its fence slots in a Lease of this name`);
+  const name = node.metadata?.name;
+  if (name === KUBE_NAMES.slotsLease || name === KUBE_NAMES.pauseLease) {
+    return refuse(REASONS.reservedName, `alertfence keeps its own state in a Lease of this name`);
   }
   if (!matchesSelector(labels, config.nodeSelector)) {
     return refuse(
@@ -74,6 +80,15 @@ export function scopeRefusal(node: Node, config: GuardConfig): Decision | undefi
   }
   for (const label of [config.excludeLabel, KUBE_NAMES.medik8sExcludeLabel]) {
     if (label in labels) return refuse(REASONS.excluded, `node carries the exclusion label ${label}`);
+  }
+  const removal = (node.spec?.taints ?? []).find((taint) =>
+    (KUBE_NAMES.plannedRemovalTaints as readonly string[]).includes(taint.key),
+  );
+  if (removal) {
+    return refuse(
+      REASONS.plannedRemoval,
+      `node carries the taint ${removal.key}: an autoscaler is removing it, which is not a failure to fence`,
+    );
   }
   if (isControlPlane(node) && !config.allowControlPlane) {
     return refuse(
@@ -268,6 +283,26 @@ export function clusterRefusal(
   const outOfScope = scopeRefusal(node, config);
   if (outOfScope) return outOfScope;
   return stormRefusal(cluster, config, node);
+}
+
+/**
+ * The cap: a node whose machine alertfence powered off ALERTFENCE_MAX_FENCES_PER_NODE times within
+ * ALERTFENCE_FENCE_WINDOW keeps dying for a reason fencing does not fix; a human must look. It holds for
+ * alerts, the tick and detection; an operator's own request is that human.
+ */
+export function capRefusal(
+  journal: FenceJournal | undefined,
+  config: GuardConfig,
+  now: number,
+): Decision | undefined {
+  if (!journal) return undefined;
+  const fences = powerOffsSince(journal, now - config.fenceWindowMs);
+  if (fences < config.maxFencesPerNode) return undefined;
+  const hours = Math.round((config.fenceWindowMs / 3_600_000) * 10) / 10;
+  return refuse(
+    REASONS.fenceCap,
+    `fenced ${fences} times in the last ${hours}h (ALERTFENCE_MAX_FENCES_PER_NODE is ${config.maxFencesPerNode}): a node that keeps dying needs a human; see GET /v1/nodes/${journal.node}/fences, then fence it by hand if that is the fix`,
+  );
 }
 
 /**

@@ -9,10 +9,11 @@ import type { Pod } from '../kube/objects.js';
 import { KubePreconditionError } from '../kube/port.js';
 import type { Logger } from '../log.js';
 import type { ExecutorDeps } from './deps.js';
-import { PowerTimeoutError, SafetyViolationError } from './errors.js';
+import { FencePausedError, PowerTimeoutError, SafetyViolationError } from './errors.js';
 import { blockingPods, fencingTaint, outOfServiceTaint, volumesToDetach } from './fence-rules.js';
 import { healthRefusal, identityProblem } from './guards.js';
 import { type FenceJournal, hasCompleted } from './journal.js';
+import { pauseRefusal, readPause } from './pause.js';
 import type { Phase } from './vocabulary.js';
 
 /**
@@ -124,10 +125,14 @@ export const PHASE_HANDLERS: Record<Phase, Handler> = {
     const { journal, deadline, driver, instance } = input;
     // Last look before the point of no return: the Node is still the fence's own, and (unless this very
     // request forced it) still down — a kubelet Lease that moved since Confirm means it is alive (invariant 2).
-    const [node, kubeletLease] = await Promise.all([
+    const [node, kubeletLease, pause] = await Promise.all([
       deps.kube.getNode(journal.node, { deadline }),
       deps.kube.getLease(KUBE_NAMES.kubeletLeaseNamespace, journal.node, { deadline }),
+      readPause(deps, { deadline }),
     ]);
+    // Paused since this fence was decided on: it stops here, resumable, and waits for the pause to end.
+    const paused = pauseRefusal(pause, journal);
+    if (paused) throw new FencePausedError(paused.message);
     if (!node) return { kind: 'abort', detail: 'the Node disappeared before power-off' };
     const problem = identityProblem(journal, node);
     if (problem) return { kind: 'abort', detail: problem };

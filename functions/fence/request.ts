@@ -8,9 +8,11 @@ import { journalRejected, summary } from './answers.js';
 import type { FenceTarget, NodeResult, RequestOptions } from './api.js';
 import type { FenceContext } from './context.js';
 import { describeError, isRetryable } from './errors.js';
-import { clusterRefusal, decide } from './guards.js';
+import { capRefusal, clusterRefusal, decide } from './guards.js';
 import type { Handoff } from './handoff.js';
 import { isActive } from './journal.js';
+import { tell } from './observer.js';
+import { pauseRefusal } from './pause.js';
 import { resumeFence } from './resume.js';
 import { completeSnapshot, type RequestSnapshot, readRequestSnapshot } from './snapshot.js';
 import { startFence } from './start.js';
@@ -31,12 +33,20 @@ async function decideNode(
     return journalRejected(context, target.node, read, options.requestId, options.dryRun);
   }
   if (read.kind === 'trusted' && isActive(read.journal)) {
+    const paused = pauseRefusal(cluster.pause, read.journal);
+    if (paused) return { node: target.node, ...paused, fence: summary(read.journal) };
     const snapshot = await completeSnapshot(context, target.node, node, read, callOptions);
     return resumeFence(context, target.trigger, snapshot, read, cluster.cluster, options, handoffs);
   }
   const fence = read.kind === 'trusted' ? { fence: summary(read.journal) } : {};
+  const paused = node ? pauseRefusal(cluster.pause) : undefined;
+  if (paused) return { node: target.node, ...paused, ...fence };
   const early = clusterRefusal({ node, journal: read }, cluster.cluster, context.config, context.now());
   if (early) return { node: target.node, ...early, ...fence };
+  const previous = read.kind === 'trusted' ? read.journal : undefined;
+  const capped =
+    target.trigger.kind === 'manual' ? undefined : capRefusal(previous, context.config, context.now());
+  if (capped) return { node: target.node, ...capped, ...fence };
   const snapshot = await completeSnapshot(context, target.node, node, read, callOptions);
   const decision = decide(
     { force: target.trigger.force },
@@ -49,15 +59,29 @@ async function decideNode(
   return startFence(context, target.trigger, snapshot, decision.message, options, handoffs);
 }
 
+function decided(context: FenceContext, target: FenceTarget, result: NodeResult, options: RequestOptions) {
+  tell(context, {
+    kind: 'decided',
+    node: target.node,
+    outcome: result.outcome,
+    reason: result.reason,
+    message: result.message,
+    trigger: target.trigger.kind,
+    dryRun: options.dryRun,
+  });
+}
+
 /** Decides on each node in turn, failing closed per node (safety invariant 6). */
 export async function requestFences(
   context: FenceContext,
   targets: FenceTarget[],
   options: RequestOptions,
   handoffs: Handoff[],
+  /** The look at the cluster the caller made already (the tick's); read here otherwise. */
+  read?: RequestSnapshot,
 ): Promise<NodeResult[]> {
   const { log } = context;
-  let snapshot: Promise<RequestSnapshot> | undefined;
+  let snapshot: Promise<RequestSnapshot> | undefined = read ? Promise.resolve(read) : undefined;
   const results: NodeResult[] = [];
   for (const target of targets) {
     try {
@@ -73,6 +97,7 @@ export async function requestFences(
         outcome: result.outcome,
         reason: result.reason,
       });
+      decided(context, target, result, options);
       results.push(result);
     } catch (error) {
       // Nothing destructive happened; ask for a retry when it may help.
@@ -84,13 +109,15 @@ export async function requestFences(
         outcome: 'failed',
         reason: message,
       });
-      results.push({
+      const result: NodeResult = {
         node: target.node,
         outcome: 'failed',
         reason: retryable ? REASONS.apiUnavailable : REASONS.error,
         message,
         retryable,
-      });
+      };
+      decided(context, target, result, options);
+      results.push(result);
     }
   }
   return results;

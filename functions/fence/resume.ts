@@ -17,6 +17,7 @@ import type { Handoff } from './handoff.js';
 import { runOrHandOver } from './handover.js';
 import { type FenceJournal, type FenceTrigger, hasCompleted, isStale } from './journal.js';
 import { writeJournal } from './journal-store.js';
+import { tell } from './observer.js';
 import { releaseSlot, takeSlot } from './slots.js';
 import { EVENT_REASONS, REASONS } from './vocabulary.js';
 
@@ -32,8 +33,11 @@ export async function takeOver(
   force: boolean,
   handoffDigest?: string,
 ) {
+  const { waiting: _answered, ...journal } = stored.journal;
   const next: FenceJournal = {
-    ...stored.journal,
+    ...journal,
+    // A failed fence is taken over only by an operator's request (see `resumeGate`): it runs again.
+    status: 'running',
     force,
     attempt: stored.journal.attempt + 1,
     updatedAt: new Date(context.now()).toISOString(),
@@ -61,6 +65,12 @@ export async function abandon(
   const at = new Date(context.now()).toISOString();
   const aborted: FenceJournal = { ...taken.journal, status: 'aborted', finishedAt: at, updatedAt: at };
   await writeJournal(context, aborted, { holder: undefined }, taken.lease);
+  tell(context, {
+    kind: 'finished',
+    journal: aborted,
+    status: 'aborted',
+    durationMs: context.now() - Date.parse(aborted.startedAt),
+  });
   log.warn('fence aborted on resume', {
     requestId,
     node: journal.node,
@@ -136,6 +146,30 @@ export function waitsForOperator(context: FenceContext, journal: FenceJournal): 
   return undefined;
 }
 
+/**
+ * Records, once, that a stopped fence now waits for an operator, and says so to the observers (a notification
+ * goes out once, not at every tick). Best effort: the fence waits either way.
+ */
+async function markWaiting(
+  context: FenceContext,
+  stored: { journal: FenceJournal; lease: Lease },
+  result: NodeResult,
+): Promise<void> {
+  const { journal, lease } = stored;
+  if (journal.waiting) return;
+  const since = new Date(context.now()).toISOString();
+  const next: FenceJournal = { ...journal, waiting: { since, reason: result.reason } };
+  const written = await writeJournal(context, next, { holder: undefined }, lease).catch(() => 'conflict');
+  if (written === 'conflict') return;
+  tell(context, {
+    kind: 'waiting-for-operator',
+    node: journal.node,
+    fence: journal.id,
+    reason: result.reason,
+    message: result.message,
+  });
+}
+
 /** Refusals a resume gets before anything else: a fence in progress, or one that waits for an operator. */
 function resumeGate(
   context: FenceContext,
@@ -170,7 +204,10 @@ export async function resumeFence(
 ): Promise<NodeResult> {
   const { journal, lease } = stored;
   const gate = resumeGate(context, stored, trigger);
-  if (gate) return gate;
+  if (gate) {
+    if (gate.reason === REASONS.staleFence && !options.dryRun) await markWaiting(context, stored, gate);
+    return gate;
+  }
   const base = { node: journal.node, fence: summary(journal) };
   const refusal = resumeRefusal(journal, snapshot, cluster, context.config, context.now(), trigger.force);
   if (refusal) {

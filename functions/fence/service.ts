@@ -8,6 +8,8 @@ import { continueFence } from './continue.js';
 import type { Handoff } from './handoff.js';
 import { journalLeaseName } from './journal.js';
 import { readJournal } from './journal-store.js';
+import { readHistory, readOverview } from './overview.js';
+import { liftPause, readPause, setPause } from './pause.js';
 import { requestFences } from './request.js';
 import { tick } from './tick.js';
 
@@ -33,6 +35,22 @@ export function createFenceService(deps: FenceDeps): FenceService {
     },
 
     continueFence: (handoff, options) => continueFence(context, handoff, options),
+
+    overview: (options) => readOverview(context, options),
+    paused: (options) => readPause(context, options),
+    history: (node, options) => readHistory(context, node, options),
+
+    async pause(request, options) {
+      const pause = await setPause(context, request, options);
+      context.log.warn('paused', { by: pause.by, reason: pause.reason, until: pause.until });
+      return pause;
+    },
+
+    async liftPause(by, options) {
+      const lifted = await liftPause(context, by, options);
+      context.log.warn('pause lifted', { by, reason: lifted?.reason });
+      return lifted;
+    },
 
     tick(options) {
       // Single-flight: a tick asked for while one runs gets that one's answer.

@@ -11,12 +11,14 @@ import type { FenceContext } from './context.js';
 import { type ClusterSnapshot, type NodeSnapshot, summarizeCluster } from './guards.js';
 import { journalLeaseName } from './journal.js';
 import { type JournalRead, readJournal } from './journal-store.js';
+import { type Pause, pauseOf } from './pause.js';
 
-/** What one request reads of the cluster once: its Nodes (and their counts) and alertfence's journals. */
+/** What one request reads of the cluster once: its Nodes (and their counts), alertfence's journals and pause. */
 export interface RequestSnapshot {
   cluster: ClusterSnapshot;
   nodes: Map<string, Node>;
   journals: Map<string, JournalRead>;
+  pause: Pause | undefined;
 }
 
 /** Every Node, counted for the storm guards. */
@@ -26,7 +28,7 @@ export async function readCluster(context: FenceContext, options: KubeCallOption
 
 /**
  * One look at the cluster per request, whatever the number of nodes it names: every Node (for the storm
- * guards) and every journal (one label-selected list of alertfence's own Leases). A grouped alert then reads
+ * guards), every journal and the pause (one label-selected list of alertfence's own Leases). A grouped alert then reads
  * nothing more per node until the cheap guards have passed.
  */
 export async function readRequestSnapshot(
@@ -39,14 +41,17 @@ export async function readRequestSnapshot(
     kube.listLeases(config.namespace, `app.kubernetes.io/managed-by=${KUBE_NAMES.component}`, options),
   ]);
   const journals = new Map<string, JournalRead>();
+  let pause: Pause | undefined;
   for (const lease of leases) {
     const name = lease.metadata?.name ?? '';
-    if (name !== KUBE_NAMES.slotsLease) journals.set(name, readJournal(lease, keys));
+    if (name === KUBE_NAMES.pauseLease) pause = pauseOf(lease, context.now());
+    else if (name !== KUBE_NAMES.slotsLease) journals.set(name, readJournal(lease, keys));
   }
   return {
     cluster: summarizeCluster(nodes, config),
     nodes: new Map(nodes.map((node) => [node.metadata?.name ?? '', node])),
     journals,
+    pause,
   };
 }
 

@@ -11,8 +11,15 @@ import { nodeIdentity } from './fence-rules.js';
 import type { NodeSnapshot } from './guards.js';
 import type { Handoff } from './handoff.js';
 import { runOrHandOver } from './handover.js';
-import { completePhase, type FenceJournal, type FenceTrigger, JOURNAL_VERSION } from './journal.js';
+import {
+  completePhase,
+  type FenceJournal,
+  type FenceTrigger,
+  historyAfter,
+  JOURNAL_VERSION,
+} from './journal.js';
 import { writeJournal } from './journal-store.js';
+import { tell } from './observer.js';
 import { planFence } from './plan.js';
 import { releaseSlot, takeSlot } from './slots.js';
 import { EVENT_REASONS, REASONS } from './vocabulary.js';
@@ -62,7 +69,7 @@ function newJournal(
   context: FenceContext,
   trigger: FenceTrigger,
   snapshot: NodeSnapshot,
-  machine: { instance: Machine['instance']; cloudState: string },
+  machine: { instance: Machine['instance']; cloudState: string; gone: boolean },
   fenceId: string,
   confirmed: string,
 ): FenceJournal {
@@ -82,6 +89,8 @@ function newJournal(
     phase: 'Confirm',
     instance: machine.instance,
     instanceSeen: { at: iso, cloudState: machine.cloudState },
+    // The cloud's own record says the machine ended (terminated, deleted): verifiably off, never powered off.
+    ...(machine.gone ? { instanceEnded: { at: iso, cloudState: machine.cloudState } } : {}),
     ...(snapshot.kubeletLease?.spec?.renewTime
       ? { kubeletRenewTime: snapshot.kubeletLease.spec.renewTime }
       : {}),
@@ -91,6 +100,10 @@ function newJournal(
     powerOn: context.config.powerOn,
     release: { detachRequested: [] },
     steps: [],
+    history: historyAfter(
+      snapshot.journal.kind === 'trusted' ? snapshot.journal.journal : undefined,
+      context.config.historyLength,
+    ),
   };
   return completePhase(
     completePhase(fresh, 'Confirm', at, at, confirmed),
@@ -151,7 +164,7 @@ export async function startFence(
     context,
     trigger,
     snapshot,
-    { instance: machine.instance, cloudState: machine.seen.cloudState },
+    { instance: machine.instance, cloudState: machine.seen.cloudState, gone: machine.seen.gone },
     fenceId,
     confirmed,
   );
@@ -174,6 +187,7 @@ export async function startFence(
     phase: 'Lock',
     outcome: 'accepted',
   });
+  tell(context, { kind: 'started', journal });
   await emitEvent(context, journal, 'Normal', EVENT_REASONS.started, `${trigger.kind}: ${trigger.reason}`);
   const latest = await runOrHandOver(context, { journal, lease }, holder, options, handoffs);
   return {

@@ -39,7 +39,11 @@ export const FENCE_STATUSES = ['running', 'succeeded', 'failed', 'aborted'] as c
 export type FenceStatus = (typeof FENCE_STATUSES)[number];
 
 /** What asked for a fence, or for it to go on. */
-export const TRIGGER_KINDS = ['alert', 'manual', 'tick'] as const;
+/**
+ * `detected`: the scheduled tick found the node NotReady for longer than ALERTFENCE_DETECT_AFTER without any
+ * alert (the monitoring stack may have died with it).
+ */
+export const TRIGGER_KINDS = ['alert', 'manual', 'tick', 'detected'] as const;
 export type TriggerKind = (typeof TRIGGER_KINDS)[number];
 
 /** Why a node was refused or skipped; stable machine-readable words, shown in `reason` and in Events. */
@@ -87,6 +91,12 @@ export const REASONS = {
   nodeReplaced: 'NodeReplaced',
   /** A node whose name alertfence uses for its own bookkeeping Lease. */
   reservedName: 'ReservedName',
+  /** An operator paused alertfence cluster-wide (`POST /v1/pause`). */
+  paused: 'Paused',
+  /** The node was fenced ALERTFENCE_MAX_FENCES_PER_NODE times within ALERTFENCE_FENCE_WINDOW: it needs a human. */
+  fenceCap: 'FenceCapReached',
+  /** A cluster autoscaler or Karpenter is removing the node: not a failure to fence. */
+  plannedRemoval: 'PlannedRemoval',
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 

@@ -9,6 +9,7 @@ import { bearerAuth } from './bearer-auth.js';
 import { errorBody, HttpError } from './errors.js';
 import { fenceRoutes } from './fence-routes.js';
 import { healthRoutes } from './health-routes.js';
+import { operatorRoutes } from './operator-routes.js';
 import { cronTickRoute, runtimeRoutes } from './runtime-routes.js';
 
 export type { AppDeps } from './app-context.js';
@@ -68,6 +69,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     }),
   );
   fenceRoutes(app, context);
+  operatorRoutes(app, context);
   runtimeRoutes(app, context);
 
   app.notFound((c) => c.json(errorBody('not_found', `no route ${c.req.method} ${c.req.path}`), 404));

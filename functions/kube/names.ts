@@ -22,6 +22,18 @@ export const KUBE_NAMES = {
   slotsLease: 'alertfence.fence-slots',
   /** Annotation of the slots Lease holding its entries as JSON. */
   slotsAnnotation: 'alertfence.io/slots',
+  /** The Lease that holds a cluster-wide pause (`POST /v1/pause`), and its annotation. */
+  pauseLease: 'alertfence.pause',
+  pauseAnnotation: 'alertfence.io/pause',
+  /**
+   * Taints of nodes a cluster autoscaler or Karpenter is removing on purpose (Karpenter v1 `disrupted`, its
+   * earlier `disruption`): such a node is going away, not failing.
+   */
+  plannedRemovalTaints: [
+    'ToBeDeletedByClusterAutoscaler',
+    'karpenter.sh/disrupted',
+    'karpenter.sh/disruption',
+  ],
   /** The holder a Lease names between a hand-over and its continuation's takeover. */
   handoffHolder: 'alertfence/handoff',
   /** Label on the journal Lease with the fence's status, for `kubectl get lease -L`. */

@@ -155,6 +155,50 @@ else
   apt_install fence-agents
 fi
 
+# --- OpenStack (issue #15) ---------------------------------------------------------------------------
+# Keystone's siblings as Debian library packages only (--no-install-recommends: the server packages pull in
+# libvirt, qemu, LVM and uwsgi set-up), rabbitmq for their RPC, and the api-paste.ini files, which live in
+# the *-common packages: taken out of the .deb, never installed. test/peers/openstack.ts starts them.
+OPENSTACK_DIR="$CACHE/openstack"
+openstack_missing=()
+for pkg in python3-nova python3-placement python3-glance python3-cinder rabbitmq-server fence-agents; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || openstack_missing+=("$pkg")
+done
+if [[ ${#openstack_missing[@]} -gt 0 ]]; then
+  apt_install "${openstack_missing[@]}"
+else
+  log "openstack: python3-nova, python3-placement, python3-glance, python3-cinder, rabbitmq-server, fence-agents already present"
+fi
+paste_dir="$OPENSTACK_DIR/paste"
+if [[ -f "$paste_dir/nova-api-paste.ini" && -f "$paste_dir/cinder-api-paste.ini" \
+  && -f "$paste_dir/glance-api-paste.ini" ]]; then
+  log "openstack: api-paste.ini files already in $paste_dir"
+else
+  debs="$(mktemp -d)"
+  (cd "$debs" && flock "$APT_LOCK" apt-get download -qq nova-common cinder-common glance-common 2>/dev/null)
+  for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$debs/root"; done
+  mkdir -p "$paste_dir"
+  cp "$debs/root/usr/share/nova-common/api-paste.ini" "$paste_dir/nova-api-paste.ini"
+  cp "$debs/root/usr/share/cinder-common/api-paste.ini" "$paste_dir/cinder-api-paste.ini"
+  cp "$debs/root/usr/share/glance-common/glance-api-paste.ini" "$paste_dir/glance-api-paste.ini"
+  rm -rf "$debs"
+  log "openstack: api-paste.ini files extracted to $paste_dir"
+fi
+
+# fence_aws (bench/fence-agents.ts) needs a boto3 that honours AWS_ENDPOINT_URL_EC2 (botocore >= 1.31;
+# Debian's is 1.29): a venv over the system packages (fence-agents' pycurl, pexpect, requests) with a newer one.
+FENCE_VENV="$CACHE/fence-venv"
+FENCE_BOTO3_REQ="${ALERTFENCE_FENCE_BOTO3_REQ:-boto3==1.43.108}"
+if [[ -x "$FENCE_VENV/bin/python" && -f "$FENCE_VENV/.alertfence-requirements" \
+  && "$(cat "$FENCE_VENV/.alertfence-requirements")" == "$FENCE_BOTO3_REQ" ]]; then
+  log "fence-venv: $FENCE_BOTO3_REQ already present in $FENCE_VENV"
+else
+  "$PYTHON" -m venv --system-site-packages "$FENCE_VENV"
+  "$FENCE_VENV/bin/pip" install -q "$FENCE_BOTO3_REQ"
+  printf '%s' "$FENCE_BOTO3_REQ" >"$FENCE_VENV/.alertfence-requirements"
+  log "fence-venv: installed $FENCE_BOTO3_REQ into $FENCE_VENV"
+fi
+
 # --- Summary -----------------------------------------------------------------------------------------
 version_of() { "$@" 2>&1 | head -n 1; }
 pip_version() { "$VENV/bin/python" -c "import importlib.metadata as m; print(m.version('$1'))"; }
@@ -170,3 +214,4 @@ log "cfn-lint:     $(pip_version cfn-lint) ($VENV/bin/cfn-lint)"
 log "sam:          $(pip_version aws-sam-cli) ($VENV/bin/sam)"
 log "sushy-tools:  $(pip_version sushy-tools) ($VENV/bin/sushy-emulator)"
 log "fence-agents: $(dpkg-query -W -f '${Version}' fence-agents) (/usr/sbin/fence_redfish)"
+log "openstack:    nova $(dpkg-query -W -f='${Version}' python3-nova), cinder $(dpkg-query -W -f='${Version}' python3-cinder), rabbitmq $(dpkg-query -W -f='${Version}' rabbitmq-server)"

@@ -9,6 +9,7 @@ import { type Config, loadConfig } from '../../functions/config.js';
 import type { FenceService, FenceTarget, NodeResult, RequestOptions } from '../../functions/fence/api.js';
 import type { RunResult } from '../../functions/fence/executor.js';
 import type { Handoff } from '../../functions/fence/handoff.js';
+import { type FenceEvent, type FenceObserver, observers } from '../../functions/fence/observer.js';
 import { createFenceService } from '../../functions/fence/service.js';
 import { createApp } from '../../functions/http/app.js';
 import type { Continuation } from '../../functions/http/continuation.js';
@@ -38,6 +39,8 @@ export interface FenceWiringOptions {
   /** The clock; default the wall clock and real timers. */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
+  /** Who else hears the fence (the test's recording observer always does). */
+  observer?: FenceObserver;
 }
 
 export interface FenceWiring {
@@ -47,6 +50,8 @@ export interface FenceWiring {
   continuation: RecordingContinuation;
   /** Every log line, as JSON text. */
   logs: string[];
+  /** Every event the fence told its observer, in order. */
+  events: FenceEvent[];
   /**
    * Runs the handed-over fences until none is left (or `limit` invocations), one invocation each, as a
    * runtime would; one entry per invocation (undefined for a refused one: stale, disarmed, guarded).
@@ -71,7 +76,12 @@ export function wireFence(options: FenceWiringOptions): FenceWiring {
   const logs: string[] = [];
   const log = createLogger({ level: 'debug', write: (line) => logs.push(line), now });
   const continuation = new RecordingContinuation();
+  const events: FenceEvent[] = [];
   const service = createFenceService({
+    observer: observers(
+      { notice: (event) => events.push(structuredClone(event)) },
+      ...(options.observer ? [options.observer] : []),
+    ),
     kube,
     drivers: createDriverRegistry(options.drivers),
     config,
@@ -87,6 +97,7 @@ export function wireFence(options: FenceWiringOptions): FenceWiring {
     app,
     continuation,
     logs,
+    events,
     async drain(limit) {
       const results: Array<RunResult | undefined> = [];
       while (continuation.handoffs.length > 0 && results.length < limit) {

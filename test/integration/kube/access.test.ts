@@ -11,18 +11,18 @@ import { inClusterEndpoint } from '../../../functions/kube/kubeconfig.js';
 import { KubeForbiddenError } from '../../../functions/kube/port.js';
 import { assemble } from '../../../functions/runtimes/assemble.js';
 import { tempDir } from '../../peers/process.js';
-import { useControlPlane } from './cluster.js';
+import { alertfenceIdentity, useControlPlane } from './cluster.js';
 
 describe('loadKubeAccess against a real API server', () => {
   const suite = useControlPlane();
 
   /** The parts of the alertfence kubeconfig an EKS set-up gets from elsewhere. */
   function eksParts() {
-    const endpoint = suite.cluster.alertfenceEndpoint;
+    const identity = alertfenceIdentity(suite.cluster);
     return {
-      server: endpoint.server,
-      caData: Buffer.from(endpoint.tls.ca ?? '').toString('base64'),
-      token: endpoint.token ?? '',
+      server: identity.server,
+      caData: Buffer.from(identity.tls.ca ?? '').toString('base64'),
+      token: identity.token ?? '',
     };
   }
 
@@ -160,7 +160,7 @@ describe('loadKubeAccess against a real API server', () => {
     const { hostname, port } = new URL(server);
     const dir = join((await tempDir('alertfence-sa')).path, 'serviceaccount');
     await mkdir(dir);
-    await writeFile(join(dir, 'ca.crt'), suite.cluster.alertfenceEndpoint.tls.ca ?? '');
+    await writeFile(join(dir, 'ca.crt'), alertfenceIdentity(suite.cluster).tls.ca ?? '');
     await writeFile(join(dir, 'token'), 'expired-token');
     const kube = createKubeClient(
       inClusterEndpoint({ KUBERNETES_SERVICE_HOST: hostname, KUBERNETES_SERVICE_PORT: port }, dir),

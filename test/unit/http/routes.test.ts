@@ -431,8 +431,9 @@ describe('health', () => {
 
     // Assess
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ status: 'ready' });
-    expect(world.kube.calls.map((call) => call.method)).toEqual(['ping']);
+    expect(await response.json()).toEqual({ status: 'ready', paused: false });
+    // The API server's ping, then the pause Lease (ready and paused is shown as such).
+    expect(world.kube.calls.map((call) => call.method)).toEqual(['ping', 'getLease']);
   });
 
   it('should answer /readyz 503 with the error body, to a caller with a token, when the API server is unreachable', async () => {
