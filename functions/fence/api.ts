@@ -38,9 +38,10 @@ export interface InvocationOptions {
   shouldStop?: () => boolean;
   /**
    * False when nothing would run a hand-over made now (an in-process runtime shutting down): the fence is then
-   * left free in its journal, for the next invocation to resume at once. True by default.
+   * left free in its journal, for the next invocation to resume at once. Asked at the moment of the hand-over,
+   * since a run that began while the process was serving may end because it is shutting down. True by default.
    */
-  canHandOver?: boolean;
+  canHandOver?: () => boolean;
 }
 
 export interface RequestOptions extends InvocationOptions {

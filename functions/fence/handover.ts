@@ -22,7 +22,7 @@ export async function handOver(
   handoffs: Handoff[],
 ): Promise<void> {
   const at = new Date(context.now()).toISOString();
-  if (options.canHandOver === false) {
+  if (options.canHandOver?.() === false) {
     // Nobody would run it: leave the fence free (no holder, no nonce) so the next invocation resumes at once.
     await writeJournal(context, { ...journal, updatedAt: at }, { holder: undefined }, lease).catch(() => {});
     return;

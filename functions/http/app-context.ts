@@ -50,7 +50,7 @@ export function appContext(deps: AppDeps): AppContext {
     invocation: (c) => ({
       requestId: c.get('requestId'),
       deadline: deadlineOf(c),
-      canHandOver: deps.continuation.accepting(),
+      canHandOver: () => deps.continuation.accepting(),
       ...(deps.stopping ? { shouldStop: deps.stopping } : {}),
     }),
   };

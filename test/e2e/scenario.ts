@@ -123,6 +123,8 @@ const STORAGE_CLASS = 'e2e-rwo';
 export const VICTIM = 'worker-1';
 const WORKERS = ['worker-1', 'worker-2', 'worker-3'] as const;
 const TOKEN = `e2e-${randomBytes(16).toString('hex')}`;
+/** Seals the run's journals: an armed alertfence needs one (ALERTFENCE_JOURNAL_KEY). */
+const JOURNAL_KEY = randomBytes(32).toString('hex');
 
 /** The two workloads; each has its own RWO volume. */
 const WORKLOADS = {
@@ -428,8 +430,11 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
           KUBECONFIG: cluster.alertfenceKubeconfig,
           ALERTFENCE_TOKENS: TOKEN,
           ALERTFENCE_DRY_RUN: 'false',
+          ALERTFENCE_JOURNAL_KEY: JOURNAL_KEY,
           ALERTFENCE_UNHEALTHY_FOR: settings.unhealthyFor,
           ALERTFENCE_RELEASE_TIMEOUT: settings.releaseTimeout,
+          // One dead worker of three: the default (30% of three, rounded down) would allow none.
+          ALERTFENCE_MAX_UNHEALTHY: '1',
           ...cloud.alertfenceEnv(),
           NODE_OPTIONS: undefined,
         },

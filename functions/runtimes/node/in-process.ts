@@ -43,7 +43,7 @@ export class InProcessContinuation implements Continuation {
         requestId,
         deadline: deadlineFrom(Date.now(), this.runBudgetMs),
         shouldStop: () => this.draining,
-        canHandOver: this.accepting(),
+        canHandOver: () => this.accepting(),
       });
       await this.continue(handoffs);
     } catch (error) {

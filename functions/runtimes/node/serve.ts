@@ -81,7 +81,7 @@ export function startTicking(
         requestId,
         deadline: deadlineFrom(Date.now(), config.runBudgetMs),
         shouldStop: () => fences.stopping,
-        canHandOver: continuation.accepting(),
+        canHandOver: () => continuation.accepting(),
       })
       .then(({ handoffs }) => continuation.continue(handoffs))
       .catch((error: unknown) => log.warn('tick failed', { requestId, reason: String(error) }));

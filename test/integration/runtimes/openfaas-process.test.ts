@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { tempDir, waitUntil } from '../../peers/process.js';
 import { alertPayload } from '../../support/world.js';
 import { buildBundles, functionBundles } from './support/bundles.js';
-import { refusedAddress, TOKEN, WRONG_TOKEN, writeKubeconfig } from './support/env.js';
+import { JOURNAL_KEY, refusedAddress, TOKEN, WRONG_TOKEN, writeKubeconfig } from './support/env.js';
 import type { AlertsAnswer } from './support/function-url-answers.js';
 import { assessGatewayContinuation } from './support/gateway-continuation.js';
 import { startGatewayStandIn } from './support/openfaas-gateway.js';
@@ -125,6 +125,7 @@ describe("OpenFaaS function process continuing a fence through the gateway's /as
         env: {
           ALERTFENCE_TOKENS_FILE: await writeTokenSecret(bundles.dir.path),
           ALERTFENCE_DRY_RUN: 'false',
+          ALERTFENCE_JOURNAL_KEY: JOURNAL_KEY,
           ALERTFENCE_DRIVERS: 'simulated',
           ALERTFENCE_OPENFAAS_GATEWAY: gateway.url,
           ALERTFENCE_OPENFAAS_FUNCTION: 'alertfence',
@@ -174,7 +175,7 @@ describe("OpenFaaS function process continuing a fence through the gateway's /as
     const response = await fetch(`${fn.url}/v1/fences/continue`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ node: 'worker-1', fenceId: 'f-1', holder: 'h' }),
+      body: JSON.stringify({ node: 'worker-1', fenceId: 'f-1', nonce: 'a-nonce-of-the-right-shape' }),
     });
 
     // Assess
@@ -191,6 +192,7 @@ describe('OpenFaaS function process on SIGTERM', () => {
       env: {
         ALERTFENCE_TOKENS_FILE: await writeTokenSecret(bundles.dir.path),
         ALERTFENCE_DRY_RUN: 'false',
+        ALERTFENCE_JOURNAL_KEY: JOURNAL_KEY,
         ALERTFENCE_DRIVERS: 'simulated',
         FIXTURE_TRANSITION_MS: '4000',
       },
