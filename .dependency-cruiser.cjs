@@ -2,6 +2,7 @@
  * The direction of dependencies in alertfence, checked by `npm test` (`npm run check:deps`):
  *
  *   runtimes -> http -> fence -> kube, drivers -> lib (lib, config.ts, log.ts)
+ *   runtimes -> observability -> fence (metrics, notifications: observers the runtimes hand to the fence)
  *
  * and no import cycle anywhere. A rule broken here is a design question, not a lint to silence.
  */
@@ -52,6 +53,21 @@ module.exports = {
       comment: 'The app is the same on every runtime: it imports none of them.',
       from: { path: '^functions/http/' },
       to: { path: '^functions/runtimes/' },
+    },
+    {
+      name: 'observability-is-told',
+      severity: 'error',
+      comment:
+        'The fence tells its observer; nothing below the runtimes knows who listens (metrics, notifications).',
+      from: { path: '^(functions/(fence|kube|http|lib)/|drivers/)' },
+      to: { path: '^functions/observability/' },
+    },
+    {
+      name: 'observability-runs-in-any-runtime',
+      severity: 'error',
+      comment: 'Observers listen to the fence; they import neither the HTTP layer nor a runtime.',
+      from: { path: '^functions/observability/' },
+      to: { path: '^functions/(http|runtimes)/' },
     },
   ],
   options: {

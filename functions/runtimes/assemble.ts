@@ -7,12 +7,14 @@ import { createDriverRegistry } from '../../drivers/registry.js';
 import { SimulatedDriver } from '../../drivers/simulated/simulated-driver.js';
 import { type Config, ConfigError, type Env, loadConfig, resolveSecretFiles } from '../config.js';
 import type { FenceService } from '../fence/api.js';
+import { type FenceObserver, observers } from '../fence/observer.js';
 import { createFenceService } from '../fence/service.js';
 import { readinessCheck } from '../http/readiness.js';
 import { loadKubeAccess } from '../kube/access.js';
 import type { KubePort } from '../kube/port.js';
 import { sleep } from '../lib/wait.js';
 import { createLogger, type Logger } from '../log.js';
+import { createNotifier, type Notifier } from '../observability/notifications.js';
 
 /** Everything a runtime needs, built from the environment once per process (cold start). */
 export interface Assembly {
@@ -24,6 +26,8 @@ export interface Assembly {
   service: FenceService;
   /** `/readyz`'s check: the API server and each driver's pre-flight. */
   ready: () => Promise<void>;
+  /** Outbound webhooks about fences; a runtime that freezes or exits flushes it first. */
+  notifier: Notifier;
 }
 
 /** What tests and the demo inject instead of the environment's. */
@@ -34,6 +38,8 @@ export interface AssembleOptions {
   /** The clock of the fence service; the wall clock by default. */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
+  /** Who else hears the fence, besides the notifications (a test's recorder). */
+  observer?: FenceObserver;
 }
 
 /** A boolean switch of the driver settings: `true`, `1` or `yes`; anything else is off. */
@@ -107,7 +113,9 @@ export function assemble(rawEnv: Env, options: AssembleOptions = {}): Assembly {
     kube = access.kube;
   }
   const enabledDrivers = options.drivers ?? driversFromEnv(config, env);
+  const notifier = createNotifier({ settings: config.notify, clusterName: config.clusterName, log });
   const service = createFenceService({
+    observer: observers(notifier, ...(options.observer ? [options.observer] : [])),
     kube,
     drivers: createDriverRegistry(enabledDrivers),
     config,
@@ -115,5 +123,5 @@ export function assemble(rawEnv: Env, options: AssembleOptions = {}): Assembly {
     now: options.now ?? Date.now,
     sleep: options.sleep ?? ((ms) => sleep(ms)),
   });
-  return { config, env, log, kube, service, ready: readinessCheck(kube, enabledDrivers) };
+  return { config, env, log, kube, service, ready: readinessCheck(kube, enabledDrivers), notifier };
 }
