@@ -86,53 +86,50 @@ function fenceFields(journal: FenceJournal) {
   };
 }
 
+/** What asked for the fence, for a person: an alert's reason says which alert; the others say who asked. */
 function triggerText(journal: FenceJournal): string {
   const { trigger } = journal;
-  const what = trigger.alertname ? `alert ${trigger.alertname}` : trigger.kind;
-  return `${what}${trigger.reason ? `: ${trigger.reason}` : ''}${trigger.force ? ' (forced)' : ''}`;
+  const what = trigger.kind === 'alert' ? trigger.reason || 'alert' : `${trigger.kind}: ${trigger.reason}`;
+  return `${what}${trigger.force ? ', forced' : ''}`;
 }
 
 function finished(event: Extract<FenceEvent, { kind: 'finished' }>, stamp: Stamp): Notification {
   const { journal, status, durationMs } = event;
   const took = humanDuration(durationMs);
   const volumes = journal.release.detachRequested;
-  const base: Omit<Notification, 'event' | 'outcome' | 'reason' | 'message'> = {
+  const failedPhase = journal.lastError?.phase ?? journal.phase;
+  const why = journal.lastError?.message ?? 'see its journal';
+  const power = journal.powerOn === 'on' ? 'powered on again' : 'left powered off';
+  const told = {
+    succeeded: {
+      event: 'fence.succeeded',
+      reason: EVENT_REASONS.succeeded,
+      message: `fenced ${journal.node} in ${took}: powered off, pods and ${volumes.length} volume(s) released, Node deleted, machine ${power}`,
+    },
+    failed: {
+      event: 'fence.failed',
+      reason: EVENT_REASONS.phaseFailed,
+      message: `the fence of ${journal.node} failed at ${failedPhase} after ${took}: ${why}. A retry cannot fix it: it waits for an operator`,
+    },
+    aborted: {
+      event: 'fence.aborted',
+      reason: EVENT_REASONS.aborted,
+      message: `the fence of ${journal.node} was aborted after ${journal.phase}, before any power-off (the node came back, was excluded or replaced); see its journal`,
+    },
+  } as const;
+  return {
     version: NOTIFICATION_VERSION,
+    event: told[status].event,
     ...stamp,
     ...fenceFields(journal),
     ...(journal.finishedAt ? { finishedAt: journal.finishedAt } : {}),
     durationMs,
+    outcome: status,
+    reason: told[status].reason,
+    message: told[status].message,
+    ...(status === 'failed' ? { error: { phase: failedPhase, message: why } } : {}),
     volumesDetached: volumes,
     dryRun: false,
-  };
-  if (status === 'succeeded') {
-    const power = journal.powerOn === 'on' ? 'powered on again' : 'left powered off';
-    return {
-      ...base,
-      event: 'fence.succeeded',
-      outcome: 'succeeded',
-      reason: EVENT_REASONS.succeeded,
-      message: `fenced ${journal.node} in ${took}: powered off, pods and ${volumes.length} volume(s) released, Node deleted, machine ${power}`,
-    };
-  }
-  if (status === 'failed') {
-    const failedPhase = journal.lastError?.phase ?? journal.phase;
-    const why = journal.lastError?.message ?? 'see its journal';
-    return {
-      ...base,
-      event: 'fence.failed',
-      outcome: 'failed',
-      reason: EVENT_REASONS.phaseFailed,
-      message: `the fence of ${journal.node} failed at ${failedPhase} after ${took}: ${why}. A retry cannot fix it: it waits for an operator`,
-      error: { phase: failedPhase, message: why },
-    };
-  }
-  return {
-    ...base,
-    event: 'fence.aborted',
-    outcome: 'aborted',
-    reason: EVENT_REASONS.aborted,
-    message: `the fence of ${journal.node} was aborted after ${journal.phase}, before any power-off (the node came back, was excluded or replaced); see its journal`,
   };
 }
 
