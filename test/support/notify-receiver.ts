@@ -14,8 +14,8 @@ export interface ReceivedRequest {
   body: string;
 }
 
-/** How the receiver answers its n-th request (0-based): a status, or `hang` (no answer at all). */
-export type ReceiverAnswer = (index: number) => number | 'hang';
+/** How the receiver answers its n-th request (0-based): a status, a status after a delay, or never (`hang`). */
+export type ReceiverAnswer = (index: number) => number | { status: number; afterMs: number } | 'hang';
 
 export interface NotifyReceiver {
   url: string;
@@ -29,6 +29,7 @@ export interface NotifyReceiver {
 
 export async function startNotifyReceiver(answer: ReceiverAnswer = () => 200): Promise<NotifyReceiver> {
   const received: ReceivedRequest[] = [];
+  // Requests not answered yet: ended when the receiver closes.
   const hanging = new Set<ServerResponse>();
   const server = createServer((request, response) => {
     const chunks: Buffer[] = [];
@@ -42,12 +43,17 @@ export async function startNotifyReceiver(answer: ReceiverAnswer = () => 200): P
         headers: request.headers,
         body: Buffer.concat(chunks).toString('utf8'),
       });
-      const status = answer(index);
-      if (status === 'hang') {
+      const answered = answer(index);
+      if (answered === 'hang') {
         hanging.add(response);
         return;
       }
-      response.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'error');
+      const { status, afterMs } = typeof answered === 'number' ? { status: answered, afterMs: 0 } : answered;
+      hanging.add(response);
+      setTimeout(() => {
+        hanging.delete(response);
+        response.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'error');
+      }, afterMs);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
