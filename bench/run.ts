@@ -1,13 +1,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { arch, cpus, platform } from 'node:os';
 import { benchFenceAgents, formatFenceAgents } from './fence-agents.js';
+import { benchNotifications, formatNotificationsBench } from './notifications.js';
 import { benchRedfish, formatRedfishBench } from './redfish.js';
 import { benchRuntimes, formatRuntimeBench } from './runtimes.js';
 import { benchCallsPerFence, benchWebhook } from './webhook.js';
 
 /**
  * `npm run bench`: every benchmark of the project, printed and written to `bench/results/latest.json`.
- * Numbers, not assertions: the issue notes quote them. `--core-only` runs only the in-process benchmarks: it
+ * Numbers, not assertions: the issue notes quote them. `--core-only` runs only the in-process benchmarks (and
+ * the notifications' sender to a receiver on loopback): it
  * skips the runtimes (bundles, cold starts), the Redfish side-by-side with fence_redfish and the cloud fence
  * agents side by side (a real OpenStack and moto), which start processes. `--redfish-only` and `--agents-only`
  * run one of those alone.
@@ -27,6 +29,9 @@ async function main() {
   if (!redfishOnly && !agentsOnly) {
     results.webhook = await benchWebhook();
     results.callsPerFence = await benchCallsPerFence();
+    const notifications = await benchNotifications();
+    results.notifications = notifications;
+    process.stderr.write(`${formatNotificationsBench(notifications)}\n`);
   }
   if (!coreOnly && !agentsOnly) {
     const redfish = await benchRedfish();

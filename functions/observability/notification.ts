@@ -134,6 +134,26 @@ function finished(event: Extract<FenceEvent, { kind: 'finished' }>, stamp: Stamp
 }
 
 /**
+ * The notification event an event makes, or undefined when it makes none (see {@link notificationOf}). Cheap:
+ * nothing is built, so an event that is not notified costs the fence next to nothing.
+ */
+export function notifiedEvent(event: FenceEvent): NotifyEvent | undefined {
+  switch (event.kind) {
+    case 'started':
+      return 'fence.started';
+    case 'finished':
+      return `fence.${event.status}`;
+    case 'decided':
+      if (event.outcome !== 'refused' || event.dryRun) return undefined;
+      return Object.hasOwn(NOTIFIED_REFUSALS, event.reason) ? NOTIFIED_REFUSALS[event.reason] : undefined;
+    case 'waiting-for-operator':
+      return 'fence.waiting-for-operator';
+    case 'phase-completed':
+      return undefined;
+  }
+}
+
+/**
  * The notification an event makes, or undefined for events that are not notified: phases, decisions other
  * than a storm-guard or cap refusal, and every dry-run decision (a plan changes nothing, and a disarmed
  * deployment would otherwise page for nodes it will never fence).
@@ -159,8 +179,8 @@ export function notificationOf(event: FenceEvent, stamp: Stamp): Notification | 
     case 'finished':
       return finished(event, stamped);
     case 'decided': {
-      const notified = NOTIFIED_REFUSALS[event.reason];
-      if (!notified || event.outcome !== 'refused' || event.dryRun) return undefined;
+      const notified = notifiedEvent(event);
+      if (!notified) return undefined;
       return {
         version: NOTIFICATION_VERSION,
         event: notified,

@@ -6,11 +6,11 @@
  * docs/notifications.md is the operator's side of this.
  */
 import { randomUUID } from 'node:crypto';
-import type { NotifyFormat, NotifySettings } from '../config.js';
+import type { NotifyEvent, NotifyFormat, NotifySettings } from '../config.js';
 import type { FenceEvent, FenceObserver } from '../fence/observer.js';
 import { REASONS } from '../fence/vocabulary.js';
 import type { Logger } from '../log.js';
-import { type Notification, notificationOf } from './notification.js';
+import { type Notification, notificationOf, notifiedEvent } from './notification.js';
 import { type DeliveryOptions, deliver } from './notification-delivery.js';
 
 /** Notifications waiting per receiver; past it the oldest is dropped (and logged): memory stays bounded. */
@@ -188,24 +188,31 @@ export function createNotifier(options: NotifierOptions): Notifier {
   );
   const seen = new Suppressor();
 
-  /** Whether this notification repeats one already sent (or told another way) and is better left out. */
-  const duplicate = (notification: Notification, at: number): boolean => {
-    switch (notification.event) {
+  /**
+   * Whether this event repeats one already sent (or told another way) and is better left out; decided before
+   * anything is built, so that a repeat costs little.
+   */
+  const duplicate = (name: NotifyEvent, event: FenceEvent, at: number): boolean => {
+    switch (name) {
       // Alertmanager repeats the alert (and the tick finds the node again) for as long as the node is down:
       // one refusal per node and reason per repeat interval is news, the rest is noise.
       case 'fence.refused.storm-guard':
       case 'fence.refused.cap':
-        return seen.repeated(
-          `refused|${notification.node}|${notification.reason}`,
-          at,
-          settings.repeatIntervalMs,
+        return (
+          event.kind === 'decided' &&
+          seen.repeated(`refused|${event.node}|${event.reason}`, at, settings.repeatIntervalMs)
         );
       case 'fence.failed':
-        seen.repeated(`failed|${notification.fence}`, at, settings.repeatIntervalMs);
+        if (event.kind === 'finished')
+          seen.repeated(`failed|${event.journal.id}`, at, settings.repeatIntervalMs);
         return false;
       // A fence that failed for good waits for an operator: `fence.failed` said so already.
       case 'fence.waiting-for-operator':
-        return notification.reason === REASONS.needsOperator && seen.has(`failed|${notification.fence}`, at);
+        return (
+          event.kind === 'waiting-for-operator' &&
+          event.reason === REASONS.needsOperator &&
+          seen.has(`failed|${event.fence}`, at)
+        );
       default:
         return false;
     }
@@ -213,18 +220,19 @@ export function createNotifier(options: NotifierOptions): Notifier {
 
   const notice = (event: FenceEvent): void => {
     try {
-      if (event.kind === 'phase-completed') return;
+      const name = notifiedEvent(event);
+      if (!name || !events.has(name)) return;
       const at = now();
+      if (duplicate(name, event, at)) {
+        counters.suppressed += 1;
+        return;
+      }
       const notification = notificationOf(event, {
         id: id(),
         at: new Date(at).toISOString(),
         cluster: options.clusterName,
       });
-      if (!notification || !events.has(notification.event)) return;
-      if (duplicate(notification, at)) {
-        counters.suppressed += 1;
-        return;
-      }
+      if (!notification) return;
       for (const destination of destinations) destination.enqueue(notification);
     } catch (error) {
       // Told, never asked: whatever goes wrong here stays here (the fence goes on).
