@@ -116,12 +116,27 @@ class Destination {
     }
     this.queue.push(notification);
     this.stats.queued += 1;
-    // Sent on a later turn of the event loop: the fence that told us goes on before any byte is written.
-    this.running ??= new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.sendAll())
-      .finally(() => {
+    this.start();
+  }
+
+  /** Starts the sender unless it runs; it sends until the queue is empty. */
+  private start(): void {
+    if (this.running) return;
+    this.running = (async () => {
+      // Sent on a later turn of the event loop: the fence that told us goes on before any byte is written.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      try {
+        await this.sendAll();
+      } catch (error) {
+        // Nothing here should throw; if something does, it must not become an unhandled rejection.
+        this.log.error('notification sender failed', { destination: this.index, reason: String(error) });
+      } finally {
         this.running = undefined;
-      });
+        // A notification queued while the sender wound down (after its last look at the queue, before this
+        // line) found it running and did not start it: start it again, or that one would wait for the next.
+        if (this.queue.length > 0) this.start();
+      }
+    })();
   }
 
   /** Resolves when the queue is empty and nothing is being sent. */

@@ -351,6 +351,40 @@ describe('the notifier', () => {
     expect(receiver.sent).toHaveLength(1);
   });
 
+  it.each(Array.from({ length: 40 }, (_, depth) => depth))(
+    'should send a notification queued %i microtasks after its receiver answered the one before',
+    async (depth) => {
+      // Prepare: one notification sent and answered; the sender winds down over a few microtasks, while a
+      // fence (going on in promise continuations) may queue the next one.
+      const receiver = scriptedFetch([200]);
+      let answered: () => void = () => {};
+      const answer = new Promise<void>((resolve) => {
+        answered = resolve;
+      });
+      const notifier = createNotifier({
+        settings: loadConfig({ ALERTFENCE_TOKENS: TOKEN, ALERTFENCE_NOTIFY_URL: RECEIVER }).notify,
+        log: createLogger({ write: () => {} }),
+        fetch: async (input, init) => {
+          const response = await receiver.fetch(input, init);
+          answered();
+          return response;
+        },
+      });
+      notifier.notice(refusal('worker-1', 'StormGuard'));
+      await answer;
+
+      // Act
+      let later = Promise.resolve();
+      for (let i = 0; i < depth; i++) later = later.then(() => undefined);
+      await later.then(() => notifier.notice(refusal('worker-2', 'StormGuard')));
+      const flushed = await notifier.flush(Date.now() + 1_000);
+
+      // Assess
+      expect(flushed).toEqual({ pending: 0 });
+      expect(notifier.stats()).toMatchObject({ queued: 2, sent: 2 });
+    },
+  );
+
   it('should keep at most QUEUE_LIMIT notifications per receiver, dropping the oldest with a warning', async () => {
     // Prepare: a receiver that never answers holds the queue.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
