@@ -104,7 +104,7 @@ function finished(event: Extract<FenceEvent, { kind: 'finished' }>, stamp: Stamp
     succeeded: {
       event: 'fence.succeeded',
       reason: EVENT_REASONS.succeeded,
-      message: `fenced ${journal.node} in ${took}: powered off, pods and ${volumes.length} volume(s) released, Node deleted, machine ${power}`,
+      message: `fenced ${journal.node} in ${took}: powered off, pods and volumes released (${volumes.length} detached at the cloud), Node deleted, machine ${power}`,
     },
     failed: {
       event: 'fence.failed',

@@ -136,7 +136,7 @@ describe('the notifier', () => {
       Date.parse(journal?.finishedAt ?? '') - Date.parse(journal?.startedAt ?? ''),
     );
     expect(succeeded?.message).toMatch(
-      /^fenced worker-1 in \d+s: powered off, pods and 1 volume\(s\) released/,
+      /^fenced worker-1 in \d+s: powered off, pods and volumes released \(1 detached at the cloud\), Node deleted/,
     );
     expect(notifier.stats()).toMatchObject({ queued: 2, sent: 2, failed: 0, dropped: 0, pending: 0 });
   });
