@@ -3,6 +3,7 @@ import { arch, cpus, platform } from 'node:os';
 import { benchFenceAgents, formatFenceAgents } from './fence-agents.js';
 import { benchKubeClient, formatKubeClientBench } from './kube-client.js';
 import { benchMetrics } from './metrics.js';
+import { benchNotifications, formatNotificationsBench } from './notifications.js';
 import { benchRedfish, formatRedfishBench } from './redfish.js';
 import { benchRuntimes, formatRuntimeBench } from './runtimes.js';
 import { benchCallsPerFence, benchWebhook } from './webhook.js';
@@ -32,6 +33,7 @@ const SUITES: Record<string, Suite> = {
       webhook: await benchWebhook(),
       callsPerFence: await benchCallsPerFence(),
       metrics: await benchMetrics(),
+      notifications: shown(await benchNotifications(), formatNotificationsBench),
     }),
   },
   // alertfence's Redfish driver beside fence_redfish on sushy-tools' emulator.

@@ -7,6 +7,7 @@ import { createDriverRegistry } from '../../drivers/registry.js';
 import { SimulatedDriver } from '../../drivers/simulated/simulated-driver.js';
 import { type Config, ConfigError, type Env, loadConfig, resolveSecretFiles } from '../config.js';
 import type { FenceService } from '../fence/api.js';
+import { type FenceObserver, observers } from '../fence/observer.js';
 import { createFenceService } from '../fence/service.js';
 import { readinessCheck } from '../http/readiness.js';
 import { loadKubeAccess } from '../kube/access.js';
@@ -14,6 +15,7 @@ import type { KubePort } from '../kube/port.js';
 import { sleep } from '../lib/wait.js';
 import { createLogger, type Logger } from '../log.js';
 import type { Instrumentation } from '../observability/instrumentation.js';
+import { createNotifier, type Notifier } from '../observability/notifications.js';
 
 /** Everything a runtime needs, built from the environment once per process (cold start). */
 export interface Assembly<M extends Instrumentation = Instrumentation> {
@@ -27,6 +29,8 @@ export interface Assembly<M extends Instrumentation = Instrumentation> {
   ready: () => Promise<void>;
   /** The runtime's metrics, when it asked for them (`AssembleOptions.instrument`). */
   metrics?: M;
+  /** Outbound webhooks about fences; a runtime that freezes or exits flushes it first. */
+  notifier: Notifier;
 }
 
 /** What tests and the demo inject instead of the environment's, and what the runtime adds. */
@@ -42,6 +46,8 @@ export interface AssembleOptions<M extends Instrumentation = Instrumentation> {
    * (injected ones too) is wrapped by them before it goes into the registry and the readiness check.
    */
   instrument?: (config: Config, env: Env, log: Logger) => M;
+  /** Who else hears the fence, besides the notifications (a test's recorder). */
+  observer?: FenceObserver;
 }
 
 /** A boolean switch of the runtime's settings: `true`, `1` or `yes`; `false`, `0`, `no` or unset is off. */
@@ -121,14 +127,19 @@ export function assemble<M extends Instrumentation = Instrumentation>(
   const enabledDrivers = (options.drivers ?? driversFromEnv(config, env)).map(
     (driver) => metrics?.instrument(driver) ?? driver,
   );
+  const notifier = createNotifier({ settings: config.notify, clusterName: config.clusterName, log });
   const service = createFenceService({
+    observer: observers(
+      notifier,
+      ...(metrics ? [metrics.observer] : []),
+      ...(options.observer ? [options.observer] : []),
+    ),
     kube,
     drivers: createDriverRegistry(enabledDrivers),
     config,
     log,
     now: options.now ?? Date.now,
     sleep: options.sleep ?? ((ms) => sleep(ms)),
-    ...(metrics ? { observer: metrics.observer } : {}),
   });
   return {
     config,
@@ -137,6 +148,7 @@ export function assemble<M extends Instrumentation = Instrumentation>(
     kube,
     service,
     ready: readinessCheck(kube, enabledDrivers),
+    notifier,
     ...(metrics ? { metrics } : {}),
   };
 }

@@ -4,6 +4,7 @@ import { type ServerType, serve } from '@hono/node-server';
 import type { Continuation } from '../../http/continuation.js';
 import { deadlineFrom } from '../../lib/deadline.js';
 import { captureProcessWarnings, type Logger } from '../../log.js';
+import type { Notifier } from '../../observability/notifications.js';
 import type { Assembly } from '../assemble.js';
 import type { InProcessContinuation } from './in-process.js';
 
@@ -18,7 +19,8 @@ export interface ServedApp {
   server: ServerType;
   /**
    * Stops gracefully, within `graceMs`: running fences save their step and stop, then the requests in flight
-   * finish (a manual `wait` fence answers with its journal) and the listener closes. Resolves true when every
+   * finish (a manual `wait` fence answers with its journal) and the listener closes, then the notifications
+   * still queued are sent (see {@link NOTIFY_FLUSH_MIN_MS}). Resolves true when every
    * fence stopped in time. Calling it again returns the same promise.
    */
   close(graceMs: number): Promise<boolean>;
@@ -29,8 +31,16 @@ export interface ServeAppOptions {
   hostname: string;
   port: number;
   fences: InProcessContinuation;
+  /** Sent before the process exits: what the fences told the notifications (their ends, above all). */
+  notifier?: Pick<Notifier, 'flush'>;
   onListening?: (info: AddressInfo) => void;
 }
+
+/**
+ * At shutdown the notifications get what is left of the grace period, and at least this, if the fences took it
+ * all: 25 s of grace plus this stays below Kubernetes' 30 s before SIGKILL.
+ */
+export const NOTIFY_FLUSH_MIN_MS = 2_000;
 
 /** Serves the app and gives it the shutdown order both Node runtimes share. */
 export function serveApp(options: ServeAppOptions): ServedApp {
@@ -51,6 +61,7 @@ export function serveApp(options: ServeAppOptions): ServedApp {
       server.close(() => resolve());
       setTimeout(resolve, Math.max(0, graceEnds - Date.now())).unref();
     });
+    await options.notifier?.flush(Math.max(graceEnds, Date.now() + NOTIFY_FLUSH_MIN_MS));
     return drained;
   };
   return {

@@ -16,6 +16,7 @@ export function startServer(env: Env = process.env, injected: Injected = {}) {
     hostname: env.HOST ?? '0.0.0.0',
     port: config.port,
     fences,
+    notifier: assembly.notifier,
     onListening: (info) =>
       log.info('listening', {
         port: info.port,

@@ -29,6 +29,7 @@ export function startOpenFaas(env: Env = process.env, injected: Injected = {}) {
     fetch: app.fetch,
     ...upstreamAddress(env),
     fences,
+    notifier: assembly.notifier,
     onListening: (info) =>
       log.info('listening', {
         port: info.port,

@@ -10,7 +10,6 @@ import type { V1Taint } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { fencingTaint, outOfServiceTaint } from '../../../functions/fence/fence-rules.js';
 import { createKubeClient } from '../../../functions/kube/client.js';
-import type { KubeEndpoint } from '../../../functions/kube/kubeconfig.js';
 import { leaseRenewedAt } from '../../../functions/kube/node-facts.js';
 import { type Lease, microTime } from '../../../functions/kube/objects.js';
 import { type EventInput, KubeConflictError, KubeUnavailableError } from '../../../functions/kube/port.js';

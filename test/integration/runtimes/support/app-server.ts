@@ -23,7 +23,8 @@ export interface AppServer {
   exchanges: Exchange[];
   /** The server's log records (JSON lines, parsed). */
   logs: Array<Record<string, unknown>>;
-  stop(): Promise<void>;
+  /** Shuts down as on SIGTERM, within `graceMs` (10 s by default). */
+  stop(graceMs?: number): Promise<void>;
 }
 
 /**
@@ -77,6 +78,7 @@ export async function startAppServer(options: {
       hostname: '127.0.0.1',
       port: 0,
       fences,
+      notifier: runtime.assembly.notifier,
       onListening: () => resolve(started),
     });
   });
@@ -86,8 +88,8 @@ export async function startAppServer(options: {
     runtime,
     exchanges,
     logs,
-    async stop() {
-      await served.close(10_000);
+    async stop(graceMs = 10_000) {
+      await served.close(graceMs);
     },
   };
 }
