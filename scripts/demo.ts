@@ -39,6 +39,8 @@ async function main() {
     KUBECONFIG: cluster.alertfenceKubeconfig,
     ALERTFENCE_TOKENS: token,
     ALERTFENCE_DRY_RUN: dryRun,
+    // Armed needs a key to seal the journals; the demo's cluster lives as long as the demo, and so may its key.
+    ALERTFENCE_JOURNAL_KEY: process.env.ALERTFENCE_JOURNAL_KEY ?? randomBytes(32).toString('hex'),
     ALERTFENCE_DRIVERS: 'simulated',
     ALERTFENCE_UNHEALTHY_FOR: '15s',
     ALERTFENCE_RELEASE_TIMEOUT: '20s',

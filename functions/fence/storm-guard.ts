@@ -61,7 +61,8 @@ const limitText = (limit: Limit) => (limit.kind === 'count' ? `${limit.value}` :
 
 /**
  * The storm guard, for a node: no new fence when its zone or region has more unhealthy nodes than
- * `maxUnhealthyPerZone` allows (one dead node per domain always is), or the cluster more than `maxUnhealthy`.
+ * `maxUnhealthyPerZone` allows, or the cluster more than `maxUnhealthy`. One dead node always is, per domain and
+ * cluster-wide: a percentage of a small cluster rounds down to none, and one dead machine is what fencing is for.
  * Many dead nodes at once, in one domain or everywhere, is a partition, an outage or an API fault, not dead
  * machines (safety invariant 4).
  */
@@ -90,7 +91,7 @@ export function stormRefusal(
     }
   }
   const { inScope, unhealthy } = cluster.health.cluster;
-  if (unhealthy > allowedUnhealthy(config.maxUnhealthy, inScope)) {
+  if (unhealthy > Math.max(1, allowedUnhealthy(config.maxUnhealthy, inScope))) {
     return refuse(
       REASONS.stormGuard,
       `${unhealthy} of ${inScope} nodes in scope are unhealthy, over ALERTFENCE_MAX_UNHEALTHY ` +

@@ -153,6 +153,31 @@ describe('the storm guard per failure domain', () => {
   });
 });
 
+describe('the storm guard cluster-wide', () => {
+  it('should allow one dead node of a small cluster under the default limit', () => {
+    // Prepare: the smallest HA cluster, three unlabelled workers, one dead: 30% of 3 rounds down to 0.
+    const nodes = zone(undefined, 2, 1);
+
+    // Act
+    const refusal = guard(nodes);
+
+    // Assess: one dead machine is what fencing is for, however small the cluster.
+    expect(refusal).toBeUndefined();
+  });
+
+  it('should still refuse a second dead node of that cluster', () => {
+    // Prepare
+    const nodes = zone(undefined, 1, 2);
+
+    // Act
+    const refusal = guard(nodes);
+
+    // Assess
+    expect(refusal).toMatchObject({ outcome: 'refused', reason: 'StormGuard' });
+    expect(refusal?.message).toContain('2 of 3 nodes in scope are unhealthy');
+  });
+});
+
 describe('one look at the cluster per request', () => {
   it('should refuse a grouped alert of a dark zone from one list of Nodes and one of journals', async () => {
     // Prepare: zone a is dark (30 nodes), zones b and c healthy.
