@@ -376,7 +376,8 @@ describe('OpenStack driver against real Keystone, Nova and Cinder', () => {
       // caller saw this server exist; Nova detached its volumes, and Cinder shows them available.
       expect(described).toMatchObject({ power: 'unknown', missing: true, gone: false, volumes: [] });
       expect(unproven).toBeInstanceOf(DeadlineExceededError);
-      expect(off).toMatchObject({ power: 'off' });
+      // The wait ends for the caller that saw the server exist; the description stays the cloud's word (missing).
+      expect(off).toMatchObject({ missing: true, cloudState: 'NOT_FOUND' });
       expect(detached).toBe('returned');
       expect(powerOn).toBeInstanceOf(InstanceNotFoundError);
       expect(resolveAgain).toBeInstanceOf(InstanceNotFoundError);
