@@ -47,9 +47,11 @@ export interface RuntimeBench {
     server: Stats;
     /** `node openfaas.mjs` (the process of-watchdog forks): process start to the first answered request. */
     openfaas: Stats;
-    /** The Lambda bundle under the Runtime Interface Emulator. */
+    /** The Lambda bundle under the Runtime Interface Emulator, one fresh emulator per cold start. */
     lambda:
       | {
+          /** The Node that ran the function (the emulator starts the bench's own `node`). */
+          node: string;
           /** The emulator's `INIT REPORT`: runtime process start until it asks for the first event. */
           initMs: Stats;
           /** Round trip of the first Function URL event (init, runtime build, request). */
@@ -71,6 +73,7 @@ const DEPENDENCIES: Array<{ label: string; stubs: string[] }> = [
     stubs: ['@aws-sdk/*', '@smithy/*', '@aws-crypto/*'],
   },
   { label: 'zod', stubs: ['zod'] },
+  { label: '@kubernetes/client-node (and what it brings)', stubs: ['@kubernetes/client-node'] },
   { label: 'yaml', stubs: ['yaml'] },
 ];
 
@@ -110,15 +113,20 @@ async function importTimes(file: string, runs: number, probe: string): Promise<n
 
 /**
  * Measures the runtimes: bundle size per function, cold start of the Node server and of the OpenFaaS
- * process (start to first answered request), the Lambda init and first invocation under the Runtime
+ * process (start to first answered request), the Lambda init, first and second invocation under the Runtime
  * Interface Emulator, and what the heaviest dependencies cost the Lambda bundle in bytes and load time.
+ * Everything runs on the Node that runs the bench: run it on Node 22 for the numbers of `nodejs22.x`.
  *
  * @example
- * const result = await benchRuntimes({ runs: 5 });
+ * const result = await benchRuntimes({ runs: 5, lambdaRuns: 10 });
  * console.log(result.coldStart.server.medianMs);
  */
-export async function benchRuntimes(options: { runs?: number } = {}): Promise<RuntimeBench> {
+export async function benchRuntimes(
+  options: { runs?: number; lambdaRuns?: number } = {},
+): Promise<RuntimeBench> {
   const runs = options.runs ?? 5;
+  // The Lambda cold start is the number the deployment is judged by: a median of ten at least.
+  const lambdaRuns = options.lambdaRuns ?? 10;
   const work = await tempDir('alertfence-bench');
   try {
     const bundles = await buildBundles();
@@ -127,6 +135,9 @@ export async function benchRuntimes(options: { runs?: number } = {}): Promise<Ru
     const appEnv = {
       ALERTFENCE_TOKENS: TOKEN,
       KUBECONFIG: kubeconfig,
+      // The bench kubeconfig skips TLS checks; without this, every runtime refuses it at start and the cold
+      // starts below would time a misconfigured function that never builds its Kubernetes access.
+      ALERTFENCE_KUBE_ALLOW_INSECURE_TLS: 'true',
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'bench',
       AWS_SECRET_ACCESS_KEY: 'bench',
@@ -168,7 +179,7 @@ export async function benchRuntimes(options: { runs?: number } = {}): Promise<Ru
       const init: number[] = [];
       const cold: number[] = [];
       const warm: number[] = [];
-      for (let run = 0; run < runs; run += 1) {
+      for (let run = 0; run < lambdaRuns; run += 1) {
         const rie = await startRie({
           handlerFile: bundles.file('lambda'),
           bootstrapFile: bundles.file('lambda-bootstrap'),
@@ -184,7 +195,12 @@ export async function benchRuntimes(options: { runs?: number } = {}): Promise<Ru
           await rie.stop();
         }
       }
-      lambda = { initMs: stats(init), coldInvokeMs: stats(cold), warmInvokeMs: stats(warm) };
+      lambda = {
+        node: process.version,
+        initMs: stats(init),
+        coldInvokeMs: stats(cold),
+        warmInvokeMs: stats(warm),
+      };
     } catch (error) {
       lambda = { error: error instanceof Error ? error.message : String(error) };
     }
@@ -197,7 +213,10 @@ export async function benchRuntimes(options: { runs?: number } = {}): Promise<Ru
     const full = bundles.reports.find((report) => report.name === 'lambda') as BundleReport;
     const variants = [];
     for (const dependency of DEPENDENCIES) {
-      const variant = await buildBundles({ lambda: 'functions/lambda.ts' }, dependency.stubs);
+      const variant = await buildBundles(
+        { lambda: 'functions/runtimes/lambda/handler.ts' },
+        dependency.stubs,
+      );
       variants.push({ dependency, file: variant.file('lambda'), bytes: variant.reports[0]?.bytes ?? 0 });
     }
     // Interleaved, so a busy moment on a shared machine does not land on one variant only.
@@ -271,6 +290,7 @@ export function formatRuntimeBench(result: RuntimeBench): string {
   if ('error' in lambda) lines.push(`  lambda   not measured: ${lambda.error}`);
   else {
     lines.push(
+      `  lambda   on node ${lambda.node}, under the Runtime Interface Emulator:`,
       `  lambda   init (emulator)        ${ms(lambda.initMs)}`,
       `  lambda   first event            ${ms(lambda.coldInvokeMs)}`,
       `  lambda   second event           ${ms(lambda.warmInvokeMs)}`,

@@ -11,7 +11,7 @@
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { KUBE_NAMES } from '../functions/fence/vocabulary.js';
+import { KUBE_NAMES } from '../functions/kube/names.js';
 import { type AlertAnswer, postAlert } from '../test/integration/scale/alerts.js';
 import { type FunctionProcess, startFunctionProcess } from '../test/integration/scale/function-process.js';
 import {
@@ -21,7 +21,7 @@ import {
   type ReplayTarget,
   replayCpu,
 } from '../test/integration/scale/measure.js';
-import { type ScaleCluster, startScaleCluster } from '../test/integration/scale/scale-cluster.js';
+import { accessOf, type ScaleCluster, startScaleCluster } from '../test/integration/scale/scale-cluster.js';
 import {
   ARMED_ENV,
   type Burst,
@@ -228,7 +228,7 @@ export async function benchOutage(
   try {
     const proxy = await startRecordingProxy({
       upstream: cluster.plane.server,
-      upstreamCa: cluster.plane.alertfenceEndpoint.tls.ca ?? '',
+      upstreamCa: accessOf(cluster.plane.alertfence).ca,
       dir: cluster.plane.dir,
     });
     const kubeconfig = await cluster.kubeconfigVia(proxy);

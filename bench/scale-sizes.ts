@@ -14,6 +14,7 @@ import { type AlertAnswer, postAlert } from '../test/integration/scale/alerts.js
 import { type FunctionProcess, startFunctionProcess } from '../test/integration/scale/function-process.js';
 import { idleCpuRate, measured, type ReplayTarget, replayCpu } from '../test/integration/scale/measure.js';
 import {
+  accessOf,
   type NodeGroup,
   type ScaleCluster,
   startScaleCluster,
@@ -110,8 +111,8 @@ export interface SizeOptions {
 
 /** The API server and alertfence's ServiceAccount token, to send an alert's calls again. */
 export function replayTarget(cluster: ScaleCluster): ReplayTarget {
-  const endpoint = cluster.plane.alertfenceEndpoint;
-  return { server: cluster.plane.server, ca: endpoint.tls.ca ?? '', token: endpoint.token ?? '' };
+  const access = accessOf(cluster.plane.alertfence);
+  return { server: cluster.plane.server, ca: access.ca, token: access.token ?? '' };
 }
 
 /** Runs `alerts` one after the other and measures them as one path. */
@@ -174,7 +175,7 @@ export async function benchSize(
     say(`built in ${JSON.stringify(cluster.buildMs)}`);
     const proxy = await startRecordingProxy({
       upstream: cluster.plane.server,
-      upstreamCa: cluster.plane.alertfenceEndpoint.tls.ca ?? '',
+      upstreamCa: accessOf(cluster.plane.alertfence).ca,
       dir: cluster.plane.dir,
     });
     const kubeconfig = await cluster.kubeconfigVia(proxy);

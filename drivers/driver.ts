@@ -1,3 +1,5 @@
+import type { Bounds } from '../functions/lib/wait.js';
+
 /**
  * The power driver interface: one per cloud, each call idempotent and bounded by a deadline.
  * A driver knows nothing of Kubernetes; the workflow hands it an instance and the volume ids that back
@@ -61,13 +63,11 @@ export interface NodeIdentity {
   labels?: Record<string, string>;
 }
 
-/** Every driver call takes a deadline (epoch ms) and an optional abort signal. */
-export interface CallOptions {
-  deadline: number;
-  signal?: AbortSignal;
-  /** Called on each poll of a long wait, so the workflow can log progress. */
-  onProgress?: (detail: string) => void;
-}
+/**
+ * Every driver call takes a deadline (epoch ms), an optional abort signal, and a progress callback for the
+ * polls of a long wait (the shared `Bounds` of `functions/lib/wait.ts`).
+ */
+export type CallOptions = Bounds;
 
 /** Options of a wait for a power state. */
 export interface WaitOptions extends CallOptions {
@@ -141,13 +141,8 @@ export class DriverAuthError extends DriverError {
   }
 }
 
-/** The deadline passed before the cloud answered or reached the wanted state. */
-export class DeadlineExceededError extends DriverError {
-  override name = 'DeadlineExceededError';
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, { retryable: true, cause: options.cause });
-  }
-}
+/** The deadline passed before the cloud answered or reached the wanted state (retryable; lib's, shared). */
+export { DeadlineExceededError } from '../functions/lib/deadline.js';
 
 /**
  * The driver refuses to detach a volume: it is the instance's root volume, or the instance is not verified

@@ -82,6 +82,81 @@ const positiveInt = z
   .transform(Number)
   .pipe(z.number().int().min(1));
 
+// --- Notifications (issue #14) ------------------------------------------------------------------------------
+
+/** The notifications alertfence can send (`ALERTFENCE_NOTIFY_EVENTS`); docs/notifications.md describes each. */
+export const NOTIFY_EVENTS = [
+  'fence.started',
+  'fence.succeeded',
+  'fence.failed',
+  'fence.aborted',
+  'fence.refused.storm-guard',
+  'fence.refused.cap',
+  'fence.waiting-for-operator',
+] as const;
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
+
+/** Bodies a notification can take: alertfence's versioned JSON, or Slack's `text` + `blocks` (Mattermost too). */
+export const NOTIFY_FORMATS = ['json', 'slack'] as const;
+export type NotifyFormat = (typeof NOTIFY_FORMATS)[number];
+
+/** Where notifications go, and how. */
+export interface NotifySettings {
+  /** Each receiver with its body format, in the order of `ALERTFENCE_NOTIFY_URL`; none: nothing is sent. */
+  destinations: Array<{ url: string; format: NotifyFormat }>;
+  /** Key of the HMAC-SHA256 signature header; unset: requests are not signed. */
+  secret: string | undefined;
+  events: NotifyEvent[];
+  /** Limit of one request to a receiver. */
+  timeoutMs: number;
+  /** A refusal of the same node for the same reason is notified again only after this long. */
+  repeatIntervalMs: number;
+}
+
+/** A host a plain-HTTP receiver may have: this machine (tests, a local relay or sidecar). */
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
+}
+
+// The value is never echoed: the URL of a Slack or Mattermost webhook is its credential.
+const notifyUrl = z.string().check((ctx) => {
+  if (!URL.canParse(ctx.value)) {
+    ctx.issues.push({ code: 'custom', input: '[redacted]', message: 'is not a URL' });
+    return;
+  }
+  const url = new URL(ctx.value);
+  const loopbackHttp = url.protocol === 'http:' && isLoopback(url.hostname);
+  if (url.protocol !== 'https:' && !loopbackHttp) {
+    ctx.issues.push({
+      code: 'custom',
+      input: '[redacted]',
+      message: 'must be https:// (plain http:// only to a loopback address)',
+    });
+  }
+});
+
+// `all`, or each event's name with or without its `fence.` prefix.
+const notifyEvent = z
+  .string()
+  .transform((name) => (name === 'all' || name.startsWith('fence.') ? name : `fence.${name}`))
+  .pipe(
+    z.enum(['all', ...NOTIFY_EVENTS], {
+      message: `each event must be all or one of ${NOTIFY_EVENTS.join(', ')}`,
+    }),
+  );
+
+/** The receivers with their formats: one format for all, or one per URL in the same order. */
+function notifyDestinations(urls: string[], formats: NotifyFormat[]): NotifySettings['destinations'] {
+  if (formats.length !== 1 && formats.length !== urls.length) {
+    throw new ConfigError(
+      `invalid configuration:\n  ALERTFENCE_NOTIFY_FORMAT: give one format for every URL, or ${urls.length} formats (one per URL of ALERTFENCE_NOTIFY_URL, in order), not ${formats.length}`,
+    );
+  }
+  return urls.map((url, index) => ({ url, format: formats[index] ?? formats[0] ?? 'json' }));
+}
+
+// --- end of notifications ------------------------------------------------------------------------------------
+
 /**
  * Every `ALERTFENCE_*` variable, its default, and how it is checked. The README's configuration table is
  * written from this list.
@@ -97,9 +172,12 @@ const schema = z.object({
           z
             .string()
             .min(16, 'each token must be at least 16 characters')
-            // What an Authorization header can carry (bearerAuth accepts no other): a token with a space or a
-            // non-ASCII character could never be presented, and every request would be a silent 401.
-            .regex(/^[\x21-\x7e]+$/, 'each token must be printable ASCII without spaces'),
+            // What a bearer token is (RFC 6750 b64token), and all that hono's bearer-auth accepts: any other
+            // token could never be presented, and every request would be a silent 401.
+            .regex(
+              /^[A-Za-z0-9._~+/-]+=*$/,
+              'each token must be letters, digits and . _ ~ + / - (then = padding), as RFC 6750 allows',
+            ),
         )
         .min(1, 'set at least one bearer token (ALERTFENCE_TOKENS or ALERTFENCE_TOKENS_FILE)'),
     ),
@@ -122,6 +200,25 @@ const schema = z.object({
   ALERTFENCE_TICK_INTERVAL: durationAtLeast(10_000, 'each tick reads every journal Lease').default(
     2 * 60_000,
   ),
+  // `off` (or 0) leaves detection to Alertmanager alone; otherwise a tick fences a node NotReady this long.
+  ALERTFENCE_DETECT_AFTER: z
+    .string()
+    .transform((text) => (['off', '0'].includes(text.trim()) ? '0ms' : text))
+    .pipe(duration)
+    .pipe(
+      z
+        .number()
+        .refine(
+          (ms) => ms === 0 || ms >= 60_000,
+          'must be off or at least 1m: a kubelet is allowed to miss beats for 40s',
+        ),
+    )
+    .default(20 * 60_000),
+  ALERTFENCE_MAX_FENCES_PER_NODE: positiveInt.default(3),
+  ALERTFENCE_FENCE_WINDOW: durationAtLeast(60_000, 'the cap counts fences within it').default(24 * 3_600_000),
+  ALERTFENCE_HISTORY: positiveInt
+    .pipe(z.number().max(50, 'the history lives in one Lease annotation'))
+    .default(10),
   ALERTFENCE_NAMESPACE: z
     .string()
     .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name')
@@ -161,6 +258,35 @@ const schema = z.object({
     .pipe(z.array(z.enum(['aws', 'openstack', 'redfish', 'simulated'])).min(1))
     .default(['aws']),
   ALERTFENCE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  // --- Notifications (issue #14, docs/notifications.md): outbound webhooks about fences ---------------------
+  // The URLs are secrets (a Slack webhook URL is its own credential): no message here ever repeats one.
+  ALERTFENCE_NOTIFY_URL: z.string().transform(list).pipe(z.array(notifyUrl)).default([]),
+  ALERTFENCE_NOTIFY_FORMAT: z
+    .string()
+    .transform(list)
+    .pipe(z.array(z.enum(NOTIFY_FORMATS, { message: `each format must be ${NOTIFY_FORMATS.join(' or ')}` })))
+    .default(['json']),
+  ALERTFENCE_NOTIFY_SECRET: z
+    .string()
+    .min(16, 'must be at least 16 characters (e.g. openssl rand -hex 32)')
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+    .optional(),
+  ALERTFENCE_NOTIFY_EVENTS: z
+    .string()
+    .transform(list)
+    .pipe(z.array(notifyEvent).min(1, 'name at least one event, or leave it unset for all'))
+    .transform((events) => (events.includes('all') ? [...NOTIFY_EVENTS] : (events as NotifyEvent[])))
+    .default([...NOTIFY_EVENTS]),
+  ALERTFENCE_NOTIFY_TIMEOUT: durationAtLeast(1_000, 'a receiver needs time to answer')
+    .pipe(z.number().max(10_000, 'must be at most 10s: a notification gets 10s in all'))
+    .default(5_000),
+  ALERTFENCE_NOTIFY_REPEAT_INTERVAL: duration.default(60 * 60_000),
+  ALERTFENCE_CLUSTER_NAME: z
+    .string()
+    .max(100, 'must be at most 100 characters')
+    .regex(/^\P{Cc}+$/u, 'must be printable text on one line')
+    .optional(),
+  // --- end of notifications ---------------------------------------------------------------------------------
 });
 
 /** The validated configuration. */
@@ -177,6 +303,16 @@ export interface Config {
   resumeWithinMs: number;
   /** How often the scheduled tick runs in a long-running process (the Node server, OpenFaaS in process). */
   tickIntervalMs: number;
+  /**
+   * The tick fences, under every guard, a node NotReady for this long without an alert (the monitoring stack
+   * may have died with it); 0 turns this off.
+   */
+  detectAfterMs: number;
+  /** At most this many fences of one node (that powered it off) within `fenceWindowMs`; then a human must look. */
+  maxFencesPerNode: number;
+  fenceWindowMs: number;
+  /** Earlier fences kept per node, in its Lease. */
+  historyLength: number;
   namespace: string;
   /** Alert labels that name the node, in order of preference. */
   nodeLabels: string[];
@@ -203,9 +339,14 @@ export interface Config {
   maxBodyBytes: number;
   drivers: Array<'aws' | 'openstack' | 'redfish' | 'simulated'>;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** The cluster's name in notifications (`ALERTFENCE_CLUSTER_NAME`); unset: not shown. */
+  clusterName: string | undefined;
+  /** Outbound webhooks about fences (docs/notifications.md). */
+  notify: NotifySettings;
 }
 
-type Env = Record<string, string | undefined>;
+/** An environment: variable names to values. */
+export type Env = Record<string, string | undefined>;
 
 /**
  * Variables that hold a list: from a file, one item a line (joined with commas, as the variable takes them).
@@ -218,6 +359,9 @@ const LIST_VARIABLES: ReadonlySet<string> = new Set([
   'ALERTFENCE_NODE_LABELS',
   'ALERTFENCE_ALERT_NAMES',
   'ALERTFENCE_DRIVERS',
+  'ALERTFENCE_NOTIFY_URL',
+  'ALERTFENCE_NOTIFY_FORMAT',
+  'ALERTFENCE_NOTIFY_EVENTS',
 ]);
 
 /** A variable's value as read from a file or a secret store (see `LIST_VARIABLES`). */
@@ -291,6 +435,10 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     journalKeys: c.ALERTFENCE_JOURNAL_KEY,
     resumeWithinMs: c.ALERTFENCE_RESUME_WITHIN,
     tickIntervalMs: c.ALERTFENCE_TICK_INTERVAL,
+    detectAfterMs: c.ALERTFENCE_DETECT_AFTER,
+    maxFencesPerNode: c.ALERTFENCE_MAX_FENCES_PER_NODE,
+    fenceWindowMs: c.ALERTFENCE_FENCE_WINDOW,
+    historyLength: c.ALERTFENCE_HISTORY,
     namespace: c.ALERTFENCE_NAMESPACE,
     nodeLabels: c.ALERTFENCE_NODE_LABELS,
     // `*` accepts any alert that names a node (the route decides what is sent).
@@ -311,5 +459,13 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     maxBodyBytes: c.ALERTFENCE_MAX_BODY_BYTES,
     drivers: c.ALERTFENCE_DRIVERS,
     logLevel: c.ALERTFENCE_LOG_LEVEL,
+    clusterName: c.ALERTFENCE_CLUSTER_NAME,
+    notify: {
+      destinations: notifyDestinations(c.ALERTFENCE_NOTIFY_URL, c.ALERTFENCE_NOTIFY_FORMAT),
+      secret: c.ALERTFENCE_NOTIFY_SECRET,
+      events: c.ALERTFENCE_NOTIFY_EVENTS,
+      timeoutMs: c.ALERTFENCE_NOTIFY_TIMEOUT,
+      repeatIntervalMs: c.ALERTFENCE_NOTIFY_REPEAT_INTERVAL,
+    },
   };
 }

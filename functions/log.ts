@@ -82,3 +82,62 @@ export function createLogger(
     child: (fields) => createLogger({ ...options, base: { ...base, ...fields } }),
   };
 }
+
+/** What a process warning becomes in the log: its name, code and text, each a field of one JSON line. */
+function warningFields(warning: Error & { code?: unknown; detail?: unknown }): LogFields {
+  return {
+    warning: {
+      name: warning.name,
+      message: warning.message,
+      ...(typeof warning.code === 'string' ? { code: warning.code } : {}),
+      ...(typeof warning.detail === 'string' ? { detail: warning.detail } : {}),
+    },
+  };
+}
+
+/** The process's command-line flags, those given in `NODE_OPTIONS` included. */
+function nodeFlags(target: NodeJS.Process): string[] {
+  return [...target.execArgv, ...(target.env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean)];
+}
+
+/**
+ * Which warnings the process was told to keep quiet, as Node's own printer reads them: all of them with
+ * `--no-warnings` or `NODE_NO_WARNINGS=1`, some names or codes with `--disable-warning`.
+ */
+function quietWarnings(target: NodeJS.Process): { all: boolean; names: Set<string> } {
+  const flags = nodeFlags(target);
+  const names = new Set<string>();
+  flags.forEach((flag, index) => {
+    if (flag.startsWith('--disable-warning=')) names.add(flag.slice('--disable-warning='.length));
+    else if (flag === '--disable-warning' && flags[index + 1]) names.add(flags[index + 1] as string);
+  });
+  return { all: target.env.NODE_NO_WARNINGS === '1' || flags.includes('--no-warnings'), names };
+}
+
+/**
+ * Writes the process's warnings (`process.emitWarning`: deprecations, experimental features, the AWS SDK's
+ * "NodeVersionSupportWarning" on Node 20) through `log` as one JSON line each, instead of Node's own
+ * multi-line text on stderr, which a log pipeline that reads JSON lines cannot parse. Node prints warnings
+ * from a `'warning'` listener that it adds at start (lib/internal/process/warning.js); the capture takes the
+ * listeners it finds off and puts them back when released, so call it where the process starts, as
+ * entrypoints do, not inside a process that others share. The quiet flags Node honours are honoured.
+ *
+ * @example
+ * const release = captureProcessWarnings(runtime.log);
+ */
+export function captureProcessWarnings(log: Logger, target: NodeJS.Process = process): () => void {
+  const quiet = quietWarnings(target);
+  const printers = target.listeners('warning');
+  for (const printer of printers) target.off('warning', printer);
+  const onWarning = (warning: Error & { code?: unknown }) => {
+    if (quiet.all || quiet.names.has(warning.name)) return;
+    if (typeof warning.code === 'string' && quiet.names.has(warning.code)) return;
+    if (warning.name === 'DeprecationWarning' && target.noDeprecation) return;
+    log.warn('process warning', warningFields(warning));
+  };
+  target.on('warning', onWarning);
+  return () => {
+    target.off('warning', onWarning);
+    for (const printer of printers) target.on('warning', printer);
+  };
+}

@@ -5,6 +5,8 @@
 //   node scripts/build.mjs                       all functions into dist/
 //   node scripts/build.mjs --json                the report as JSON on stdout (bench/runtimes.ts reads it)
 //   node scripts/build.mjs --only lambda,server  some functions
+//   node scripts/build.mjs --only cli            the operator's command line (`npm run build:cli`, `prepack`)
+//   node scripts/build.mjs --with-test-support   also what the tests run the functions with (lambda-bootstrap)
 //   node scripts/build.mjs --outdir DIR --entry NAME=PATH ...
 //                                                other entry points (tests bundle their own entries with the
 //                                                same options as the shipped functions)
@@ -22,11 +24,30 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The shipped functions. Lambda gets a directory of its own because SAM zips `CodeUri` as it is. */
 const FUNCTIONS = [
-  { name: 'lambda', entry: 'functions/lambda.ts', outfile: 'lambda/lambda.mjs' },
-  { name: 'lambda-bootstrap', entry: 'functions/lambda-bootstrap.ts', outfile: 'lambda-bootstrap.mjs' },
-  { name: 'openfaas', entry: 'functions/openfaas.ts', outfile: 'openfaas.mjs' },
-  { name: 'server', entry: 'functions/server.ts', outfile: 'server.mjs' },
+  { name: 'lambda', entry: 'functions/runtimes/lambda/handler.ts', outfile: 'lambda/lambda.mjs' },
+  { name: 'openfaas', entry: 'functions/runtimes/openfaas/handler.ts', outfile: 'openfaas.mjs' },
+  { name: 'server', entry: 'functions/runtimes/node/server.ts', outfile: 'server.mjs' },
 ];
+
+/**
+ * Built beside them for the tests only (`--with-test-support`): the Runtime API client that runs the Lambda
+ * bundle as the managed runtime does, under the RIE or its contract fake. Never shipped: the template deploys
+ * on the managed `nodejs22.x` runtime.
+ */
+const TEST_SUPPORT = [
+  {
+    name: 'lambda-bootstrap',
+    entry: 'test/support/runtimes/lambda-bootstrap.ts',
+    outfile: 'lambda-bootstrap.mjs',
+  },
+];
+
+/**
+ * The operator's command line: built only when asked for (`--only cli`), since the functions' reports and
+ * their tests know only the functions. It runs wherever the operator is, so on the oldest Node alertfence
+ * supports (package.json `engines`).
+ */
+const TOOLS = [{ name: 'cli', entry: 'cli/main.ts', outfile: 'cli/alertfence.mjs', target: 'node20' }];
 
 /** The issue's budget for one bundle; over it, the report says so (the build still succeeds). */
 const SIZE_TARGET_BYTES = 1.5 * 1024 * 1024;
@@ -60,13 +81,14 @@ function parseCli(argv) {
     args: argv,
     options: {
       json: { type: 'boolean', default: false },
+      'with-test-support': { type: 'boolean', default: false },
       outdir: { type: 'string', default: join(root, 'dist') },
       only: { type: 'string' },
       entry: { type: 'string', multiple: true },
       stub: { type: 'string', multiple: true },
     },
   });
-  let targets = FUNCTIONS;
+  let targets = values['with-test-support'] ? [...FUNCTIONS, ...TEST_SUPPORT] : FUNCTIONS;
   if (values.entry?.length) {
     targets = values.entry.map((spec) => {
       const [name, entry] = spec.split('=');
@@ -76,7 +98,7 @@ function parseCli(argv) {
   }
   if (values.only) {
     const wanted = new Set(values.only.split(','));
-    targets = targets.filter((target) => wanted.has(target.name));
+    targets = [...targets, ...TOOLS].filter((target) => wanted.has(target.name));
     if (targets.length === 0) throw new Error(`--only ${values.only} matches no function`);
   }
   return { json: values.json, outdir: resolve(values.outdir), targets, stubs: values.stub ?? [] };
@@ -113,6 +135,66 @@ function stubPlugin(packages) {
   };
 }
 
+/** Marks a resolution the trimming plugin made itself, so that it does not look at it again. */
+const TRIMMED = Symbol('alertfence-trimmed');
+
+/**
+ * What the shipped bundles leave out of `@kubernetes/client-node`, which alertfence uses for `KubeConfig` (loading
+ * and authentication) and its model types only:
+ * - its modules count as free of side effects, which they are (classes and constants) but do not declare
+ *   (no `sideEffects` in its package.json): esbuild then drops the generated API classes and the model
+ *   serializer, about 350 KiB, which `KubeConfig`'s module imports but alertfence never calls;
+ * - node-fetch 2, which `KubeConfig` imports for a method alertfence does not call, gets Node's own URL class
+ *   for `whatwg-url`: node-fetch takes `require('url').URL` first and `whatwg-url` only on runtimes without
+ *   one (node-fetch `lib/index.mjs`: `const URL = Url.URL || whatwgUrl.URL`), so its 280 KiB of Unicode
+ *   tables never run;
+ * - the packages of the library's `azure`, `gcp` and `oidc` auth-providers (`jsonpath-plus`, `openid-client`)
+ *   are left out, about 45 KiB: alertfence refuses a kubeconfig that names any auth-provider
+ *   (`functions/kube/kubeconfig.ts`), so those authenticators never run.
+ */
+function trimPlugin() {
+  return {
+    name: 'alertfence-trim',
+    setup(builder) {
+      builder.onResolve({ filter: /^whatwg-url$/ }, (args) =>
+        /node_modules[\\/]node-fetch[\\/]/.test(args.importer)
+          ? { path: 'whatwg-url', namespace: 'alertfence-node-url' }
+          : undefined,
+      );
+      builder.onLoad({ filter: /.*/, namespace: 'alertfence-node-url' }, () => ({
+        loader: 'js',
+        contents:
+          "import { URL, URLSearchParams } from 'node:url';\nexport default { URL, URLSearchParams };\n",
+      }));
+      builder.onResolve({ filter: /^(jsonpath-plus|openid-client)$/ }, (args) =>
+        /node_modules[\\/]@kubernetes[\\/]client-node[\\/]/.test(args.importer)
+          ? { path: args.path, namespace: 'alertfence-left-out' }
+          : undefined,
+      );
+      builder.onLoad({ filter: /.*/, namespace: 'alertfence-left-out' }, () => ({
+        loader: 'js',
+        contents: 'export {};\n',
+      }));
+      builder.onResolve({ filter: /.*/ }, async (args) => {
+        if (args.pluginData === TRIMMED) return undefined;
+        const inLibrary =
+          args.path.startsWith('@kubernetes/client-node') ||
+          (args.path.startsWith('.') &&
+            /node_modules[\\/]@kubernetes[\\/]client-node[\\/]/.test(args.importer));
+        if (!inLibrary) return undefined;
+        const resolved = await builder.resolve(args.path, {
+          kind: args.kind,
+          importer: args.importer,
+          resolveDir: args.resolveDir,
+          pluginData: TRIMMED,
+        });
+        if (resolved.errors.length > 0) return undefined;
+        return { path: resolved.path, namespace: resolved.namespace, sideEffects: false };
+      });
+    },
+  };
+}
+
 /** Bytes in the output per npm package (or `(alertfence)` for our own code), heaviest first. */
 function packageWeights(metafile, outfile) {
   const output = metafile.outputs[relative(process.cwd(), outfile)] ?? Object.values(metafile.outputs)[0];
@@ -133,7 +215,9 @@ async function bundle(target, outdir, stubs) {
     ...common,
     entryPoints: [resolve(root, target.entry)],
     outfile,
-    ...(stubs.length > 0 ? { plugins: [stubPlugin(stubs)], logLevel: 'error' } : {}),
+    ...(target.target ? { target: target.target } : {}),
+    plugins: stubs.length > 0 ? [stubPlugin(stubs), trimPlugin()] : [trimPlugin()],
+    ...(stubs.length > 0 ? { logLevel: 'error' } : {}),
   });
   const code = await readFile(outfile);
   const map = await readFile(`${outfile}.map`);

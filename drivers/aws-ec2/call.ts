@@ -3,15 +3,12 @@
  * the caller's), and explicit retries with backoff for throttling and server faults that stop before the
  * deadline. The SDK clients the driver builds have `maxAttempts: 1`, so these are the only retries.
  */
+
+import { sleep as defaultSleep, type RetryPolicy, retryWithin } from '../../functions/lib/wait.js';
 import { type CallOptions, DeadlineExceededError } from '../driver.js';
-import { type Backoff, backoffDelay, sleep as defaultSleep, sleepWithin, type WaitClock } from '../poll.js';
 import { awsErrorCode, classifyEc2Error, isRetryableKind } from './errors.js';
 
-/** How failed calls are retried. Times are injectable so unit tests run on fake clocks. */
-export interface RetryPolicy extends Backoff, WaitClock {
-  /** Attempts per call, the first included; the deadline usually ends a retry loop first. */
-  maxAttempts: number;
-}
+export type { RetryPolicy };
 
 /** 200 ms doubling to 5 s, 8 attempts: about 20 s of backoff at most, less when the deadline is nearer. */
 export const DEFAULT_RETRY_POLICY: RetryPolicy = {
@@ -37,28 +34,32 @@ export async function callWithin<T>(
   policy: RetryPolicy,
   what: string,
 ): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    const remaining = options.deadline - policy.now();
-    if (remaining <= 0) throw new DeadlineExceededError(`deadline passed before ${what}`);
-    if (options.signal?.aborted) throw abortedError(options.signal, what);
-    let error: unknown;
-    try {
-      return await raceDeadline(operation, remaining, options.signal, what);
-    } catch (caught) {
-      error = caught;
-    }
-    if (options.signal?.aborted) throw abortedError(options.signal, what);
-    if (error instanceof DeadlineExceededError) throw error;
-    const kind = classifyEc2Error(error);
-    if (!isRetryableKind(kind) || attempt + 1 >= policy.maxAttempts) throw error;
-    options.onProgress?.(`${what}: ${kind} (${awsErrorCode(error) ?? 'error'}), retry ${attempt + 1}`);
-    await sleepWithin(
-      backoffDelay(attempt, policy),
-      options,
+  return retryWithin(
+    async () => {
+      const remaining = options.deadline - policy.now();
+      if (remaining <= 0) throw new DeadlineExceededError(`deadline passed before ${what}`);
+      if (options.signal?.aborted) throw abortedError(options.signal, what);
+      try {
+        return await raceDeadline(operation, remaining, options.signal, what);
+      } catch (error) {
+        if (options.signal?.aborted) throw abortedError(options.signal, what);
+        throw error;
+      }
+    },
+    {
+      deadline: options.deadline,
+      ...(options.signal ? { signal: options.signal } : {}),
       policy,
-      () => new DeadlineExceededError(`deadline passed before retrying ${what}`, { cause: error }),
-    );
-  }
+      retryable: (error) =>
+        !(error instanceof DeadlineExceededError) && isRetryableKind(classifyEc2Error(error)),
+      onRetry: (error, retry) =>
+        options.onProgress?.(
+          `${what}: ${classifyEc2Error(error)} (${awsErrorCode(error) ?? 'error'}), retry ${retry}`,
+        ),
+      tooLate: (error) =>
+        new DeadlineExceededError(`deadline passed before retrying ${what}`, { cause: error }),
+    },
+  );
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -147,8 +147,13 @@ export class Ec2ApiError extends DriverError {
  *
  * @param action the IAM action of the call (`ec2:StopInstances`), named in the message.
  */
-export function toDriverError(error: unknown, action: string, instanceId?: string): DriverError {
-  if (error instanceof DriverError) return error;
+export function toDriverError(
+  error: unknown,
+  action: string,
+  instanceId?: string,
+): DriverError | DeadlineExceededError {
+  // Already classified, or the deadline (retryable, shared with every layer): unchanged.
+  if (error instanceof DriverError || error instanceof DeadlineExceededError) return error;
   const kind = classifyEc2Error(error);
   const code = awsErrorCode(error) ?? 'unknown error';
   const subject = instanceId ? ` for ${instanceId}` : '';

@@ -8,17 +8,18 @@
 
 import { OpenStackDriver, type OpenStackDriverOptions } from './openstack-driver.js';
 
-export type { Volume } from './client/block-storage/results.js';
-export type { Server, VolumeAttachment } from './client/compute/results.js';
+export type { Volume } from './client/cinder.js';
 export { OpenStackError } from './client/errors.js';
 export type { HttpExchange, HttpRetryPolicy } from './client/http.js';
-export type {
-  ApplicationCredentialCredentials,
-  DomainRef,
-  KeystoneCredentials,
-  PasswordCredentials,
-} from './client/identity/requests.js';
-export { type EndpointInterface, EndpointNotFoundError } from './client/identity/results.js';
+export {
+  type ApplicationCredentialCredentials,
+  type DomainRef,
+  type EndpointInterface,
+  EndpointNotFoundError,
+  type KeystoneCredentials,
+  type PasswordCredentials,
+} from './client/keystone.js';
+export type { Server, VolumeAttachment } from './client/nova.js';
 export {
   type LoadOpenStackConfigOptions,
   loadOpenStackConfig,

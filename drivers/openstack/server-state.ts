@@ -1,10 +1,12 @@
 /**
- * Pure readings of Nova state for fencing: which power state a server is in, which of its volumes is the
- * root disk, and what to do when Nova refused a power action. No I/O, so each rule has a table test.
+ * Pure readings of Nova and Cinder state for fencing: which power state a server is in, which of its volumes
+ * is the root disk, what to do when Nova refused a power action, and when a volume counts as detached. No
+ * I/O, so each rule has a table test.
  */
 
-import type { PowerState } from '../driver.js';
-import type { Server, VolumeAttachment } from './client/compute/results.js';
+import type { InstanceDescription, InstanceRef, PowerState } from '../driver.js';
+import type { Volume } from './client/cinder.js';
+import type { Server, VolumeAttachment } from './client/nova.js';
 
 /**
  * What the driver read for a server: the server, or nothing because Nova answered 404. A 404 proves nothing by
@@ -91,6 +93,40 @@ export function rootVolumeIds(server: Server, attachments: readonly VolumeAttach
     if (isRoot) roots.add(attachment.volumeId);
   }
   return roots;
+}
+
+/**
+ * The driver's description of a server and its attachments; its root volumes are marked, and a stop (or a
+ * delete) under way is `stopping`. Not found is `unknown` and `missing`, never off.
+ */
+export function describeServer(
+  ref: InstanceRef,
+  reading: ServerReading,
+  attachments: readonly VolumeAttachment[],
+): InstanceDescription {
+  const cloudState = cloudStateOf(reading);
+  if (isMissing(reading))
+    return { ref, power: 'unknown', cloudState, gone: false, missing: true, volumes: [] };
+  const roots = rootVolumeIds(reading, attachments);
+  return {
+    ref,
+    power: powerStateOf(reading),
+    cloudState,
+    gone: isDeleted(reading),
+    missing: false,
+    ...(reading.taskState === 'powering-off' || reading.taskState === 'deleting' ? { stopping: true } : {}),
+    volumes: attachments.map((a) => ({
+      id: a.volumeId,
+      ...(a.device === undefined ? {} : { device: a.device }),
+      ...(roots.has(a.volumeId) ? { root: true } : {}),
+    })),
+  };
+}
+
+/** Detached from this server: `available`, attached only elsewhere, or gone. */
+export function isDetachedFrom(volume: Volume, serverId: string): boolean {
+  if (volume.status === 'available') return true;
+  return !volume.attachedTo.includes(serverId) && volume.status !== 'detaching';
 }
 
 /** What to do after Nova refused (409) or lost (5xx, no answer) a power action. */

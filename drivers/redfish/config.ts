@@ -1,3 +1,4 @@
+// Over 300 lines: every Redfish variable and the mapping file read and checked in one place, each check beside the message naming what to fix; kept whole for the single configuration module of issue #13 item 4.
 /**
  * Redfish configuration from the environment and one mapping file, checked when the function starts: a BMC
  * list with addresses, trust and credentials, and the nodes the file maps. Secrets only ever come from files
@@ -7,9 +8,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import * as z from 'zod';
+import type { BmcSettings } from './bmc-pool.js';
 import type { AuthMode, CredentialSource, Credentials } from './client/bmc-client.js';
 import { DEFAULT_NODE_KEY_PREFIX, type MappingEntry } from './mapping.js';
-import type { BmcSettings, RedfishDriverOptions } from './redfish-driver.js';
+import type { RedfishDriverOptions } from './redfish-driver.js';
 
 /** The configuration is missing, contradictory or unsafe; the message says what to fix. */
 export class RedfishConfigError extends Error {

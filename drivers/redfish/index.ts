@@ -7,6 +7,7 @@
  */
 import { RedfishDriver, type RedfishDriverOptions } from './redfish-driver.js';
 
+export { type BmcSettings, SYSTEMS_PATH } from './bmc-pool.js';
 export {
   type AuthMode,
   BmcClient,
@@ -41,13 +42,11 @@ export {
   type SystemTarget,
 } from './mapping.js';
 export {
-  type BmcSettings,
   type DriverLog,
   REDFISH_DRIVER_NAME,
   REDFISH_POLL_SCHEDULE,
   RedfishDriver,
   type RedfishDriverOptions,
-  SYSTEMS_PATH,
   toDriverError,
 } from './redfish-driver.js';
 

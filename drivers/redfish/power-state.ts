@@ -2,7 +2,7 @@
  * Pure readings of a Redfish system for fencing: its power state, which reset type does what the fence wants,
  * and what to do when the BMC refused or lost a reset. No I/O, so each rule has a table test.
  */
-import type { PowerState } from '../driver.js';
+import type { InstanceDescription, InstanceRef, PowerState } from '../driver.js';
 import type { ComputerSystem } from './client/resources.js';
 
 /**
@@ -109,4 +109,18 @@ export function verdictAfterReset(
   // Refused while changing state the other way: the BMC may take the reset once the change is over.
   const retryable = powerStateOf(reading) === 'transitioning';
   return { kind: 'refuse', reason: `the system is still ${cloudStateOf(reading)}`, retryable };
+}
+
+/** The driver's description of a system: bare metal has no cloud volumes, and a 404 is `missing`, never off. */
+export function describeSystem(ref: InstanceRef, reading: SystemReading): InstanceDescription {
+  return {
+    ref,
+    power: powerStateOf(reading),
+    cloudState: cloudStateOf(reading),
+    gone: false,
+    missing: isMissing(reading),
+    // Bare metal: disks are part of the machine; Kubernetes releases what it attached.
+    volumes: [],
+    noCloudVolumes: true,
+  };
 }

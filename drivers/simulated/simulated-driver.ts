@@ -1,3 +1,4 @@
+import { pollUntil, sleep } from '../../functions/lib/wait.js';
 import {
   type AttachedVolume,
   type CallOptions,
@@ -10,7 +11,6 @@ import {
   VolumeDetachRefusedError,
   type WaitOptions,
 } from '../driver.js';
-import { pollUntil, sleep } from '../poll.js';
 
 const SCHEME = 'simulated:///';
 
@@ -94,7 +94,7 @@ export class SimulatedDriver implements PowerDriver {
     const id = node.providerID?.slice(SCHEME.length) ?? '';
     if (this.autoCreate && id && !this.instances.has(id)) this.addInstance(id, [`vol-${id}`]);
     const instance = this.visible(id);
-    if (!instance || instance.state === 'terminated') {
+    if (!instance) {
       throw new InstanceNotFoundError(`no simulated instance "${id}" visible to these credentials`);
     }
     return { provider: this.name, id };
@@ -121,7 +121,11 @@ export class SimulatedDriver implements PowerDriver {
       gone: instance.state === 'terminated',
       missing: false,
       ...(instance.state === 'stopping' ? { stopping: true } : {}),
-      volumes: instance.volumes.map(({ id, device, root }) => ({ id, device, root })),
+      // Like EC2 and Nova: a terminated machine holds no volumes (the cloud detached or deleted them).
+      volumes:
+        instance.state === 'terminated'
+          ? []
+          : instance.volumes.map(({ id, device, root }) => ({ id, device, root })),
     };
   }
 
@@ -152,7 +156,7 @@ export class SimulatedDriver implements PowerDriver {
     const instance = this.require(ref);
     this.settle(instance);
     const volume = instance.volumes.find((candidate) => candidate.id === volumeId);
-    if (!volume) return;
+    if (!volume || instance.state === 'terminated') return;
     // The same refusals as the cloud drivers, so tests on this driver catch a workflow that detaches early.
     if (volume.root) {
       throw new VolumeDetachRefusedError(

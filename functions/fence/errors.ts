@@ -1,5 +1,6 @@
 import { DriverError } from '../../drivers/driver.js';
 import { KubeConflictError, KubeUnavailableError } from '../kube/port.js';
+import { DeadlineExceededError } from '../lib/deadline.js';
 
 /**
  * A step would break a safety invariant, or the world contradicts the fence (the machine is on again after it
@@ -14,6 +15,14 @@ export class PowerTimeoutError extends Error {
   override name = 'PowerTimeoutError';
 }
 
+/**
+ * alertfence was paused while the fence ran, right before its power-off: the fence stops there, resumable,
+ * and waits for the pause to end.
+ */
+export class FencePausedError extends Error {
+  override name = 'FencePausedError';
+}
+
 /** Another invocation took the fence's Lease over (compare-and-swap lost): this one stops at once. */
 export class LockLostError extends Error {
   override name = 'LockLostError';
@@ -22,7 +31,8 @@ export class LockLostError extends Error {
 /** Remote trouble that a later attempt can overcome; everything else needs an operator. */
 export function isRetryable(error: unknown): boolean {
   if (error instanceof KubeUnavailableError || error instanceof KubeConflictError) return true;
-  if (error instanceof PowerTimeoutError) return true;
+  if (error instanceof PowerTimeoutError || error instanceof DeadlineExceededError) return true;
+  if (error instanceof FencePausedError) return true;
   if (error instanceof DriverError) return error.retryable;
   return false;
 }

@@ -1,28 +1,18 @@
-import type { DriverRegistry } from '../../drivers/registry.js';
-import type { Config } from '../config.js';
 import type { Lease } from '../kube/objects.js';
-import type { KubePort } from '../kube/port.js';
-import type { Logger } from '../log.js';
+import type { ExecutorDeps } from './deps.js';
 import { describeError, isRetryable, LockLostError, SafetyViolationError } from './errors.js';
 import { emitEvent } from './events.js';
 import { completePhase, type FenceJournal, nextPhase } from './journal.js';
 import { writeJournal } from './journal-store.js';
+import { tell } from './observer.js';
 import { PHASE_HANDLERS, type StepResult } from './phases.js';
 import { releaseSlot } from './slots.js';
-import { EVENT_REASONS } from './vocabulary.js';
-
-export interface ExecutorDeps {
-  kube: KubePort;
-  drivers: DriverRegistry;
-  config: Config;
-  log: Logger;
-  now: () => number;
-  /** Pause between looks at a phase that is still pending (injected so tests run on fake time). */
-  sleep: (ms: number) => Promise<void>;
-}
+import { EVENT_REASONS, REASONS } from './vocabulary.js';
 
 /** Pause between looks at a pending phase whose handler did not wait by itself. */
 const PENDING_PAUSE_MS = 1_000;
+
+export type { ExecutorDeps } from './deps.js';
 
 /** One invocation's hold on a fence: who it is, until when it may work, and with what authority. */
 export interface RunContext {
@@ -80,6 +70,9 @@ export async function runFence(
     journal = next;
   };
 
+  // A fence's whole duration, across invocations: from its start to now.
+  const elapsed = (of: FenceJournal) => now() - Date.parse(of.startedAt);
+
   const driver = deps.drivers.byName(journal.instance.provider);
   if (!driver) {
     return finishWith('failed', new SafetyViolationError(`no enabled driver ${journal.instance.provider}`));
@@ -89,12 +82,15 @@ export async function runFence(
   async function finishWith(status: 'failed' | 'retry', error: unknown): Promise<RunResult> {
     const phase = nextPhase(journal) ?? journal.phase;
     const message = describeError(error);
+    const at = new Date(now()).toISOString();
     const next: FenceJournal = {
       ...journal,
-      // A failure a retry may overcome leaves the fence running (resumable); any other one failed.
+      // A failure a retry may overcome leaves the fence running (resumable); any other one failed and waits
+      // for an operator.
       status: status === 'failed' ? 'failed' : 'running',
-      updatedAt: new Date(now()).toISOString(),
-      lastError: { phase, message, at: new Date(now()).toISOString(), retryable: status === 'retry' },
+      updatedAt: at,
+      lastError: { phase, message, at, retryable: status === 'retry' },
+      ...(status === 'failed' ? { waiting: { since: at, reason: REASONS.needsOperator } } : {}),
     };
     log.warn('fence step failed', { phase, outcome: status, reason: message });
     try {
@@ -103,6 +99,14 @@ export async function runFence(
       await save(next, undefined, status === 'retry' ? context.handoffDigest : undefined);
       await emitEvent(deps, next, 'Warning', EVENT_REASONS.phaseFailed, `${phase}: ${message}`);
       if (status === 'failed') {
+        tell(deps, { kind: 'finished', journal: next, status: 'failed', durationMs: elapsed(next) });
+        tell(deps, {
+          kind: 'waiting-for-operator',
+          node: next.node,
+          fence: next.id,
+          reason: REASONS.needsOperator,
+          message: `${phase} failed: ${message}`,
+        });
         await emitEvent(
           deps,
           next,
@@ -161,6 +165,7 @@ export async function runFence(
           updatedAt: new Date(now()).toISOString(),
         };
         await save(aborted, undefined, undefined);
+        tell(deps, { kind: 'finished', journal: aborted, status: 'aborted', durationMs: elapsed(aborted) });
         log.warn('fence aborted', { phase, outcome: 'aborted', reason: result.detail });
         await emitEvent(deps, aborted, 'Warning', EVENT_REASONS.aborted, `${phase}: ${result.detail}`);
         await releaseSlot(deps, journal.node, journal.id).catch(() => {});
@@ -192,6 +197,9 @@ export async function runFence(
       const done = completePhase(result.journal, phase, startedAt, now(), result.detail);
       const finished = phase === 'Done';
       await save(done, finished ? undefined : context.holder, finished ? undefined : context.handoffDigest);
+      tell(deps, { kind: 'phase-completed', journal: done, phase, durationMs: now() - startedAt });
+      if (finished)
+        tell(deps, { kind: 'finished', journal: done, status: 'succeeded', durationMs: elapsed(done) });
       log.info('phase completed', {
         phase,
         outcome: 'ok',

@@ -1,15 +1,15 @@
-import type { Config, Limit } from '../config.js';
-import {
-  isControlPlane,
-  isLeaseHeld,
-  leaseRenewedAt,
-  matchesSelector,
-  readiness,
-} from '../kube/node-facts.js';
+/**
+ * The guards of a fence: is the node down by the API server's own account, may a new fence start (Confirm),
+ * and may a stopped fence go on (resume). Pure functions of what was read, so every path runs the same ones.
+ */
+import { isLeaseHeld, leaseRenewedAt, readiness } from '../kube/node-facts.js';
 import type { Lease, Node } from '../kube/objects.js';
-import { type FenceJournal, hasCompleted } from './journal.js';
+import { type Decision, type GuardConfig, type ResumeRefusal, refuse, skip } from './decision.js';
+import { type FenceJournal, hasCompleted, powerOffsSince } from './journal.js';
 import type { JournalRead } from './journal-store.js';
-import { KUBE_NAMES, type Outcome, REASONS, type Reason } from './vocabulary.js';
+import { scopeRefusal } from './scope.js';
+import { type ClusterSnapshot, stormRefusal } from './storm-guard.js';
+import { REASONS } from './vocabulary.js';
 
 /** What the API server told us about one node at decision time. */
 export interface NodeSnapshot {
@@ -19,68 +19,6 @@ export interface NodeSnapshot {
   journal: JournalRead;
   /** A Lease in `medik8s-leases` held by another remediator. */
   remediatorLease: Lease | undefined;
-}
-
-/** Nodes in scope of one part of the cluster, and how many of them are not Ready. */
-export interface DomainCount {
-  inScope: number;
-  unhealthy: number;
-}
-
-/** What the API server told us about the whole cluster, read once per request and counted once. */
-export interface ClusterSnapshot {
-  nodes: Node[];
-  /** The whole cluster's count, and each labelled zone's and region's. */
-  health: { cluster: DomainCount; zones: Map<string, DomainCount>; regions: Map<string, DomainCount> };
-}
-
-export interface Decision {
-  outcome: Outcome;
-  reason: Reason;
-  message: string;
-}
-
-/** A refusal of a resume; `abort` when the fence must end here (before power-off, nothing to undo but a taint). */
-export interface ResumeRefusal extends Decision {
-  abort: boolean;
-}
-
-type GuardConfig = Pick<
-  Config,
-  | 'nodeSelector'
-  | 'excludeLabel'
-  | 'allowControlPlane'
-  | 'unhealthyForMs'
-  | 'maxUnhealthy'
-  | 'maxUnhealthyPerZone'
-  | 'cooldownMs'
->;
-
-const refuse = (reason: Reason, message: string): Decision => ({ outcome: 'refused', reason, message });
-const skip = (reason: Reason, message: string): Decision => ({ outcome: 'skipped', reason, message });
-
-/** Whether a node is in alertfence's scope: opted in, not excluded, not control plane unless allowed. */
-export function scopeRefusal(node: Node, config: GuardConfig): Decision | undefined {
-  const labels = node.metadata?.labels ?? {};
-  if (node.metadata?.name === KUBE_NAMES.slotsLease) {
-    return refuse(REASONS.reservedName, `alertfence keeps its fence slots in a Lease of this name`);
-  }
-  if (!matchesSelector(labels, config.nodeSelector)) {
-    return refuse(
-      REASONS.notInScope,
-      `node does not match ALERTFENCE_NODE_SELECTOR "${config.nodeSelector}"`,
-    );
-  }
-  for (const label of [config.excludeLabel, KUBE_NAMES.medik8sExcludeLabel]) {
-    if (label in labels) return refuse(REASONS.excluded, `node carries the exclusion label ${label}`);
-  }
-  if (isControlPlane(node) && !config.allowControlPlane) {
-    return refuse(
-      REASONS.controlPlane,
-      'node is a control-plane node (set ALERTFENCE_ALLOW_CONTROL_PLANE=true)',
-    );
-  }
-  return undefined;
 }
 
 /**
@@ -126,83 +64,6 @@ export function healthRefusal(
   return undefined;
 }
 
-/**
- * Counts, once per request, the nodes in scope and the unhealthy ones: in the whole cluster, per zone and per
- * region (`topology.kubernetes.io/zone` and `/region`). A node without the label belongs to no domain: only
- * the cluster-wide count holds it.
- */
-export function summarizeCluster(nodes: Node[], config: GuardConfig): ClusterSnapshot {
-  const cluster: DomainCount = { inScope: 0, unhealthy: 0 };
-  const zones = new Map<string, DomainCount>();
-  const regions = new Map<string, DomainCount>();
-  const add = (map: Map<string, DomainCount>, key: string, unhealthy: boolean) => {
-    const count = map.get(key) ?? { inScope: 0, unhealthy: 0 };
-    count.inScope += 1;
-    if (unhealthy) count.unhealthy += 1;
-    map.set(key, count);
-  };
-  for (const node of nodes) {
-    if (scopeRefusal(node, config)) continue;
-    const unhealthy = readiness(node).status !== 'True';
-    cluster.inScope += 1;
-    if (unhealthy) cluster.unhealthy += 1;
-    const labels = node.metadata?.labels ?? {};
-    const zone = labels[KUBE_NAMES.zoneLabel];
-    const region = labels[KUBE_NAMES.regionLabel];
-    if (zone) add(zones, zone, unhealthy);
-    if (region) add(regions, region, unhealthy);
-  }
-  return { nodes, health: { cluster, zones, regions } };
-}
-
-/** How many unhealthy nodes of `size` a limit allows: a count, or a percent rounded down. */
-export function allowedUnhealthy(limit: Limit, size: number): number {
-  return limit.kind === 'count' ? limit.value : Math.floor((size * limit.value) / 100);
-}
-
-const limitText = (limit: Limit) => (limit.kind === 'count' ? `${limit.value}` : `${limit.value}%`);
-
-/**
- * The storm guard, for a node: no new fence when its zone or region has more unhealthy nodes than
- * `maxUnhealthyPerZone` allows (one dead node per domain always is), or the cluster more than `maxUnhealthy`.
- * Many dead nodes at once, in one domain or everywhere, is a partition, an outage or an API fault, not dead
- * machines (safety invariant 4).
- */
-export function stormRefusal(
-  cluster: ClusterSnapshot,
-  config: GuardConfig,
-  node?: Node,
-): Decision | undefined {
-  const labels = node?.metadata?.labels ?? {};
-  const domains = [
-    ['zone', KUBE_NAMES.zoneLabel, cluster.health.zones],
-    ['region', KUBE_NAMES.regionLabel, cluster.health.regions],
-  ] as const;
-  for (const [kind, label, counts] of node ? domains : []) {
-    const key = labels[label];
-    const count = key ? counts.get(key) : undefined;
-    if (!count) continue;
-    const allowed = Math.max(1, allowedUnhealthy(config.maxUnhealthyPerZone, count.inScope));
-    if (count.unhealthy > allowed) {
-      return refuse(
-        REASONS.domainStormGuard,
-        `${kind} ${key}: ${count.unhealthy} of ${count.inScope} nodes in scope are unhealthy, over ` +
-          `ALERTFENCE_MAX_UNHEALTHY_PER_ZONE (${limitText(config.maxUnhealthyPerZone)}): likely an outage or a ` +
-          `partition of the ${kind}; nothing there is fenced until it recovers`,
-      );
-    }
-  }
-  const { inScope, unhealthy } = cluster.health.cluster;
-  if (unhealthy > allowedUnhealthy(config.maxUnhealthy, inScope)) {
-    return refuse(
-      REASONS.stormGuard,
-      `${unhealthy} of ${inScope} nodes in scope are unhealthy, over ALERTFENCE_MAX_UNHEALTHY ` +
-        `(${limitText(config.maxUnhealthy)}): likely a partition or an API fault`,
-    );
-  }
-  return undefined;
-}
-
 /** Whether the live Node is the one a fence is about: same UID, same providerID. */
 export function identityProblem(journal: FenceJournal, node: Node): string | undefined {
   const uid = node.metadata?.uid;
@@ -230,7 +91,6 @@ export function decide(
 ): Decision {
   const early = clusterRefusal(snapshot, cluster, config, now);
   if (early) return early;
-  const node = snapshot.node as Node;
   if (isLeaseHeld(snapshot.remediatorLease, now)) {
     const holder = snapshot.remediatorLease?.spec?.holderIdentity;
     return refuse(REASONS.heldByOtherRemediator, `another remediator holds the node (${holder})`);
@@ -268,6 +128,26 @@ export function clusterRefusal(
   const outOfScope = scopeRefusal(node, config);
   if (outOfScope) return outOfScope;
   return stormRefusal(cluster, config, node);
+}
+
+/**
+ * The cap: a node whose machine alertfence powered off ALERTFENCE_MAX_FENCES_PER_NODE times within
+ * ALERTFENCE_FENCE_WINDOW keeps dying for a reason fencing does not fix; a human must look. It holds for
+ * alerts, the tick and detection; an operator's own request is that human.
+ */
+export function capRefusal(
+  journal: FenceJournal | undefined,
+  config: GuardConfig,
+  now: number,
+): Decision | undefined {
+  if (!journal) return undefined;
+  const fences = powerOffsSince(journal, now - config.fenceWindowMs);
+  if (fences < config.maxFencesPerNode) return undefined;
+  const hours = Math.round((config.fenceWindowMs / 3_600_000) * 10) / 10;
+  return refuse(
+    REASONS.fenceCap,
+    `fenced ${fences} times in the last ${hours}h (ALERTFENCE_MAX_FENCES_PER_NODE is ${config.maxFencesPerNode}): a node that keeps dying needs a human; see GET /v1/nodes/${journal.node}/fences, then fence it by hand if that is the fix`,
+  );
 }
 
 /**

@@ -28,8 +28,3 @@ export function parseHandoff(value: unknown): { handoff: Handoff } | { problems:
     problems: parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`),
   };
 }
-
-/** How a runtime continues a fence after the request that accepted it has been answered. */
-export interface Continuation {
-  schedule(handoff: Handoff): Promise<void>;
-}

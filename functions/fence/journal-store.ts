@@ -5,10 +5,10 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config.js';
+import { KUBE_NAMES } from '../kube/names.js';
 import { type Lease, microTime } from '../kube/objects.js';
 import { type KubeCallOptions, KubeConflictError, type KubePort } from '../kube/port.js';
 import { type FenceJournal, journalLeaseName, journalProblems } from './journal.js';
-import { KUBE_NAMES } from './vocabulary.js';
 
 export interface JournalStoreDeps {
   kube: KubePort;

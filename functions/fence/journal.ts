@@ -42,6 +42,24 @@ export interface FenceTrigger {
   force: boolean;
 }
 
+/** One fence as the node's history keeps it once a newer fence replaces it in the journal. */
+export interface FenceRecord {
+  id: string;
+  trigger: FenceTrigger;
+  forced: boolean;
+  status: FenceStatus;
+  /** The last phase it completed. */
+  phase: Phase;
+  startedAt: string;
+  finishedAt?: string;
+  /** When each phase it completed started and finished. */
+  phases: Array<{ phase: Phase; startedAt: string; finishedAt: string }>;
+  /** Whether it got past its power-off: what the cap counts. */
+  poweredOff: boolean;
+  volumesDetached: string[];
+  lastError?: string;
+}
+
 export const JOURNAL_VERSION = 2;
 
 /**
@@ -91,8 +109,49 @@ export interface FenceJournal {
   release: ReleaseProgress;
   steps: JournalStep[];
   lastError?: JournalError;
+  /**
+   * Since when, and why, the fence waits for an operator (failed for good, or found stopped for longer than
+   * ALERTFENCE_RESUME_WITHIN): recorded once, so the wait is announced once. A takeover clears it.
+   */
+  waiting?: { since: string; reason: string };
   /** The phase that is waiting, and since when: its step's start once it completes. */
   pendingSince?: { phase: Phase; at: string };
+  /** The node's earlier fences, oldest first, at most ALERTFENCE_HISTORY of them (sealed with the journal). */
+  history?: FenceRecord[];
+}
+
+/** A fence as the history keeps it. */
+export function recordOf(journal: FenceJournal): FenceRecord {
+  return {
+    id: journal.id,
+    trigger: journal.trigger,
+    forced: journal.trigger.force || journal.force,
+    status: journal.status,
+    phase: journal.phase,
+    startedAt: journal.startedAt,
+    ...(journal.finishedAt ? { finishedAt: journal.finishedAt } : {}),
+    phases: journal.steps.map(({ phase, startedAt, finishedAt }) => ({ phase, startedAt, finishedAt })),
+    poweredOff: hasCompleted(journal, 'PowerOff'),
+    volumesDetached: journal.release.detachRequested,
+    ...(journal.lastError ? { lastError: journal.lastError.message } : {}),
+  };
+}
+
+/** The history a new fence of the node carries: the old journal's, then the old fence itself, the newest last. */
+export function historyAfter(previous: FenceJournal | undefined, keep: number): FenceRecord[] {
+  if (!previous) return [];
+  return [...(previous.history ?? []), recordOf(previous)].slice(-keep);
+}
+
+/** The node's fences, the newest first: the journal's own, then its history. */
+export function fenceRecords(journal: FenceJournal): FenceRecord[] {
+  return [recordOf(journal), ...(journal.history ?? []).slice().reverse()];
+}
+
+/** How many of the node's fences powered its machine off since `since` (epoch ms): what the cap counts. */
+export function powerOffsSince(journal: FenceJournal, since: number): number {
+  return fenceRecords(journal).filter((record) => record.poweredOff && Date.parse(record.startedAt) >= since)
+    .length;
 }
 
 export function hasCompleted(journal: FenceJournal, phase: Phase): boolean {
@@ -178,6 +237,8 @@ export function journalProblems(value: unknown, leaseName: string): string[] {
     problems.push(verified ? 'VerifyOff completed without verifiedOffAt' : 'verifiedOffAt before VerifyOff');
   }
   if (journal.release?.outOfServiceTaintAt && !verified) problems.push('released before VerifyOff');
+  if (journal.history !== undefined && !Array.isArray(journal.history))
+    problems.push('history is not a list');
   if ((journal.status === 'succeeded') !== (journal.phase === 'Done')) {
     problems.push(`status ${journal.status} at phase ${journal.phase}`);
   }

@@ -1,8 +1,9 @@
 import type { InstanceDescription } from '../../drivers/driver.js';
 import type { Config } from '../config.js';
-import { blockingPods, fencingTaint, volumesToDetach } from '../kube/node-facts.js';
+import { KUBE_NAMES } from '../kube/names.js';
 import type { PersistentVolume, Pod, VolumeAttachment } from '../kube/objects.js';
-import { KUBE_NAMES, type Phase } from './vocabulary.js';
+import { blockingPods, fencingTaint, volumesToDetach } from './fence-rules.js';
+import type { Phase } from './vocabulary.js';
 
 /** One step of a fence as an operator would read it in a dry-run. */
 export interface PlannedStep {

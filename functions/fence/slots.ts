@@ -8,12 +8,12 @@
  * itself; a journal that cannot be trusted keeps its slot until an operator looks.
  */
 import type { Config } from '../config.js';
+import { KUBE_NAMES } from '../kube/names.js';
 import { isLeaseHeld } from '../kube/node-facts.js';
 import type { Lease } from '../kube/objects.js';
 import { type KubeCallOptions, KubeConflictError } from '../kube/port.js';
 import { isActive, isStale, journalLeaseName } from './journal.js';
 import { type JournalStoreDeps, readJournal } from './journal-store.js';
-import { KUBE_NAMES } from './vocabulary.js';
 
 export interface SlotEntry {
   node: string;

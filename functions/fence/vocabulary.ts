@@ -39,7 +39,11 @@ export const FENCE_STATUSES = ['running', 'succeeded', 'failed', 'aborted'] as c
 export type FenceStatus = (typeof FENCE_STATUSES)[number];
 
 /** What asked for a fence, or for it to go on. */
-export const TRIGGER_KINDS = ['alert', 'manual', 'tick'] as const;
+/**
+ * `detected`: the scheduled tick found the node NotReady for longer than ALERTFENCE_DETECT_AFTER without any
+ * alert (the monitoring stack may have died with it).
+ */
+export const TRIGGER_KINDS = ['alert', 'manual', 'tick', 'detected'] as const;
 export type TriggerKind = (typeof TRIGGER_KINDS)[number];
 
 /** Why a node was refused or skipped; stable machine-readable words, shown in `reason` and in Events. */
@@ -87,6 +91,12 @@ export const REASONS = {
   nodeReplaced: 'NodeReplaced',
   /** A node whose name alertfence uses for its own bookkeeping Lease. */
   reservedName: 'ReservedName',
+  /** An operator paused alertfence cluster-wide (`POST /v1/pause`). */
+  paused: 'Paused',
+  /** The node was fenced ALERTFENCE_MAX_FENCES_PER_NODE times within ALERTFENCE_FENCE_WINDOW: it needs a human. */
+  fenceCap: 'FenceCapReached',
+  /** A cluster autoscaler or Karpenter is removing the node: not a failure to fence. */
+  plannedRemoval: 'PlannedRemoval',
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 
@@ -101,39 +111,4 @@ export const EVENT_REASONS = {
   journalRejected: 'FenceJournalRejected',
   /** A fence waits for an operator (it failed for good, or stopped too long ago). */
   needsOperator: 'FenceNeedsOperator',
-} as const;
-
-/** Names alertfence writes into the cluster. */
-export const KUBE_NAMES = {
-  /** NoSchedule taint added at Mark; never cordon (KubeNodeNotReady ignores unschedulable nodes). */
-  fencingTaintKey: 'alertfence.io/fencing',
-  /** Kubernetes' non-graceful node shutdown taint (KEP-2268, GA in 1.28); controllers match the key only. */
-  outOfServiceTaintKey: 'node.kubernetes.io/out-of-service',
-  outOfServiceTaintValue: 'nodeshutdown',
-  /** Annotation on the journal Lease holding the journal as JSON. */
-  journalAnnotation: 'alertfence.io/journal',
-  /** Annotation holding the HMAC that seals the journal (and the hand-over digest) to this Lease. */
-  sealAnnotation: 'alertfence.io/seal',
-  /** Annotation holding the SHA-256 of the current hand-over's nonce; the nonce itself is never stored. */
-  handoffAnnotation: 'alertfence.io/handoff',
-  /** Label telling alertfence's Leases apart: `journal` or `slots`. */
-  kindLabel: 'alertfence.io/kind',
-  /** The Lease that holds the cluster-wide fence slots (ALERTFENCE_MAX_CONCURRENT_FENCES). */
-  slotsLease: 'alertfence.fence-slots',
-  /** Annotation of the slots Lease holding its entries as JSON. */
-  slotsAnnotation: 'alertfence.io/slots',
-  /** The holder a Lease names between a hand-over and its continuation's takeover. */
-  handoffHolder: 'alertfence/handoff',
-  /** Label on the journal Lease with the fence's status, for `kubectl get lease -L`. */
-  statusLabel: 'alertfence.io/status',
-  /** medik8s remediators lock nodes with Leases here and honour this exclusion label. */
-  medik8sLeaseNamespace: 'medik8s-leases',
-  medik8sExcludeLabel: 'remediation.medik8s.io/exclude-from-remediation',
-  kubeletLeaseNamespace: 'kube-node-lease',
-  controlPlaneLabels: ['node-role.kubernetes.io/control-plane', 'node-role.kubernetes.io/master'],
-  /** The well-known failure-domain labels the storm guard groups nodes by. */
-  zoneLabel: 'topology.kubernetes.io/zone',
-  regionLabel: 'topology.kubernetes.io/region',
-  /** The name alertfence uses as field manager and Event reporting component. */
-  component: 'alertfence',
 } as const;

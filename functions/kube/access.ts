@@ -1,6 +1,12 @@
 import { ConfigError } from '../config.js';
-import { createKubeClient, type KubeClientOptions } from './client.js';
-import { inClusterEndpoint, type KubeEndpoint, loadKubeconfigFile, parseKubeconfig } from './kubeconfig.js';
+import { createKubeClient } from './client.js';
+import {
+  inClusterEndpoint,
+  type KubeEndpoint,
+  loadKubeconfigFile,
+  parseKubeconfig,
+  toKubeConfig,
+} from './kubeconfig.js';
 import type { KubePort } from './port.js';
 
 type Env = Record<string, string | undefined>;
@@ -27,7 +33,6 @@ export type EksTokenFactory = (options: { clusterName: string; region: string })
  *   generated from the function's AWS role.
  */
 export function loadKubeAccess(env: Env, eksToken?: EksTokenFactory): KubeAccess {
-  const options: KubeClientOptions = {};
   let endpoint: KubeEndpoint;
   let mode: KubeAccessMode;
   const allowInsecureTls = /^(true|1|yes)$/i.test(env.ALERTFENCE_KUBE_ALLOW_INSECURE_TLS?.trim() ?? '');
@@ -55,12 +60,13 @@ export function loadKubeAccess(env: Env, eksToken?: EksTokenFactory): KubeAccess
       }
       if (!eksToken) throw new ConfigError('EKS access is not available in this runtime');
       const caData = env.ALERTFENCE_KUBE_CA_DATA;
+      // The EKS IAM token plugs in as the user's authenticator: asked for before every request.
       endpoint = {
-        server: server.replace(/\/+$/, ''),
+        server,
         tls: caData ? { ca: Buffer.from(caData, 'base64').toString('utf8') } : {},
+        bearerToken: eksToken({ clusterName: env.ALERTFENCE_EKS_CLUSTER, region }),
         source: `EKS cluster ${env.ALERTFENCE_EKS_CLUSTER}`,
       };
-      options.bearerToken = eksToken({ clusterName: env.ALERTFENCE_EKS_CLUSTER, region });
       mode = 'eks';
     } else {
       throw new ConfigError(
@@ -71,10 +77,12 @@ export function loadKubeAccess(env: Env, eksToken?: EksTokenFactory): KubeAccess
     if (error instanceof ConfigError) throw error;
     throw new ConfigError(`cannot load Kubernetes access: ${(error as Error).message}`, { cause: error });
   }
-  const warnings = endpoint.tls.insecureSkipVerify
+  const config = toKubeConfig(endpoint);
+  const cluster = config.getCurrentCluster();
+  const warnings = cluster?.skipTLSVerify
     ? [
-        `the API server's certificate is NOT checked (insecure-skip-tls-verify, allowed by ALERTFENCE_KUBE_ALLOW_INSECURE_TLS): anyone on the path to ${endpoint.server} can tell alertfence a node is down`,
+        `the API server's certificate is NOT checked (insecure-skip-tls-verify, allowed by ALERTFENCE_KUBE_ALLOW_INSECURE_TLS): anyone on the path to ${cluster.server} can tell alertfence a node is down`,
       ]
     : [];
-  return { mode, kube: createKubeClient(endpoint, options), warnings };
+  return { mode, kube: createKubeClient(config), warnings };
 }

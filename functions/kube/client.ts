@@ -1,6 +1,8 @@
+// Over 300 lines: the sixteen calls of the port, each a few lines over the helpers they share.
 import { hostname } from 'node:os';
-import { KUBE_NAMES } from '../fence/vocabulary.js';
-import type { KubeEndpoint } from './kubeconfig.js';
+import { type ExecRunner, KubeCredentialError, withAuthenticators } from './authenticators.js';
+import { type KubeEndpoint, toKubeConfig } from './kubeconfig.js';
+import { KUBE_NAMES } from './names.js';
 import { readiness } from './node-facts.js';
 import type {
   KubeEvent,
@@ -24,24 +26,13 @@ import {
   type NodeHealth,
   type ObjectCallOptions,
 } from './port.js';
-import {
-  createTransport,
-  KubeCredentialError,
-  type KubeRequest,
-  KubeStatusError,
-  type TransportOptions,
-} from './transport.js';
+import { createTransport, type KubeRequest, KubeStatusError } from './transport.js';
 
 export interface KubeClientOptions {
-  /**
-   * Supplies a bearer token per request, for tokens that expire (the EKS IAM token). Without it, the
-   * endpoint's own credentials are used.
-   */
-  bearerToken?: () => Promise<string>;
   /** Time limit of each request; default `DEFAULT_REQUEST_TIMEOUT_MS`. */
   requestTimeoutMs?: number;
   /** Runs an exec credential plugin; tests inject it. */
-  runExec?: TransportOptions['runExec'];
+  runExec?: ExecRunner;
 }
 
 /** How many times a taint patch is retried when the Node changed between read and write. */
@@ -140,17 +131,18 @@ function precondition(resourceVersion: string | undefined) {
 
 /**
  * The Kubernetes port over the API server's REST API: exactly the calls of `KubePort`, with errors classified
- * by HTTP status.
+ * by HTTP status. Loading and authentication are `@kubernetes/client-node`'s `KubeConfig`; the calls go
+ * through alertfence's thin call layer (`transport.ts`; why: `README.md`).
  *
  * @example
  * const kube = createKubeClient(loadKubeconfigFile(process.env.KUBECONFIG));
  * const node = await kube.getNode('worker-1');
  */
 export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOptions = {}): KubePort {
-  const transport = createTransport(endpoint, {
+  const { config, forget } = withAuthenticators(toKubeConfig(endpoint), options.runExec);
+  const transport = createTransport(config, {
     timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-    ...(options.bearerToken ? { bearerToken: options.bearerToken } : {}),
-    ...(options.runExec ? { runExec: options.runExec } : {}),
+    onUnauthorized: forget,
   });
   const fieldManager = KUBE_NAMES.component;
 

@@ -1,23 +1,20 @@
 /**
- * Where the API server is and how to prove who we are: read from a kubeconfig (the parts a client needs, as
- * kubectl reads them) or from the pod's service account. Files named by a kubeconfig are read here, once, so
- * a missing certificate is a configuration error at start rather than a failed fence later.
+ * Where the API server is and how alertfence proves who it is there, as a `KubeConfig` of
+ * `@kubernetes/client-node`: loaded from a kubeconfig by the library, with alertfence's refusals on top, or
+ * built from an endpoint that code describes (the pod's service account, EKS, a test's server).
  */
 import { readFileSync } from 'node:fs';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
+import { type Cluster, type Context, KubeConfig, type User } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import * as z from 'zod';
+import { bearerTokenProvider, type ExecPlugin, execProvider, tokenFileProvider } from './authenticators.js';
 
-/** A credential plugin (`users[].user.exec`): a command that prints an `ExecCredential`. */
-export interface ExecPlugin {
-  apiVersion: string;
-  command: string;
-  args: string[];
-  env: Record<string, string>;
-}
-
-/** One API server and one identity on it. */
-export interface KubeEndpoint {
+/**
+ * An API server and an identity given by code rather than by a kubeconfig: the pod's service account, EKS
+ * with the function's IAM role, a test's server.
+ */
+export interface EndpointSpec {
   /** Base URL, e.g. `https://10.0.0.1:6443`. */
   server: string;
   tls: {
@@ -34,52 +31,37 @@ export interface KubeEndpoint {
   /** A bearer token file, re-read as it rotates (projected service-account tokens). */
   tokenFile?: string;
   exec?: ExecPlugin;
+  /** Supplies the bearer token of each request (the EKS IAM token). */
+  bearerToken?: () => Promise<string>;
   /** Where this came from, for logs and errors; never a secret. */
   source: string;
 }
+
+/** What a Kubernetes client is built from: a loaded kubeconfig, or an endpoint given by code. */
+export type KubeEndpoint = KubeConfig | EndpointSpec;
 
 /** The kubeconfig or service account cannot be used; the message says what to fix. */
 export class KubeconfigError extends Error {
   override name = 'KubeconfigError';
 }
 
-const clusterSchema = z.looseObject({
-  server: z.string().min(1),
-  'certificate-authority': z.string().optional(),
-  'certificate-authority-data': z.string().optional(),
-  'insecure-skip-tls-verify': z.boolean().optional(),
-  'tls-server-name': z.string().optional(),
-});
-
-const userSchema = z.looseObject({
-  token: z.string().optional(),
-  tokenFile: z.string().optional(),
-  'client-certificate': z.string().optional(),
-  'client-certificate-data': z.string().optional(),
-  'client-key': z.string().optional(),
-  'client-key-data': z.string().optional(),
-  exec: z
-    .looseObject({
-      apiVersion: z.string(),
-      command: z.string().min(1),
-      args: z.array(z.string()).nullish(),
-      env: z.array(z.object({ name: z.string(), value: z.string() })).nullish(),
-    })
-    .nullish(),
-  'auth-provider': z.unknown().optional(),
-});
-
-const contextSchema = z.looseObject({ cluster: z.string(), user: z.string().optional() });
-
-/** The parts of a kubeconfig (`clientcmd/api/v1`) a client needs; the rest is ignored. */
+/**
+ * The shape of a kubeconfig's lists, checked before the library reads them (its loader silently drops a list
+ * that is not one), and the `tokenFile` its loader ignores. The entries themselves are the library's to read.
+ */
 const kubeconfigSchema = z.looseObject({
-  clusters: z.array(z.looseObject({ name: z.string(), cluster: clusterSchema })).nullish(),
-  users: z.array(z.looseObject({ name: z.string(), user: userSchema })).nullish(),
-  contexts: z.array(z.looseObject({ name: z.string(), context: contextSchema })).nullish(),
+  clusters: z.array(z.looseObject({ name: z.string() })).nullish(),
+  users: z
+    .array(
+      z.looseObject({
+        name: z.string(),
+        user: z.looseObject({ tokenFile: z.string().optional() }).nullish(),
+      }),
+    )
+    .nullish(),
+  contexts: z.array(z.looseObject({ name: z.string() })).nullish(),
   'current-context': z.string().optional(),
 });
-
-const decode = (base64: string) => Buffer.from(base64, 'base64').toString('utf8');
 
 export interface ParseOptions {
   /** Directory the kubeconfig's relative paths are relative to. */
@@ -90,11 +72,16 @@ export interface ParseOptions {
   allowInsecureTls?: boolean;
 }
 
+const base64 = (text: string | Buffer) => Buffer.from(text).toString('base64');
+
 /**
- * The current context of a kubeconfig. `baseDir` resolves the relative paths it names (certificate files, a
- * token file, a credential command), as kubectl resolves them against the kubeconfig's own directory.
+ * Loads a kubeconfig into a `KubeConfig` and checks that its current context can be used: it names a cluster
+ * and a user that exist, the user has no removed `auth-provider` and no certificate without its key, every
+ * file it names can be read (relative paths against `baseDir`, as kubectl resolves them), and the API
+ * server is authenticated by TLS unless `allowInsecureTls`. Files are read here, once, so that a missing
+ * certificate is a configuration error at start rather than a failed fence later.
  */
-export function parseKubeconfig(text: string, options: ParseOptions): KubeEndpoint {
+export function parseKubeconfig(text: string, options: ParseOptions): KubeConfig {
   const { baseDir, source } = options;
   let document: unknown;
   try {
@@ -110,75 +97,154 @@ export function parseKubeconfig(text: string, options: ParseOptions): KubeEndpoi
     const issue = parsed.error.issues[0];
     throw new KubeconfigError(`${source} is not a kubeconfig: ${issue?.path.join('.')}: ${issue?.message}`);
   }
-  const config = parsed.data;
-  const contextName = config['current-context'];
+  const loaded = new KubeConfig();
+  try {
+    // The library reads the document we parsed (JSON is YAML), so both see the same kubeconfig.
+    loaded.loadFromString(JSON.stringify(parsed.data));
+  } catch (error) {
+    throw new KubeconfigError(`${source} is not a kubeconfig: ${(error as Error).message}`);
+  }
+  loaded.makePathsAbsolute(baseDir);
+
+  const contextName = loaded.getCurrentContext();
   if (!contextName) throw new KubeconfigError(`${source} has no current-context`);
-  const context = (config.contexts ?? []).find((entry) => entry.name === contextName)?.context;
+  const context = loaded.getContextObject(contextName);
   if (!context) throw new KubeconfigError(`${source}: current-context "${contextName}" is not defined`);
-  const cluster = (config.clusters ?? []).find((entry) => entry.name === context.cluster)?.cluster;
+  const cluster = loaded.getCluster(context.cluster);
   if (!cluster) throw new KubeconfigError(`${source}: cluster "${context.cluster}" is not defined`);
-  const user = context.user ? (config.users ?? []).find((entry) => entry.name === context.user)?.user : {};
+  const user = context.user ? loaded.getUser(context.user) : { name: '' };
   if (!user) throw new KubeconfigError(`${source}: user "${context.user}" is not defined`);
-  if (user['auth-provider'] !== undefined) {
+  if (user.authProvider) {
     throw new KubeconfigError(
       `${source}: user "${context.user}" uses an auth-provider, which Kubernetes removed; use a token, a client certificate or an exec plugin`,
     );
   }
-
+  const exec = user.exec as Partial<RawExec> | null | undefined;
+  if (exec && !(exec.command && exec.apiVersion)) {
+    throw new KubeconfigError(
+      `${source}: user "${context.user}" has an exec plugin without a command or apiVersion`,
+    );
+  }
   const path = (file: string) => (isAbsolute(file) ? file : resolve(baseDir, file));
-  const readPem = (inline: string | undefined, file: string | undefined, what: string) => {
-    if (inline) return decode(inline);
+  const readPem = (file: string | undefined, what: string) => {
     if (!file) return undefined;
     try {
-      return readFileSync(path(file), 'utf8');
+      return base64(readFileSync(file));
     } catch (error) {
       throw new KubeconfigError(`${source}: cannot read the ${what} ${file}: ${(error as Error).message}`);
     }
   };
-
-  const cert = readPem(user['client-certificate-data'], user['client-certificate'], 'client certificate');
-  const key = readPem(user['client-key-data'], user['client-key'], 'client key');
-  if (Boolean(cert) !== Boolean(key)) {
+  const certData = readPem(user.certFile, 'client certificate') ?? user.certData;
+  const keyData = readPem(user.keyFile, 'client key') ?? user.keyData;
+  if (Boolean(certData) !== Boolean(keyData)) {
     throw new KubeconfigError(`${source}: user "${context.user}" has a client certificate or key, not both`);
   }
-  const ca = readPem(
-    cluster['certificate-authority-data'],
-    cluster['certificate-authority'],
-    'CA certificate',
-  );
-  const exec = user.exec;
-  if (cluster['insecure-skip-tls-verify'] && !options.allowInsecureTls) {
+  const caData = readPem(cluster.caFile, 'CA certificate') ?? cluster.caData;
+  if (cluster.skipTLSVerify && !options.allowInsecureTls) {
     throw new KubeconfigError(
       `${source}: cluster "${context.cluster}" sets insecure-skip-tls-verify; alertfence will not take a node's health from an API server it cannot authenticate (anyone on the path could answer). Give it the cluster's CA (certificate-authority-data), or, for a lab only, set ALERTFENCE_KUBE_ALLOW_INSECURE_TLS=true`,
     );
   }
+  if (cluster.server.startsWith('http:') && !cluster.skipTLSVerify) {
+    throw new KubeconfigError(
+      `${source}: cluster "${context.cluster}" is plain HTTP (${cluster.server}); alertfence talks to an API server over TLS only (for a lab, set insecure-skip-tls-verify and ALERTFENCE_KUBE_ALLOW_INSECURE_TLS=true)`,
+    );
+  }
+  const rawUser = parsed.data.users?.find((entry) => entry.name === context.user)?.user;
+  return kubeConfigOf(
+    { ...withoutFiles(cluster), ...(caData ? { caData } : {}) },
+    handOver(
+      { ...withoutFiles(user), certData, keyData },
+      rawUser?.tokenFile && path(rawUser.tokenFile),
+      path,
+    ),
+    contextName,
+  );
+}
+
+/** A cluster or user without the file paths, whose contents are now inline. */
+function withoutFiles<T extends Cluster | User>(entry: T): T {
+  const { caFile: _ca, certFile: _cert, keyFile: _key, ...rest } = entry as Cluster & User;
+  return rest as T;
+}
+
+/**
+ * The user as alertfence's authenticators serve it. Precedence as before the library: a token, else a token
+ * file, else an exec plugin; the library's own `ExecAuth` must not see the plugin (see `authenticators.ts`).
+ */
+function handOver(user: User, tokenFile: string | undefined, path: (file: string) => string): User {
+  const { exec: _exec, ...rest } = user;
+  const exec = (user.exec ?? undefined) as RawExec | undefined;
+  if (user.token) return rest;
+  if (tokenFile) return { ...rest, authProvider: tokenFileProvider(tokenFile) };
+  if (!exec) return rest;
   return {
-    server: cluster.server.replace(/\/+$/, ''),
-    tls: {
-      ...(ca ? { ca } : {}),
-      ...(cert && key ? { cert, key } : {}),
-      ...(cluster['insecure-skip-tls-verify'] ? { insecureSkipVerify: true } : {}),
-      ...(cluster['tls-server-name'] ? { serverName: cluster['tls-server-name'] } : {}),
-    },
-    ...(user.token ? { token: user.token } : {}),
-    ...(!user.token && user.tokenFile ? { tokenFile: path(user.tokenFile) } : {}),
-    ...(exec
-      ? {
-          exec: {
-            apiVersion: exec.apiVersion,
-            // A command with a path separator is relative to the kubeconfig; a bare name is looked up in PATH.
-            command: exec.command.includes('/') ? path(exec.command) : exec.command,
-            args: exec.args ?? [],
-            env: Object.fromEntries((exec.env ?? []).map(({ name, value }) => [name, value])),
-          },
-        }
-      : {}),
-    source: `${source} (context ${contextName})`,
+    ...rest,
+    authProvider: execProvider({
+      apiVersion: exec.apiVersion,
+      // A command with a path separator is relative to the kubeconfig; a bare name is looked up in PATH.
+      command: exec.command.includes('/') ? path(exec.command) : exec.command,
+      args: exec.args ?? [],
+      env: Object.fromEntries((exec.env ?? []).map(({ name, value }) => [name, value])),
+    }),
   };
 }
 
+/** `users[].user.exec` as a kubeconfig writes it. */
+interface RawExec {
+  apiVersion: string;
+  command: string;
+  args?: string[] | null;
+  env?: Array<{ name: string; value: string }> | null;
+}
+
+/** A `KubeConfig` of exactly one cluster, one user and the context that joins them. */
+function kubeConfigOf(cluster: Cluster, user: User, contextName = 'alertfence'): KubeConfig {
+  const config = new KubeConfig();
+  const context: Context = { name: contextName, cluster: cluster.name, user: user.name };
+  config.loadFromOptions({
+    clusters: [cluster],
+    users: [user],
+    contexts: [context],
+    currentContext: contextName,
+  });
+  return config;
+}
+
+/** The `KubeConfig` of an endpoint given by code. */
+export function kubeConfigFor(endpoint: EndpointSpec): KubeConfig {
+  const { tls } = endpoint;
+  const cluster: Cluster = {
+    name: endpoint.source,
+    server: endpoint.server.replace(/\/+$/, ''),
+    // The library speaks plain HTTP only to a cluster marked insecure; an endpoint given as http:// is one.
+    skipTLSVerify: Boolean(tls.insecureSkipVerify) || endpoint.server.startsWith('http:'),
+    ...(tls.ca ? { caData: base64(tls.ca) } : {}),
+    ...(tls.serverName ? { tlsServerName: tls.serverName } : {}),
+  };
+  const authProvider = endpoint.bearerToken
+    ? bearerTokenProvider(endpoint.bearerToken)
+    : endpoint.tokenFile && !endpoint.token
+      ? tokenFileProvider(endpoint.tokenFile)
+      : endpoint.exec && !endpoint.token
+        ? execProvider(endpoint.exec)
+        : undefined;
+  const user: User = {
+    name: endpoint.source,
+    ...(endpoint.token && !endpoint.bearerToken ? { token: endpoint.token } : {}),
+    ...(tls.cert && tls.key ? { certData: base64(tls.cert), keyData: base64(tls.key) } : {}),
+    ...(authProvider ? { authProvider } : {}),
+  };
+  return kubeConfigOf(cluster, user);
+}
+
+/** The `KubeConfig` a client is built from. */
+export function toKubeConfig(endpoint: KubeEndpoint): KubeConfig {
+  return endpoint instanceof KubeConfig ? endpoint : kubeConfigFor(endpoint);
+}
+
 /** Reads a kubeconfig file; `KUBECONFIG` may name only one. */
-export function loadKubeconfigFile(file: string, options: { allowInsecureTls?: boolean } = {}): KubeEndpoint {
+export function loadKubeconfigFile(file: string, options: { allowInsecureTls?: boolean } = {}): KubeConfig {
   if (file.split(delimiter).filter(Boolean).length > 1) {
     throw new KubeconfigError(
       `KUBECONFIG=${file} lists several files; alertfence reads exactly one, so point it at the one to use`,
@@ -202,12 +268,14 @@ export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccoun
 
 /**
  * The pod's own identity: the API server from `KUBERNETES_SERVICE_HOST`/`_PORT`, its CA and the projected
- * token, which the kubelet rotates, so it is re-read rather than kept.
+ * token, which the kubelet rotates, so it is re-read rather than kept. Not the library's `loadFromCluster`:
+ * that one reads `process.env` rather than the configuration given, and defers reading the CA to the first
+ * request.
  */
 export function inClusterEndpoint(
   env: Record<string, string | undefined>,
   accountDir: string = SERVICE_ACCOUNT_DIR,
-): KubeEndpoint {
+): EndpointSpec {
   const host = env.KUBERNETES_SERVICE_HOST;
   const port = env.KUBERNETES_SERVICE_PORT ?? '443';
   if (!host) throw new KubeconfigError('not in a cluster: KUBERNETES_SERVICE_HOST is not set');

@@ -1,130 +1,44 @@
 /**
- * The Kubernetes objects alertfence reads and writes, as the API server sends them: only the fields it uses,
- * every field optional as in the API. Timestamps are the RFC 3339 strings of the wire; nothing here is a class.
+ * The Kubernetes objects alertfence reads and writes: the models of `@kubernetes/client-node`, as they travel
+ * as JSON. The library's models are classes whose `metav1.Time` fields are `Date`s once its serializer has
+ * walked them; alertfence never runs that serializer (see `README.md`), so here every `Date` of a model is the
+ * RFC 3339 string the API server sent, `MicroTime` included, and nothing is a class.
  */
+import type {
+  CoreV1Event,
+  V1Lease,
+  V1Node,
+  V1NodeCondition,
+  V1ObjectMeta,
+  V1PersistentVolume,
+  V1Pod,
+  V1Taint,
+  V1Toleration,
+  V1VolumeAttachment,
+} from '@kubernetes/client-node';
 
 /** `metav1.Time` or `metav1.MicroTime` on the wire, e.g. `2026-11-22T13:00:00Z` or `…13:00:00.123456Z`. */
 export type Timestamp = string;
 
-export interface ObjectMeta {
-  name?: string;
-  generateName?: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  creationTimestamp?: Timestamp;
-  deletionTimestamp?: Timestamp;
-  ownerReferences?: Array<{
-    apiVersion: string;
-    kind: string;
-    name: string;
-    uid: string;
-    controller?: boolean;
-  }>;
-}
+/** A model of the library as JSON carries it: each `Date` (and `V1MicroTime`) is its RFC 3339 text. */
+export type Wire<T> = T extends Date
+  ? Timestamp
+  : T extends ReadonlyArray<infer Item>
+    ? Array<Wire<Item>>
+    : T extends object
+      ? { [Key in keyof T]: Wire<T[Key]> }
+      : T;
 
-export interface Taint {
-  key: string;
-  value?: string;
-  effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute' | (string & {});
-}
-
-export interface NodeCondition {
-  type: string;
-  status: string;
-  reason?: string;
-  message?: string;
-  lastHeartbeatTime?: Timestamp;
-  lastTransitionTime?: Timestamp;
-}
-
-export interface Node {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: ObjectMeta;
-  spec?: { providerID?: string; taints?: Taint[]; unschedulable?: boolean };
-  status?: {
-    conditions?: NodeCondition[];
-    addresses?: Array<{ type: string; address: string }>;
-  };
-}
-
-export interface Lease {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: ObjectMeta;
-  spec?: {
-    holderIdentity?: string;
-    leaseDurationSeconds?: number;
-    /** `metav1.MicroTime`: the API server refuses these with fewer than six fractional digits. */
-    acquireTime?: Timestamp;
-    renewTime?: Timestamp;
-    leaseTransitions?: number;
-  };
-}
-
-export interface Toleration {
-  key?: string;
-  operator?: 'Exists' | 'Equal' | (string & {});
-  value?: string;
-  effect?: string;
-  tolerationSeconds?: number;
-}
-
-export interface Pod {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: ObjectMeta;
-  spec?: {
-    nodeName?: string;
-    containers?: Array<{ name: string; image?: string }>;
-    tolerations?: Toleration[];
-    volumes?: Array<{ name: string; persistentVolumeClaim?: { claimName: string } }>;
-  };
-  status?: { phase?: string };
-}
-
-export interface VolumeAttachment {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: ObjectMeta;
-  spec?: {
-    attacher?: string;
-    nodeName?: string;
-    source?: { persistentVolumeName?: string };
-  };
-  status?: { attached?: boolean };
-}
-
-export interface PersistentVolume {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: ObjectMeta;
-  spec?: {
-    csi?: { driver: string; volumeHandle: string };
-    awsElasticBlockStore?: { volumeID: string };
-    cinder?: { volumeID: string };
-    claimRef?: { namespace?: string; name?: string };
-  };
-}
-
-export interface KubeEvent {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: ObjectMeta;
-  involvedObject?: { apiVersion?: string; kind?: string; name?: string; namespace?: string; uid?: string };
-  type?: string;
-  reason?: string;
-  message?: string;
-  source?: { component?: string };
-  reportingComponent?: string;
-  reportingInstance?: string;
-  firstTimestamp?: Timestamp;
-  lastTimestamp?: Timestamp;
-  count?: number;
-}
+export type ObjectMeta = Wire<V1ObjectMeta>;
+export type Taint = Wire<V1Taint>;
+export type Toleration = Wire<V1Toleration>;
+export type NodeCondition = Wire<V1NodeCondition>;
+export type Node = Wire<V1Node>;
+export type Lease = Wire<V1Lease>;
+export type Pod = Wire<V1Pod>;
+export type VolumeAttachment = Wire<V1VolumeAttachment>;
+export type PersistentVolume = Wire<V1PersistentVolume>;
+export type KubeEvent = Wire<CoreV1Event>;
 
 /** A list answer of the API server. */
 export interface ObjectList<T> {

@@ -1,15 +1,14 @@
 /**
- * HTTP to the API server: one keep-alive agent with the endpoint's TLS settings, a bearer token per request
- * where the identity has one, a time limit on every request, and JSON in and out. It knows nothing of kinds
- * or verbs; `client.ts` does.
+ * HTTP to the API server: the thin call layer under alertfence's Kubernetes calls. Credentials and TLS material
+ * of every request come from `@kubernetes/client-node`'s `KubeConfig.applyToHTTPSOptions` (its authenticators
+ * and alertfence's); the request itself goes out here, on one keep-alive agent, with a time limit, JSON in
+ * and out. It knows nothing of kinds or verbs; `client.ts` does. Why not the library's generated API
+ * classes: `README.md`.
  */
-import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { promisify } from 'node:util';
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
 import { createGunzip } from 'node:zlib';
-import type { ExecPlugin, KubeEndpoint } from './kubeconfig.js';
+import type { KubeConfig } from '@kubernetes/client-node';
 
 export interface KubeRequest {
   method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -37,11 +36,6 @@ export class KubeStatusError extends Error {
   }
 }
 
-/** No credentials to send: the token file or the credential plugin failed. */
-export class KubeCredentialError extends Error {
-  override name = 'KubeCredentialError';
-}
-
 /** A reused keep-alive connection was reset before an idempotent request got its answer: send it again. */
 class StaleConnectionError extends Error {
   override name = 'StaleConnectionError';
@@ -62,103 +56,11 @@ export interface KubeTransport {
 export interface TransportOptions {
   /** Time limit of each request, from sending it to the last byte of the answer. */
   timeoutMs: number;
-  /** Supplies a bearer token per request (the EKS IAM token); wins over the endpoint's own credentials. */
-  bearerToken?: () => Promise<string>;
-  /** Runs an exec credential plugin; injected by tests. */
-  runExec?: (plugin: ExecPlugin) => Promise<string>;
+  /** Told when the API server refused the credentials (401), so that the next request fetches new ones. */
+  onUnauthorized?: () => void;
 }
-
-/** How long a token file is trusted before it is read again: the kubelet rotates projected tokens. */
-const TOKEN_FILE_TTL_MS = 60_000;
-/** An exec credential is renewed this long before it expires, so no request carries an expiring token. */
-const EXEC_EXPIRY_MARGIN_MS = 60_000;
-const EXEC_TIMEOUT_MS = 30_000;
 
 const USER_AGENT = 'alertfence';
-
-const run = promisify(execFile);
-
-async function runExecPlugin(plugin: ExecPlugin): Promise<string> {
-  const { stdout } = await run(plugin.command, plugin.args, {
-    env: {
-      ...process.env,
-      ...plugin.env,
-      KUBERNETES_EXEC_INFO: JSON.stringify({
-        apiVersion: plugin.apiVersion,
-        kind: 'ExecCredential',
-        spec: { interactive: false },
-      }),
-    },
-    timeout: EXEC_TIMEOUT_MS,
-    maxBuffer: 1024 * 1024,
-  });
-  return stdout;
-}
-
-/** A cached value and when it must be fetched again. */
-interface Cached {
-  value: string;
-  until: number;
-}
-
-/** The bearer token source of an endpoint, or `undefined` when it authenticates by certificate alone. */
-function tokenSource(endpoint: KubeEndpoint, options: TransportOptions) {
-  if (options.bearerToken) return { get: options.bearerToken, forget: () => {} };
-  if (endpoint.token) {
-    const token = endpoint.token;
-    return { get: async () => token, forget: () => {} };
-  }
-  let cached: Cached | undefined;
-  const remembered = async (fetch: () => Promise<Cached>) => {
-    if (!cached || Date.now() >= cached.until) cached = await fetch();
-    return cached.value;
-  };
-  const forget = () => {
-    cached = undefined;
-  };
-  const { tokenFile, exec } = endpoint;
-  if (tokenFile) {
-    return {
-      get: () =>
-        remembered(async () => {
-          const token = await readFile(tokenFile, 'utf8').catch((error: Error) => {
-            throw new KubeCredentialError(`cannot read the token file ${tokenFile}: ${error.message}`);
-          });
-          return { value: token.trim(), until: Date.now() + TOKEN_FILE_TTL_MS };
-        }),
-      forget,
-    };
-  }
-  if (exec) {
-    const runExec = options.runExec ?? runExecPlugin;
-    return {
-      get: () =>
-        remembered(async () => {
-          const output = await runExec(exec).catch((error: Error) => {
-            throw new KubeCredentialError(`credential plugin ${exec.command} failed: ${error.message}`);
-          });
-          let status: { token?: string; expirationTimestamp?: string } | undefined;
-          try {
-            status = (JSON.parse(output) as { status?: typeof status }).status;
-          } catch {
-            throw new KubeCredentialError(`credential plugin ${exec.command} printed no ExecCredential JSON`);
-          }
-          if (!status?.token) {
-            throw new KubeCredentialError(
-              `credential plugin ${exec.command} printed no status.token (client certificates from a plugin are not supported)`,
-            );
-          }
-          const expires = status.expirationTimestamp ? Date.parse(status.expirationTimestamp) : Number.NaN;
-          return {
-            value: status.token,
-            until: Number.isNaN(expires) ? Number.POSITIVE_INFINITY : expires - EXEC_EXPIRY_MARGIN_MS,
-          };
-        }),
-      forget,
-    };
-  }
-  return undefined;
-}
 
 /** The answer's body as text, decompressed when the API server compressed it. */
 function readBody(response: IncomingMessage): Promise<string> {
@@ -182,28 +84,34 @@ function statusError(status: number, text: string): KubeStatusError {
   return new KubeStatusError(status, body?.reason || undefined, body?.message || undefined);
 }
 
+/** The parts of `applyToHTTPSOptions`' answer that make the TLS connection (the agent pools by them). */
+function tlsOptions(credentials: RequestOptions): RequestOptions {
+  const { ca, cert, key, servername, rejectUnauthorized } = credentials;
+  return {
+    ...(ca ? { ca } : {}),
+    ...(cert ? { cert } : {}),
+    ...(key ? { key } : {}),
+    ...(servername ? { servername } : {}),
+    ...(rejectUnauthorized === undefined ? {} : { rejectUnauthorized }),
+  };
+}
+
 /**
- * A transport to one endpoint.
+ * A transport to the current cluster of a `KubeConfig`, as its current user.
  *
  * @example
  * const transport = createTransport(loadKubeconfigFile('/etc/alertfence/kubeconfig'), { timeoutMs: 15_000 });
  * const node = await transport.request({ method: 'GET', path: '/api/v1/nodes/worker-1' });
  */
-export function createTransport(endpoint: KubeEndpoint, options: TransportOptions): KubeTransport {
-  const base = new URL(endpoint.server);
+export function createTransport(config: KubeConfig, options: TransportOptions): KubeTransport {
+  const cluster = config.getCurrentCluster();
+  if (!cluster) throw new Error('the kubeconfig has no current cluster');
+  const base = new URL(cluster.server);
   const secure = base.protocol === 'https:';
-  const agent = secure
-    ? new HttpsAgent({
-        keepAlive: true,
-        ca: endpoint.tls.ca,
-        cert: endpoint.tls.cert,
-        key: endpoint.tls.key,
-        rejectUnauthorized: !endpoint.tls.insecureSkipVerify,
-        ...(endpoint.tls.serverName ? { servername: endpoint.tls.serverName } : {}),
-      })
-    : new HttpAgent({ keepAlive: true });
+  // The library's `applyToHTTPSOptions` makes a new agent for every request (no keep-alive: a TLS handshake per
+  // call); alertfence keeps one, which pools connections by the TLS material each request names.
+  const agent = secure ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
   const send = secure ? httpsRequest : httpRequest;
-  const tokens = tokenSource(endpoint, options);
   const basePath = base.pathname.replace(/\/+$/, '');
 
   async function once<T>(request: KubeRequest): Promise<T> {
@@ -213,18 +121,10 @@ export function createTransport(endpoint: KubeEndpoint, options: TransportOption
     }
     const search = query.size > 0 ? `?${query}` : '';
     const payload = request.body === undefined ? undefined : Buffer.from(JSON.stringify(request.body));
-    const headers: Record<string, string | number> = {
-      accept: request.accept ?? 'application/json',
-      // Lists of Nodes are megabytes of near-identical JSON: the API server compresses answers over 128 KiB
-      // (APIResponseCompression) when asked, about 25 times here, as it does for client-go, which asks by default.
-      'accept-encoding': 'gzip',
-      'user-agent': USER_AGENT,
-    };
-    if (payload) {
-      headers['content-type'] = request.contentType ?? 'application/json';
-      headers['content-length'] = payload.length;
-    }
-    if (tokens) headers.authorization = `Bearer ${await tokens.get()}`;
+    // This request's credentials (a token from a plugin, a file or a supplier, a client certificate) and TLS
+    // material, as the library works them out from the kubeconfig.
+    const credentials: RequestOptions = { headers: {} };
+    await config.applyToHTTPSOptions(credentials);
     // The shorter of the transport's limit and what is left of the caller's step: a step never outlives its
     // deadline waiting on a hung API server.
     const limitMs =
@@ -233,6 +133,19 @@ export function createTransport(endpoint: KubeEndpoint, options: TransportOption
         : Math.min(options.timeoutMs, request.deadline - Date.now());
     if (limitMs <= 0)
       throw new KubeTimeoutError(`the step's deadline passed before ${request.method} ${request.path}`);
+    const headers: Record<string, string | number> = {};
+    for (const [name, value] of Object.entries(credentials.headers ?? {})) {
+      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    headers.accept = request.accept ?? 'application/json';
+    // Lists of Nodes are megabytes of near-identical JSON: the API server compresses answers over 128 KiB
+    // (APIResponseCompression) when asked, about 25 times here, as it does for client-go, which asks by default.
+    headers['accept-encoding'] = 'gzip';
+    headers['user-agent'] = USER_AGENT;
+    if (payload) {
+      headers['content-type'] = request.contentType ?? 'application/json';
+      headers['content-length'] = payload.length;
+    }
 
     return new Promise((resolve, reject) => {
       const outgoing = send(
@@ -243,13 +156,16 @@ export function createTransport(endpoint: KubeEndpoint, options: TransportOption
           path: `${basePath}${request.path}${search}`,
           method: request.method,
           headers,
-          agent,
+          ...(credentials.auth ? { auth: credentials.auth } : {}),
+          ...tlsOptions(credentials),
+          // Through a `proxy-url`, the library's proxy agent; else the kept-alive one.
+          agent: cluster?.proxyUrl ? credentials.agent : agent,
         },
         (response) => {
           readBody(response).then((text) => {
             clearTimeout(timer);
             const status = response.statusCode ?? 0;
-            if (status === 401) tokens?.forget();
+            if (status === 401) options.onUnauthorized?.();
             if (status < 200 || status >= 300) return reject(statusError(status, text));
             try {
               resolve((text ? JSON.parse(text) : undefined) as T);

@@ -1,18 +1,13 @@
 /**
- * A stand-in for the CSI external-attacher and the EBS CSI controller: it mirrors the VolumeAttachments of one
- * CSIDriver to moto's AttachVolume / DetachVolume and reports back in `status.attached`, so the attach/detach
- * controller, the scheduler and alertfence see what they would see on EC2.
+ * A stand-in for the CSI external-attacher and the cloud's CSI controller (EBS, Cinder): it mirrors the
+ * VolumeAttachments of one CSIDriver to the cloud's attach and detach calls (moto's AttachVolume /
+ * DetachVolume, Nova's os-volume_attachments) and reports back in `status.attached`, so the attach/detach
+ * controller, the scheduler and alertfence see what they would see on the cloud.
  *
- * Like the real driver it never attaches a volume that EC2 still shows attached to another instance: that
- * volume stays stuck until someone detaches it in the cloud, which is the Multi-Attach block of a dead node.
+ * Like the real drivers it never attaches a volume that the cloud still shows attached to another instance:
+ * that volume stays stuck until someone detaches it in the cloud, which is the Multi-Attach block of a dead
+ * node (and, on OpenStack, the "attached to a different instance" of the seed write-up).
  */
-import {
-  AttachVolumeCommand,
-  DescribeVolumesCommand,
-  DetachVolumeCommand,
-  type EC2Client,
-  type Volume,
-} from '@aws-sdk/client-ec2';
 import {
   ApiException,
   CoreV1Api,
@@ -22,18 +17,19 @@ import {
   setHeaderOptions,
   type V1VolumeAttachment,
 } from '@kubernetes/client-node';
+import type { AttacherCloud } from './clouds.js';
 import { every } from './loop.js';
 
 /** What the shim did, with the wall-clock time it happened. */
 export interface AttacherEvent {
   at: number;
-  /** `detached`: `at` is when EC2 showed the volume detached, `releasedAt` when the finalizer was removed. */
+  /** `detached`: `at` is when the cloud showed the volume detached, `releasedAt` when the finalizer was removed. */
   kind: 'attached' | 'detached' | 'refused';
   attachment: string;
   node: string;
   volumeId: string;
   instanceId: string;
-  /** For `refused`: the instance EC2 shows the volume attached to. */
+  /** For `refused`: the instance the cloud shows the volume attached to. */
   heldBy?: string;
   /** For `detached`: when the VolumeAttachment's finalizer was removed (it is gone then). */
   releasedAt?: number;
@@ -42,10 +38,10 @@ export interface AttacherEvent {
 export interface AttacherShimOptions {
   /** Admin access: the shim plays a controller. */
   kubeconfig: KubeConfig;
-  ec2: EC2Client;
+  cloud: AttacherCloud;
   /** `spec.attacher` of the VolumeAttachments to serve, i.e. the CSIDriver's name. */
   driverName: string;
-  /** The EC2 instance behind a node name, also after the Node object is gone. */
+  /** The instance behind a node name, also after the Node object is gone. */
   instanceOf: (node: string) => string | undefined;
   intervalMs?: number;
   onEvent?: (event: AttacherEvent) => void;
@@ -68,8 +64,8 @@ export function attacherFinalizer(driverName: string): string {
 
 /**
  * Starts the shim's sync loop. Each pass lists the VolumeAttachments and, for each of the driver's:
- * - new: adds the finalizer, attaches the volume in moto (or refuses, see above), sets `status.attached`;
- * - being deleted: detaches the volume in moto, waits until EC2 shows it detached, removes the finalizer.
+ * - new: adds the finalizer, attaches the volume in the cloud (or refuses, see above), sets `status.attached`;
+ * - being deleted: detaches the volume in the cloud, waits until it shows it detached, removes the finalizer.
  */
 export function startAttacherShim(options: AttacherShimOptions): AttacherShim {
   const storage = options.kubeconfig.makeApiClient(StorageV1Api);
@@ -98,32 +94,6 @@ export function startAttacherShim(options: AttacherShimOptions): AttacherShim {
     return handle;
   }
 
-  async function describeVolume(volumeId: string): Promise<Volume> {
-    const output = await options.ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }));
-    const volume = output.Volumes?.[0];
-    if (!volume) throw new Error(`moto does not show ${volumeId}`);
-    return volume;
-  }
-
-  const attachedTo = (volume: Volume) =>
-    (volume.Attachments ?? [])
-      .filter((a) => a.State === 'attached' || a.State === 'attaching')
-      .map((a) => a.InstanceId ?? '');
-
-  /** A device name not used by another volume of the instance (`/dev/sdf` … `/dev/sdp`). */
-  async function freeDevice(instanceId: string): Promise<string> {
-    const output = await options.ec2.send(
-      new DescribeVolumesCommand({ Filters: [{ Name: 'attachment.instance-id', Values: [instanceId] }] }),
-    );
-    const used = new Set(
-      (output.Volumes ?? []).flatMap((v) => (v.Attachments ?? []).map((a) => a.Device ?? '')),
-    );
-    for (const letter of 'fghijklmnop') {
-      if (!used.has(`/dev/sd${letter}`)) return `/dev/sd${letter}`;
-    }
-    throw new Error(`${instanceId} has no free device name`);
-  }
-
   async function attach(attachment: V1VolumeAttachment): Promise<void> {
     const name = attachment.metadata?.name ?? '';
     const node = attachment.spec.nodeName;
@@ -144,7 +114,7 @@ export function startAttacherShim(options: AttacherShimOptions): AttacherShim {
     const volumeId = await volumeIdOf(attachment);
     const instanceId = options.instanceOf(node);
     if (!volumeId || !instanceId) return;
-    const holders = attachedTo(await describeVolume(volumeId));
+    const holders = await options.cloud.holders(volumeId);
     const elsewhere = holders.find((holder) => holder !== instanceId);
     if (elsewhere) {
       // EBS refuses to attach a volume that is in use (VolumeInUse): report it as the CSI driver would.
@@ -169,18 +139,9 @@ export function startAttacherShim(options: AttacherShimOptions): AttacherShim {
       );
       return;
     }
-    if (!holders.includes(instanceId)) {
-      await options.ec2.send(
-        new AttachVolumeCommand({
-          VolumeId: volumeId,
-          InstanceId: instanceId,
-          Device: await freeDevice(instanceId),
-        }),
-      );
-    }
-    const device = (await describeVolume(volumeId)).Attachments?.find(
-      (a) => a.InstanceId === instanceId,
-    )?.Device;
+    const device = holders.includes(instanceId)
+      ? undefined
+      : await options.cloud.attach(volumeId, instanceId);
     await storage.patchVolumeAttachmentStatus(
       {
         name,
@@ -204,12 +165,12 @@ export function startAttacherShim(options: AttacherShimOptions): AttacherShim {
     const instanceId = options.instanceOf(node);
     let detachedAt: number | undefined;
     if (volumeId && instanceId) {
-      if (attachedTo(await describeVolume(volumeId)).includes(instanceId)) {
-        await options.ec2.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId }));
+      if ((await options.cloud.holders(volumeId)).includes(instanceId)) {
+        await options.cloud.detach(volumeId, instanceId);
       }
-      // ControllerUnpublishVolume returns only once EC2 shows the volume detached.
-      for (let look = 0; attachedTo(await describeVolume(volumeId)).includes(instanceId); look++) {
-        if (look >= 50) throw new Error(`${volumeId} does not detach from ${instanceId}`);
+      // ControllerUnpublishVolume returns only once the cloud shows the volume detached.
+      for (let look = 0; (await options.cloud.holders(volumeId)).includes(instanceId); look++) {
+        if (look >= 300) throw new Error(`${volumeId} does not detach from ${instanceId}`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       detachedAt = Date.now();

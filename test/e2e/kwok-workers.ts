@@ -8,10 +8,9 @@
  *   the attach/detach controller only manages Nodes that carry it.
  * - the volume gate sets that annotation when every CSI volume of the pod is attached to its node, as the
  *   kubelet's volume manager waits for the attach before it starts containers.
- * - the boot watcher re-registers a Node whose machine was stopped and is running again, as a kubelet does
- *   when it starts: kwok knows nothing about moto, so this loop is what ties the two together.
+ * - the boot watcher re-registers a Node whose machine was stopped (or rebooted) and is running again, as a
+ *   kubelet does when it starts: kwok knows nothing about the cloud, so this loop is what ties the two together.
  */
-import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import {
   ApiException,
   CoreV1Api,
@@ -23,6 +22,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import type { ControlPlane } from '../peers/control-plane.js';
+import type { E2eCloud, Machine } from './clouds.js';
 import { every, type Loop } from './loop.js';
 
 /** Set by the volume gate; kwok's pod stage waits for it. */
@@ -89,16 +89,12 @@ spec:
     delete: true
 `;
 
-export interface WorkerNodeSpec {
-  name: string;
-  instanceId: string;
-  zone: string;
-}
+export type WorkerNodeSpec = Machine;
 
 /** Registers a worker's Node (as its kubelet does at start) on the control plane's kwok; waits until Ready. */
 export function registerWorker(cluster: ControlPlane, spec: WorkerNodeSpec): Promise<V1Node> {
   return cluster.createNode(spec.name, {
-    providerID: `aws:///${spec.zone}/${spec.instanceId}`,
+    providerID: spec.providerID,
     labels: { 'kubernetes.io/os': 'linux', 'topology.kubernetes.io/zone': spec.zone },
     annotations: { [CONTROLLER_MANAGED_ATTACH]: 'true' },
   });
@@ -160,36 +156,34 @@ export function startVolumeGate(kubeconfig: KubeConfig, options: { intervalMs?: 
 }
 
 /**
- * Re-registration: when a worker's machine is running again after having been stopped, and its Node is gone,
- * the kubelet starting on it registers the Node anew. `onRegistered` reports when it did.
+ * Re-registration: when a worker's machine is running again after having been stopped or in a transition
+ * (a reboot), and its Node is gone, the kubelet starting on it registers the Node anew. `onRegistered`
+ * reports when it did.
  */
 export function startBootWatcher(
   options: {
     kubeconfig: KubeConfig;
-    ec2: EC2Client;
+    cloud: Pick<E2eCloud, 'power'>;
     cluster: ControlPlane;
     machines: readonly WorkerNodeSpec[];
     onRegistered?: (name: string, at: number) => void;
+    /**
+     * Machines known to have gone down, by instance id: the harness adds one it rebooted, since a hard
+     * reboot of the fake virt driver is over before a poll could see it.
+     */
+    wasDown?: Set<string>;
   },
   intervalMs = 250,
 ): Loop {
   const core = options.kubeconfig.makeApiClient(CoreV1Api);
-  const wasStopped = new Set<string>();
+  const wasDown = options.wasDown ?? new Set<string>();
   const registering = new Set<string>();
   return every(intervalMs, async () => {
-    const output = await options.ec2.send(
-      new DescribeInstancesCommand({ InstanceIds: options.machines.map((machine) => machine.instanceId) }),
-    );
-    const states = new Map(
-      (output.Reservations ?? [])
-        .flatMap((reservation) => reservation.Instances ?? [])
-        .map((instance) => [instance.InstanceId ?? '', instance.State?.Name ?? '']),
-    );
+    const states = await options.cloud.power(options.machines.map((machine) => machine.instanceId));
     for (const machine of options.machines) {
       const state = states.get(machine.instanceId);
-      if (state === 'stopped') wasStopped.add(machine.instanceId);
-      if (state !== 'running' || !wasStopped.has(machine.instanceId) || registering.has(machine.name))
-        continue;
+      if (state === 'stopped' || state === 'transition') wasDown.add(machine.instanceId);
+      if (state !== 'running' || !wasDown.has(machine.instanceId) || registering.has(machine.name)) continue;
       const exists = await core.readNode({ name: machine.name }).then(
         () => true,
         (error: unknown) => {
@@ -200,7 +194,7 @@ export function startBootWatcher(
       // A kubelet registers only at start (and a running one does not re-register a deleted Node).
       if (exists) continue;
       registering.add(machine.name);
-      wasStopped.delete(machine.instanceId);
+      wasDown.delete(machine.instanceId);
       try {
         await registerWorker(options.cluster, machine);
         options.onRegistered?.(machine.name, Date.now());

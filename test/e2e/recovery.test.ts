@@ -8,6 +8,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { PHASES } from '../../functions/fence/vocabulary.js';
+import { startAwsCloud } from './clouds.js';
 import { baselineNumbers, recoveryNumbers, writeReport } from './report.js';
 import { runScenario, type ScenarioResult, type ScenarioSettings, VICTIM } from './scenario.js';
 import type { MilestoneKey } from './timeline.js';
@@ -66,6 +67,7 @@ describe('e2e: a node dies, alertfence brings the StatefulSet back', () => {
       withRun = await runScenario({
         name: 'with-alertfence',
         alertfence: true,
+        cloud: startAwsCloud,
         settings: { ...SETTINGS, boundMs: WINDOW_WITH_MS },
         log: progress,
       });
@@ -136,6 +138,7 @@ describe('e2e: a node dies, alertfence brings the StatefulSet back', () => {
       withoutRun = await runScenario({
         name: 'without-alertfence',
         alertfence: false,
+        cloud: startAwsCloud,
         settings: { ...SETTINGS, boundMs: WINDOW_WITHOUT_MS },
         log: progress,
       });

@@ -27,7 +27,7 @@ export interface RecoveryNumbers {
   deploymentTotal?: number;
   /** The whole fence: webhook received → journal Done. */
   fence?: number;
-  /** Time inside alertfence's EC2 calls (recording proxy), over the whole fence. */
+  /** Time inside alertfence's cloud calls (EC2 through the recording proxy; Nova and Cinder from their logs). */
   cloud?: number;
   /** Out-of-service taint → the node's pods and VolumeAttachments gone: waiting on Kubernetes' controllers. */
   controllers?: number;
@@ -35,7 +35,7 @@ export interface RecoveryNumbers {
   overhead?: number;
   /** VolumeAttachments gone → Release done: how late alertfence's 1 s Release poll noticed (part of overhead). */
   releasePollLag?: number;
-  /** Webhook → out-of-service taint, less the EC2 calls in it: alertfence's own time on the critical path. */
+  /** Webhook → out-of-service taint, less the cloud calls in it: alertfence's own time on the critical path. */
   criticalPathOverhead?: number;
   /** The Release fell back to force-deleting (ALERTFENCE_RELEASE_TIMEOUT ran out before PodGC acted). */
   releaseForced: boolean;
@@ -163,11 +163,11 @@ function recoveryPanel(result: ScenarioResult) {
       ],
     },
     {
-      label: 'EC2 instance',
+      label: machineLabel(result),
       sublabel: result.final.victimInstance,
       segments: [
         ...span(0, 'powerOffVerified', 'down', 'running, hung'),
-        ...span('powerOffVerified', 'poweredOn', 'off', 'stopped'),
+        ...span('powerOffVerified', 'poweredOn', 'off', result.cloud.words.off),
         ...span('poweredOn', endS, 'up', 'running'),
       ],
     },
@@ -208,8 +208,8 @@ function recoveryPanel(result: ScenarioResult) {
       ],
     },
     {
-      label: 'EBS volume of db-0',
-      sublabel: 'moto DescribeVolumes',
+      label: volumeLabel(result),
+      sublabel: result.cloud.words.volumeRead,
       segments: [
         ...span(0, 'volumesDetachedInCloud', 'down', 'on dead instance'),
         ...span('volumesDetachedInCloud', 'replacementVolumeAttached', 'off', 'detached'),
@@ -228,7 +228,7 @@ function recoveryPanel(result: ScenarioResult) {
         ? `old pods gone (force-deleted by alertfence after ALERTFENCE_RELEASE_TIMEOUT ${result.settings.releaseTimeout})`
         : 'old pods gone (out-of-service taint → eviction, PodGC)',
     ),
-    ...marker('volumesDetachedInCloud', 'VolumeAttachments gone, volumes detached in EC2'),
+    ...marker('volumesDetachedInCloud', 'VolumeAttachments gone, volumes detached in the cloud'),
     ...marker('replacementRunning', `db-0 Running on ${newNode}, volume attached there`),
     ...marker('nodeReregistered', 'worker-1 powered on and re-registered'),
   ];
@@ -260,7 +260,7 @@ function baselinePanel(result: ScenarioResult) {
         ],
       },
       {
-        label: 'EC2 instance',
+        label: machineLabel(result),
         sublabel: result.final.victimInstance,
         segments: span(0, open, 'down', 'running, hung: nobody powers it off'),
       },
@@ -289,8 +289,8 @@ function baselinePanel(result: ScenarioResult) {
         ],
       },
       {
-        label: 'EBS volume of db-0',
-        sublabel: 'moto DescribeVolumes',
+        label: volumeLabel(result),
+        sublabel: result.cloud.words.volumeRead,
         segments: span(0, open, 'down', 'attached to the dead instance'),
       },
     ],
@@ -343,7 +343,7 @@ export function chartOf(withRun: ScenarioResult | undefined, withoutRun: Scenari
     title: 'A node dies: the StatefulSet and Deployment on it, with and without alertfence',
     subtitle: settings
       ? [
-          'Real kube-apiserver, controller-manager and scheduler 1.33, kube-state-metrics, Prometheus, Alertmanager; kwok kubelets; moto EC2.',
+          `Real kube-apiserver, controller-manager and scheduler 1.33, kube-state-metrics, Prometheus, Alertmanager; kwok kubelets; ${(withRun ?? withoutRun)?.cloud.label ?? 'the cloud'}.`,
           `node-monitor grace ${settings.nodeMonitorGracePeriod}, alert for: ${settings.alertFor}, ALERTFENCE_UNHEALTHY_FOR ${settings.unhealthyFor}, pod tolerations ${settings.tolerationSeconds} s. Time axis: seconds since worker-1's kubelet died.`,
         ]
       : [],
@@ -417,6 +417,19 @@ const show = (value: number | boolean | undefined, unit = '') =>
   value === undefined ? 'not seen' : `${value}${unit}`;
 
 /** The Markdown summary of the runs (the numbers of `docs/e2e-results.md`). */
+/** `EC2 calls` or `Nova and Cinder calls`. */
+function cloudCalls(result: ScenarioResult): string {
+  return result.cloud.kind === 'aws' ? 'EC2 calls' : 'Nova and Cinder calls';
+}
+
+function machineLabel(result: ScenarioResult): string {
+  return result.cloud.kind === 'aws' ? 'EC2 instance' : 'Nova server';
+}
+
+function volumeLabel(result: ScenarioResult): string {
+  return result.cloud.kind === 'aws' ? 'EBS volume of db-0' : 'Cinder volume of db-0';
+}
+
 export function summaryMarkdown(
   withRun: ScenarioResult | undefined,
   withoutRun: ScenarioResult | undefined,
@@ -436,18 +449,18 @@ export function summaryMarkdown(
           ['kubelet dies → StatefulSet replacement Running', show(n.total)],
           ['kubelet dies → Deployment replacement Running', show(n.deploymentTotal)],
           ['whole fence (webhook → journal Done)', show(n.fence)],
-          ['of which in EC2 calls', show(n.cloud)],
+          [`of which in ${cloudCalls(withRun)}`, show(n.cloud)],
           ['of which waiting on Kubernetes controllers', show(n.controllers)],
           ['orchestration overhead (the rest)', show(n.overhead)],
           ['of which Release noticing late (its 1 s poll)', show(n.releasePollLag)],
           [
-            'overhead on the critical path (webhook → out-of-service taint, less EC2 calls)',
+            `overhead on the critical path (webhook → out-of-service taint, less ${cloudCalls(withRun)})`,
             show(n.criticalPathOverhead),
           ],
         ],
       ),
       '',
-      `Release forced: ${n.releaseForced}. EC2 calls: ${n.ec2Calls.join(', ')}.`,
+      `Release forced: ${n.releaseForced}. ${cloudCalls(withRun)}: ${n.ec2Calls.join(', ')}.`,
       '',
     );
   }

@@ -1,20 +1,14 @@
 /**
- * One run of the end-to-end scenario: a cluster of three EC2 workers (moto) with a StatefulSet and a
- * Deployment, each holding a ReadWriteOnce EBS volume, on worker-1; worker-1's kubelet dies while its instance
- * hangs; the run records what happens, with or without alertfence, until everything is back or the
- * observation window closes.
+ * One run of the end-to-end scenario: a cluster of three workers on a cloud (EC2 in moto, or a real OpenStack)
+ * with a StatefulSet and a Deployment, each holding a ReadWriteOnce volume, on worker-1; worker-1's kubelet
+ * dies while its machine hangs; the run records what happens — with alertfence, with nobody acting, or with
+ * the seed write-up's procedure (hard reboot, Node deleted) — until everything is back or the observation
+ * window closes.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import {
-  CreateVolumeCommand,
-  DescribeInstancesCommand,
-  DescribeVolumesCommand,
-  type EC2Client,
-  type Instance,
-} from '@aws-sdk/client-ec2';
 import {
   ApiException,
   AppsV1Api,
@@ -27,13 +21,12 @@ import {
   type V1PodSpec,
 } from '@kubernetes/client-node';
 import type { FenceJournal } from '../../functions/fence/journal.js';
-import { ec2Client, runInstance } from '../integration/aws-ec2/moto-ec2.js';
 import { startControlPlane } from '../peers/control-plane.js';
-import { startMoto } from '../peers/moto.js';
 import { freePort, type PeerProcess, startProcess, waitUntil } from '../peers/process.js';
 import { ALERT_NAME, startAlerting } from './alerting.js';
 import { type AttacherEvent, startAttacherShim } from './attacher-shim.js';
-import { type CloudCall, startCloudRecorder } from './cloud-recorder.js';
+import type { CloudCall } from './cloud-recorder.js';
+import type { E2eCloud } from './clouds.js';
 import {
   registerWorker,
   startBootWatcher,
@@ -62,10 +55,20 @@ export interface ScenarioSettings {
   boundMs: number;
 }
 
+/** Who acts on the alert: alertfence, nobody, or the seed write-up's procedure (what kube-fencing did). */
+export type Procedure = 'alertfence' | 'nothing' | 'writeup';
+
 export interface ScenarioOptions {
   name: string;
   /** Run alertfence, armed, as the receiver of Alertmanager's webhook. */
   alertfence: boolean;
+  /**
+   * Without alertfence: `writeup` plays kube-fencing of the seed write-up at the first webhook — a hard
+   * reboot of the machine, then the Node deleted. Default `nothing`.
+   */
+  procedure?: Exclude<Procedure, 'alertfence'>;
+  /** Makes the run's cloud; stopped when the run ends. */
+  cloud: () => Promise<E2eCloud>;
   settings: ScenarioSettings;
   /** Progress lines for the test log. */
   log?: (line: string) => void;
@@ -75,13 +78,17 @@ export interface ScenarioOptions {
 export interface ScenarioResult {
   name: string;
   alertfence: boolean;
+  procedure: Procedure;
+  cloud: { kind: E2eCloud['kind']; label: string; words: E2eCloud['words'] };
+  /** When the write-up's procedure hard-rebooted the machine and deleted the Node. */
+  writeup?: { rebootAt: number; nodeDeletedAt: number };
   settings: ScenarioSettings;
   t0: number;
   end: number;
   timeline: Timeline;
   /** alertfence's journal of the fence of worker-1, if any. */
   journal?: FenceJournal;
-  /** alertfence's EC2 calls, through the recording proxy. */
+  /** alertfence's calls to the cloud (EC2 through the recording proxy; Nova and Cinder from their logs). */
   cloudCalls: CloudCall[];
   /** The attacher shim's cloud actions. */
   attacherEvents: Array<{ at: number; kind: string; node: string; volumeId: string; heldBy?: string }>;
@@ -112,11 +119,12 @@ export interface FinalState {
 }
 
 export const NAMESPACE = 'shop';
-export const DRIVER = 'ebs.csi.e2e.alertfence.io';
-const STORAGE_CLASS = 'e2e-ebs';
+const STORAGE_CLASS = 'e2e-rwo';
 export const VICTIM = 'worker-1';
 const WORKERS = ['worker-1', 'worker-2', 'worker-3'] as const;
 const TOKEN = `e2e-${randomBytes(16).toString('hex')}`;
+/** Seals the run's journals: an armed alertfence needs one (ALERTFENCE_JOURNAL_KEY). */
+const JOURNAL_KEY = randomBytes(32).toString('hex');
 
 /** The two workloads; each has its own RWO volume. */
 const WORKLOADS = {
@@ -152,7 +160,13 @@ function podSpec(settings: ScenarioSettings, claim: string, app: string): V1PodS
   };
 }
 
-function persistentVolume(name: string, volumeId: string, zone: string, claim: string): V1PersistentVolume {
+function persistentVolume(
+  name: string,
+  volumeId: string,
+  zone: string,
+  claim: string,
+  driver: string,
+): V1PersistentVolume {
   return {
     metadata: { name },
     spec: {
@@ -161,7 +175,7 @@ function persistentVolume(name: string, volumeId: string, zone: string, claim: s
       persistentVolumeReclaimPolicy: 'Retain',
       storageClassName: STORAGE_CLASS,
       claimRef: { namespace: NAMESPACE, name: claim },
-      csi: { driver: DRIVER, volumeHandle: volumeId, fsType: 'ext4' },
+      csi: { driver, volumeHandle: volumeId, fsType: 'ext4' },
       nodeAffinity: {
         required: {
           nodeSelectorTerms: [
@@ -179,24 +193,25 @@ async function applyWorkloads(
   settings: ScenarioSettings,
   volumes: Record<string, string>,
   zone: string,
+  driver: string,
 ) {
   const core = admin.makeApiClient(CoreV1Api);
   const apps = admin.makeApiClient(AppsV1Api);
   const storage = admin.makeApiClient(StorageV1Api);
   await storage.createCSIDriver({
-    body: { metadata: { name: DRIVER }, spec: { attachRequired: true, podInfoOnMount: false } },
+    body: { metadata: { name: driver }, spec: { attachRequired: true, podInfoOnMount: false } },
   });
   await storage.createStorageClass({
     body: {
       metadata: { name: STORAGE_CLASS },
-      provisioner: DRIVER,
+      provisioner: driver,
       reclaimPolicy: 'Retain',
       volumeBindingMode: 'Immediate',
     },
   });
   for (const workload of Object.values(WORKLOADS)) {
     await core.createPersistentVolume({
-      body: persistentVolume(workload.pv, volumes[workload.pv] ?? '', zone, workload.claim),
+      body: persistentVolume(workload.pv, volumes[workload.pv] ?? '', zone, workload.claim, driver),
     });
   }
   const claimSpec = {
@@ -299,16 +314,14 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     phaseStart = Date.now();
   };
   let alertfence: PeerProcess | undefined;
-  let ec2: EC2Client | undefined;
   const logs: Record<string, string> = {};
+  const procedure: Procedure = options.alertfence ? 'alertfence' : (options.procedure ?? 'nothing');
 
   try {
-    // Peers: moto and the control plane. Started one after the other: the machine has two cores.
-    const moto = await startMoto();
-    stack.push(moto);
-    ec2 = ec2Client(moto);
-    const cloud = ec2;
-    lap('moto');
+    // Peers: the cloud and the control plane. Started one after the other: the machine has two cores.
+    const cloud = await options.cloud();
+    stack.push(cloud);
+    lap('cloud');
     const cluster = await startControlPlane({
       controllers: true,
       scheduler: true,
@@ -320,43 +333,27 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     const admin = cluster.admin;
     lap('control plane');
 
-    // The cloud: three instances, one EBS volume per workload, all in one zone.
-    const instances: Instance[] = [];
-    for (const name of WORKERS) {
-      instances.push(
-        await runInstance(cloud, [
-          { Key: 'kubernetes.io/cluster/e2e', Value: 'owned' },
-          { Key: 'Name', Value: name },
-        ]),
-      );
-    }
-    const zone = instances[0]?.Placement?.AvailabilityZone ?? 'us-east-1a';
-    const machines: WorkerNodeSpec[] = WORKERS.map((name, index) => ({
-      name,
-      instanceId: instances[index]?.InstanceId ?? '',
-      zone,
-    }));
+    // The cloud: three machines, one volume per workload, all in one zone.
+    const machines: WorkerNodeSpec[] = [];
+    for (const name of WORKERS) machines.push(await cloud.createMachine(name));
+    const zone = machines[0]?.zone ?? '';
     const instanceOf = new Map(machines.map((machine) => [machine.name, machine.instanceId]));
     const nodeOfInstance = new Map(machines.map((machine) => [machine.instanceId, machine.name]));
     const victimInstance = instanceOf.get(VICTIM) ?? '';
     const volumes: Record<string, string> = {};
-    for (const workload of Object.values(WORKLOADS)) {
-      const created = await cloud.send(
-        new CreateVolumeCommand({ AvailabilityZone: zone, Size: 10, VolumeType: 'gp3' }),
-      );
-      volumes[workload.pv] = created.VolumeId ?? '';
-    }
+    for (const workload of Object.values(WORKLOADS))
+      volumes[workload.pv] = await cloud.createVolume(workload.pv);
     const workloadOfVolume = new Map(Object.entries(WORKLOADS).map(([app, w]) => [volumes[w.pv] ?? '', app]));
-    lap('cloud');
+    lap('machines and volumes');
 
     // Kubelets, the attacher, the volume gate.
-    // The shim knows the moment EC2 shows a detach or an attach done; the harness's polling comes later.
+    // The shim knows the moment the cloud shows a detach or an attach done; the harness's polling comes later.
     let deathAt: number | undefined;
     const detachedFromVictim = new Map<string, AttacherEvent>();
     const attacher = startAttacherShim({
       kubeconfig: admin,
-      ec2: cloud,
-      driverName: DRIVER,
+      cloud,
+      driverName: cloud.csiDriver,
       instanceOf: (node) => instanceOf.get(node),
       onEvent: (event) => {
         if (deathAt === undefined || event.at < deathAt) return;
@@ -390,7 +387,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     const victimSpec = machines[0] as WorkerNodeSpec;
     await registerWorker(cluster, victimSpec);
     await cluster.ensureNamespace(NAMESPACE);
-    await applyWorkloads(admin, settings, volumes, zone);
+    await applyWorkloads(admin, settings, volumes, zone, cloud.csiDriver);
     const core = admin.makeApiClient(CoreV1Api);
     const storage = admin.makeApiClient(StorageV1Api);
     const listPods = async () => (await core.listNamespacedPod({ namespace: NAMESPACE })).items;
@@ -411,8 +408,6 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     // Alerting, and alertfence (or a receiver that only takes note).
     let webhookUrl: string;
     let receiver: Awaited<ReturnType<typeof startNullReceiver>> | undefined;
-    const recorder = await startCloudRecorder(moto.endpoint);
-    stack.push(recorder);
     let alertfenceUrl = '';
     if (options.alertfence) {
       const port = await freePort();
@@ -421,7 +416,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       alertfence = await startProcess({
         name: 'alertfence',
         command: process.execPath,
-        args: ['--import', 'tsx', 'functions/server.ts'],
+        args: ['--import', 'tsx', 'functions/runtimes/node/server.ts'],
         cwd: REPO_ROOT,
         env: {
           // Nothing from the developer's environment may change the armed configuration under test.
@@ -435,16 +430,12 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
           KUBECONFIG: cluster.alertfenceKubeconfig,
           ALERTFENCE_TOKENS: TOKEN,
           ALERTFENCE_DRY_RUN: 'false',
-          ALERTFENCE_DRIVERS: 'aws',
-          ALERTFENCE_AWS_ENDPOINT: recorder.url,
+          ALERTFENCE_JOURNAL_KEY: JOURNAL_KEY,
           ALERTFENCE_UNHEALTHY_FOR: settings.unhealthyFor,
           ALERTFENCE_RELEASE_TIMEOUT: settings.releaseTimeout,
-          AWS_REGION: moto.region,
-          AWS_ACCESS_KEY_ID: moto.credentials.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,
-          AWS_CONFIG_FILE: '/dev/null',
-          AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-          AWS_PROFILE: undefined,
+          // One dead worker of three: the default (30% of three, rounded down) would allow none.
+          ALERTFENCE_MAX_UNHEALTHY: '1',
+          ...cloud.alertfenceEnv(),
           NODE_OPTIONS: undefined,
         },
         ready: `${alertfenceUrl}/readyz`,
@@ -477,12 +468,14 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     lap('alerting');
 
     const reregistered: number[] = [];
+    const wasDown = new Set<string>();
     loops.push(
       startBootWatcher({
         kubeconfig: admin,
-        ec2: cloud,
+        cloud,
         cluster,
         machines,
+        wasDown,
         onRegistered: (name, at) => {
           if (name === VICTIM) reregistered.push(at);
         },
@@ -490,7 +483,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     );
 
     // The failure.
-    say(`${options.name}: stopping the kubelet of ${VICTIM} (instance ${victimInstance} keeps running)`);
+    say(`${options.name}: stopping the kubelet of ${VICTIM} (machine ${victimInstance} keeps running)`);
     const t0 = Date.now();
     deathAt = t0;
     await cluster.stopHeartbeat(VICTIM);
@@ -502,6 +495,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     let victimSeenAbsent = false;
     let victimSeenStopped = false;
     let lastJournalRead = 0;
+    let writeup: ScenarioResult['writeup'];
 
     const readJournal = async () => {
       if (!options.alertfence) return;
@@ -513,17 +507,16 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     };
 
     const observe = async () => {
-      const [node, pods, attachments, volumeList, instanceList, events, promAlerts, amAlerts] =
-        await Promise.all([
-          orUndefined(core.readNode({ name: VICTIM })),
-          listPods(),
-          storage.listVolumeAttachment(),
-          cloud.send(new DescribeVolumesCommand({ VolumeIds: Object.values(volumes) })),
-          cloud.send(new DescribeInstancesCommand({ InstanceIds: [victimInstance] })),
-          core.listNamespacedEvent({ namespace: NAMESPACE }),
-          alerts.prometheusAlerts(),
-          alerts.alertmanagerAlerts(),
-        ]);
+      const [node, pods, attachments, holders, power, events, promAlerts, amAlerts] = await Promise.all([
+        orUndefined(core.readNode({ name: VICTIM })),
+        listPods(),
+        storage.listVolumeAttachment(),
+        cloud.volumeHolders(Object.values(volumes)),
+        cloud.power([victimInstance]),
+        core.listNamespacedEvent({ namespace: NAMESPACE }),
+        alerts.prometheusAlerts(),
+        alerts.alertmanagerAlerts(),
+      ]);
       // Stamped when the answers are in: what they show happened before this, never after.
       const now = Date.now();
       const mark = (key: MilestoneKey, detail?: string, at = now, source = 'harness') =>
@@ -570,12 +563,6 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       // Attachments and the cloud's view of the volumes.
       const onVictim = attachments.items.filter((attachment) => attachment.spec.nodeName === VICTIM);
       if (onVictim.length === 0) mark('attachmentsReleased');
-      const holders = new Map(
-        (volumeList.Volumes ?? []).map((volume) => [
-          volume.VolumeId ?? '',
-          (volume.Attachments ?? []).filter((a) => a.State === 'attached').map((a) => a.InstanceId ?? ''),
-        ]),
-      );
       if ([...holders.values()].every((ids) => !ids.includes(victimInstance))) mark('volumesDetachedInCloud');
       const dbVolumeHolders = holders.get(volumes[WORKLOADS.db.pv] ?? '') ?? [];
       const dbNode = db?.spec?.nodeName;
@@ -585,7 +572,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
           `${volumes[WORKLOADS.db.pv]} → ${instanceOf.get(dbNode)} (${dbNode})`,
         );
       }
-      const state = instanceList.Reservations?.[0]?.Instances?.[0]?.State?.Name;
+      const state = power.get(victimInstance);
       if (state === 'stopped') victimSeenStopped = true;
       if (state === 'running' && victimSeenStopped) mark('poweredOn');
 
@@ -637,7 +624,27 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       } else if (receiver) {
         for (const at of receiver.deliveries.splice(0)) {
           webhooks.push(at);
-          mark('webhookReceived', 'stand-in receiver (nobody acts on it)', at, 'receiver');
+          mark(
+            'webhookReceived',
+            procedure === 'writeup'
+              ? 'stand-in receiver: the write-up procedure acts'
+              : 'stand-in receiver (nobody acts on it)',
+            at,
+            'receiver',
+          );
+        }
+        // The seed write-up's procedure (kube-fencing's): at the alert, hard-reboot the machine and delete
+        // the Node, with no check that the machine is off and nothing done about its volumes.
+        if (procedure === 'writeup' && webhooks.length > 0 && !writeup) {
+          const rebootAt = Date.now();
+          await cloud.hardReboot(victimInstance);
+          wasDown.add(victimInstance);
+          await core.deleteNode({ name: VICTIM }).catch((error: unknown) => {
+            if (!isNotFound(error)) throw error;
+          });
+          writeup = { rebootAt, nodeDeletedAt: Date.now() };
+          mark('hardReboot', `${victimInstance}`, rebootAt, 'write-up procedure');
+          mark('nodeDeleted', 'by the write-up procedure', writeup.nodeDeletedAt, 'write-up procedure');
         }
       }
       if (reregistered[0] !== undefined)
@@ -666,9 +673,9 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     if (!options.alertfence || !recovered()) timeline.mark('bound', Math.min(end, deadline), 'harness');
 
     // Where things stand at the end.
-    const [pods, volumeList, node, events] = await Promise.all([
+    const [pods, holdersAtEnd, node, events] = await Promise.all([
       listPods(),
-      cloud.send(new DescribeVolumesCommand({ VolumeIds: Object.values(volumes) })),
+      cloud.volumeHolders(Object.values(volumes)),
       orUndefined(core.readNode({ name: VICTIM })),
       core.listNamespacedEvent({ namespace: NAMESPACE }),
     ]);
@@ -680,15 +687,12 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
         terminating: Boolean(pod.metadata?.deletionTimestamp),
         original: originalUids.has(pod.metadata?.uid ?? ''),
       })),
-      volumes: (volumeList.Volumes ?? []).map((volume) => {
-        const attachedTo = (volume.Attachments ?? []).map((a) => a.InstanceId ?? '');
-        return {
-          volumeId: volume.VolumeId ?? '',
-          workload: workloadOfVolume.get(volume.VolumeId ?? '') ?? '',
-          attachedTo,
-          attachedToNodes: attachedTo.map((id) => nodeOfInstance.get(id) ?? id),
-        };
-      }),
+      volumes: [...holdersAtEnd].map(([volumeId, attachedTo]) => ({
+        volumeId,
+        workload: workloadOfVolume.get(volumeId) ?? '',
+        attachedTo,
+        attachedToNodes: attachedTo.map((id) => nodeOfInstance.get(id) ?? id),
+      })),
       victimNode: nodeState(node),
       victimInstance,
       multiAttachEvents: events.items
@@ -700,12 +704,15 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     return {
       name: options.name,
       alertfence: options.alertfence,
+      procedure,
+      cloud: { kind: cloud.kind, label: cloud.label, words: cloud.words },
+      ...(writeup ? { writeup } : {}),
       settings,
       t0,
       end,
       timeline,
       ...(journal ? { journal } : {}),
-      cloudCalls: [...recorder.calls],
+      cloudCalls: cloud.calls(),
       attacherEvents: attacher.events.map((event) => ({
         at: event.at,
         kind: event.kind,
@@ -727,7 +734,6 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     };
   } finally {
     for (const loop of loops.reverse()) await loop.stop();
-    ec2?.destroy();
     for (const peer of stack.reverse()) {
       await peer.stop().catch(() => {});
     }

@@ -161,7 +161,7 @@ describe('Lambda continuation hand-off under the Runtime Interface Emulator', ()
     async () => {
       const bundles = await buildBundles({
         'lambda-fake-cluster': 'test/integration/runtimes/fixtures/lambda-fake-cluster.ts',
-        'lambda-bootstrap': 'functions/lambda-bootstrap.ts',
+        'lambda-bootstrap': 'test/support/runtimes/lambda-bootstrap.ts',
       });
       // The emulator has no Invoke API: the function's SDK is pointed at a stand-in that queues Event invokes.
       const lambdaApi = await startLambdaApiStandIn();

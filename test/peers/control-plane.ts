@@ -86,6 +86,8 @@ export interface KwokNodeOptions {
   providerID?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
+  /** The kwok of `startKubelets(group)` runs this Node's kubelet, not the control plane's own kwok. */
+  group?: string;
 }
 
 export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok';
@@ -108,6 +110,12 @@ export interface ControlPlane {
   createNode(name: string, options?: KwokNodeOptions): Promise<V1Node>;
   /** The node's kubelet dies: kwok stops renewing its Lease and its status. */
   stopHeartbeat(name: string): Promise<void>;
+  /**
+   * Starts a kwok of its own for the Nodes created with `{ group }`: stopping it kills all their kubelets at
+   * once and for good (removing a Node's kwok label is no reliable kill: kwok was seen reviving the Node).
+   * Stopped with the control plane at the latest.
+   */
+  startKubelets(group: string): Promise<PeerProcess>;
   /** Creates a namespace with its `default` ServiceAccount (no controller may be there to make it). */
   ensureNamespace(name: string): Promise<void>;
   logs(component: Component): string;
@@ -115,6 +123,12 @@ export interface ControlPlane {
   dir: string;
   /** Process ids of the running components. */
   pids(): Partial<Record<Component, number>>;
+  /**
+   * Restarts kube-apiserver on the same port, with the same certificates and etcd data, as an upgrade or a
+   * crash would: clients meanwhile find nothing listening. Resolves once it is ready again, with how long it
+   * was away.
+   */
+  restartApiServer(options?: { signal?: 'SIGTERM' | 'SIGKILL' }): Promise<{ downMs: number }>;
   stop(): Promise<void>;
 }
 
@@ -231,8 +245,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     kwok: options.kwok ? binary('kwok') : '',
   };
   const processes = new Map<Component, PeerProcess>();
+  /** The kwoks of `startKubelets`. */
+  const groups = new Set<PeerProcess>();
   let dir: TempDir | undefined;
   const teardown = async () => {
+    for (const kubelets of groups) await kubelets.stop();
     // Reverse order of start: clients of the API server first, etcd last.
     for (const name of [
       'kwok',
@@ -302,9 +319,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     mark = Date.now();
     const server = `https://127.0.0.1:${apiPort}`;
     const adminTls = { ca: ca.certPem, cert: adminCert.certPem, key: adminCert.keyPem };
-    processes.set(
-      'kube-apiserver',
-      await startProcess({
+    const startApiServer = () =>
+      startProcess({
         name: 'kube-apiserver',
         command: bin.apiserver,
         args: [
@@ -329,8 +345,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         // /readyz waits for the post-start hooks, bootstrap RBAC roles included.
         ready: () => httpsOk(`${server}/readyz`, adminTls),
         timeoutMs: 120_000,
-      }),
-    );
+      });
+    processes.set('kube-apiserver', await startApiServer());
     times.apiserver = Date.now() - mark;
 
     const adminKubeconfig = join(root, 'admin.kubeconfig');
@@ -416,35 +432,35 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         ),
       );
     }
-    if (options.kwok) {
+    /** kwok for the Nodes labelled `KWOK_LABEL=<group>`, configured in a file of its own. */
+    const kwokArgs = async (group: string) => {
       const port = await freePort();
       // An explicit (empty) configuration, so a ~/.kwok/kwok.yaml on the machine cannot change the test.
-      const kwokConfig = join(root, 'kwok.yaml');
+      const kwokConfig = join(root, `kwok-${group}.yaml`);
       const configuration =
         'apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\noptions: {}\n';
       await writeFile(
         kwokConfig,
         options.kwokStages ? `${configuration}---\n${options.kwokStages}` : configuration,
       );
-      starts.push(
-        component(
-          'kwok',
-          bin.kwok,
-          [
-            `--kubeconfig=${adminKubeconfig}`,
-            `--config=${kwokConfig}`,
-            '--manage-all-nodes=false',
-            `--manage-nodes-with-label-selector=${KWOK_LABEL}=${KWOK_LABEL_VALUE}`,
-            `--node-lease-duration-seconds=${options.nodeLeaseDurationSeconds ?? 8}`,
-            `--server-address=127.0.0.1:${port}`,
-          ],
-          async () => {
-            const response = await fetch(`http://127.0.0.1:${port}/healthz`);
-            await response.body?.cancel();
-            return response.ok;
-          },
-        ),
-      );
+      const args = [
+        `--kubeconfig=${adminKubeconfig}`,
+        `--config=${kwokConfig}`,
+        '--manage-all-nodes=false',
+        `--manage-nodes-with-label-selector=${KWOK_LABEL}=${group}`,
+        `--node-lease-duration-seconds=${options.nodeLeaseDurationSeconds ?? 8}`,
+        `--server-address=127.0.0.1:${port}`,
+      ];
+      const ready = async () => {
+        const response = await fetch(`http://127.0.0.1:${port}/healthz`);
+        await response.body?.cancel();
+        return response.ok;
+      };
+      return { args, ready };
+    };
+    if (options.kwok) {
+      const { args, ready } = await kwokArgs(KWOK_LABEL_VALUE);
+      starts.push(component('kwok', bin.kwok, args, ready));
     }
     const outcomes = await Promise.allSettled(starts);
     const failed = outcomes.find((outcome) => outcome.status === 'rejected');
@@ -476,7 +492,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       startTimes: times as StartTimes,
       ensureNamespace,
       async createNode(name, nodeOptions = {}) {
-        if (!options.kwok) throw new Error('createNode needs a control plane started with { kwok: true }');
+        if (!options.kwok && !nodeOptions.group) {
+          throw new Error('createNode needs a control plane started with { kwok: true }, or a group');
+        }
         await core.createNode({
           body: {
             metadata: {
@@ -484,7 +502,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
               labels: {
                 'kubernetes.io/hostname': name,
                 ...nodeOptions.labels,
-                [KWOK_LABEL]: KWOK_LABEL_VALUE,
+                [KWOK_LABEL]: nodeOptions.group ?? KWOK_LABEL_VALUE,
               },
               ...(nodeOptions.annotations ? { annotations: nodeOptions.annotations } : {}),
             },
@@ -510,9 +528,30 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
           setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
         );
       },
+      async startKubelets(group) {
+        if (group === KWOK_LABEL_VALUE) throw new Error(`group ${group} is the control plane's own kwok`);
+        const { args, ready } = await kwokArgs(group);
+        const kubelets = await startProcess({
+          name: `kwok-${group}`,
+          command: binary('kwok'),
+          args,
+          ready,
+          timeoutMs: 60_000,
+        });
+        groups.add(kubelets);
+        return kubelets;
+      },
       logs: (name) => processes.get(name)?.logs() ?? '',
       dir: root,
       pids: () => Object.fromEntries([...processes].map(([name, peer]) => [name, peer.pid])),
+      async restartApiServer(restart = {}) {
+        const running = processes.get('kube-apiserver');
+        const down = Date.now();
+        if (running && restart.signal === 'SIGKILL') process.kill(-running.pid, 'SIGKILL');
+        await running?.stop();
+        processes.set('kube-apiserver', await startApiServer());
+        return { downMs: Date.now() - down };
+      },
       stop: teardown,
     };
   } catch (error) {

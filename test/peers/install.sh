@@ -3,11 +3,13 @@
 #   - Alertmanager and amtool     Debian prometheus-alertmanager (ships its templates in /usr/share/prometheus/alertmanager/)
 #   - Prometheus and promtool     Debian prometheus
 #   - Keystone                    Debian python3-keystone; PyPI keystone in a venv if that does not work
-#   - moto_server and cfn-lint    PyPI, in the venv ${ALERTFENCE_CACHE:-$HOME/.cache/alertfence}/venv
+#   - moto_server, cfn-lint, sam  PyPI, in the venv ${ALERTFENCE_CACHE:-$HOME/.cache/alertfence}/venv
+#                                 (sam: aws-sam-cli, for `sam validate --lint` of infra/aws/template.yaml)
 #   - sushy-emulator (Redfish)    PyPI sushy-tools, in the same venv
 #   - fence_redfish               Debian fence-agents (the ClusterLabs agent the Redfish bench compares with)
 #
-# Idempotent: apt runs only when a binary is missing, pip only when the pinned versions change.
+# Idempotent: apt runs only when a binary is missing, pip only when the pinned versions change. apt and dpkg
+# calls take /tmp/apt.lock (flock), so two installs on one machine never collide on dpkg's lock.
 # Usage: bash test/peers/install.sh
 set -euo pipefail
 
@@ -20,10 +22,12 @@ PYTHON=/usr/bin/python3
 # Pinned so CI is reproducible; bump deliberately.
 MOTO_REQ="${ALERTFENCE_MOTO_REQ:-moto[server]==5.2.5}"
 CFN_LINT_REQ="${ALERTFENCE_CFN_LINT_REQ:-cfn-lint==1.58.0}"
+# aws-sam-cli 1.170.0 accepts the cfn-lint and boto3 that moto pins (pip check is clean), so one venv holds all.
+SAM_REQ="${ALERTFENCE_SAM_REQ:-aws-sam-cli==1.170.0}"
 KEYSTONE_PYPI_REQ="${ALERTFENCE_KEYSTONE_PYPI_REQ:-keystone==30.0.0}"
 SUSHY_REQ="${ALERTFENCE_SUSHY_REQ:-sushy-tools==2.2.0}"
-# dpkg is shared with whatever else runs on the machine (other checkouts installing their peers): every apt
-# call takes this lock, so two never collide on the dpkg lock.
+# dpkg is shared with whatever else runs on the machine (other checkouts installing their peers): the whole apt
+# step takes this lock (apt_install), so two never collide on the dpkg lock. Taken once: flock is not reentrant.
 APT_LOCK="${ALERTFENCE_APT_LOCK:-/tmp/apt.lock}"
 
 export DEBIAN_FRONTEND=noninteractive
@@ -39,9 +43,15 @@ fi
 
 apt_updated=0
 apt_install() {
+  # The whole step under /tmp/apt.lock, the lock every apt/dpkg user on this machine takes (`flock
+  # /tmp/apt.lock apt-get …`): the update, the install and the policy-rc.d that another install must not
+  # remove half-way.
+  local lock_fd
+  exec {lock_fd}>>"$APT_LOCK"
+  flock "$lock_fd"
   if [[ "$apt_updated" -eq 0 ]]; then
     log "apt-get update"
-    "${SUDO[@]}" flock "$APT_LOCK" apt-get update -qq
+    "${SUDO[@]}" apt-get update -qq
     apt_updated=1
   fi
   # Keep maintainer scripts from starting prometheus/alertmanager services on the host: the tests start
@@ -54,11 +64,12 @@ apt_install() {
   fi
   log "apt-get install $*"
   local rc=0
-  "${SUDO[@]}" flock "$APT_LOCK" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" </dev/null || rc=$?
   if [[ "$added_policy" -eq 1 ]]; then
     "${SUDO[@]}" rm -f "$policy"
   fi
+  exec {lock_fd}>&-
   return "$rc"
 }
 
@@ -110,10 +121,10 @@ else
   fi
 fi
 
-# --- Python venv: moto and cfn-lint ------------------------------------------------------------------
+# --- Python venv: moto, cfn-lint and the SAM CLI -----------------------------------------------------
 stamp="$VENV/.alertfence-requirements"
-wanted="$MOTO_REQ $CFN_LINT_REQ"
-if [[ -x "$VENV/bin/python" && -x "$VENV/bin/moto_server" && -x "$VENV/bin/cfn-lint" \
+wanted="$MOTO_REQ $CFN_LINT_REQ $SAM_REQ"
+if [[ -x "$VENV/bin/python" && -x "$VENV/bin/moto_server" && -x "$VENV/bin/cfn-lint" && -x "$VENV/bin/sam" \
   && -f "$stamp" && "$(cat "$stamp")" == "$wanted" ]]; then
   log "venv: $wanted already present in $VENV"
 else
@@ -123,7 +134,7 @@ else
     "$PYTHON" -m venv "$VENV"
   fi
   log "venv: pip install $wanted"
-  "$VENV/bin/pip" install -q "$MOTO_REQ" "$CFN_LINT_REQ"
+  "$VENV/bin/pip" install -q "$MOTO_REQ" "$CFN_LINT_REQ" "$SAM_REQ"
   printf '%s' "$wanted" >"$stamp"
 fi
 
@@ -144,6 +155,50 @@ else
   apt_install fence-agents
 fi
 
+# --- OpenStack (issue #15) ---------------------------------------------------------------------------
+# Keystone's siblings as Debian library packages only (--no-install-recommends: the server packages pull in
+# libvirt, qemu, LVM and uwsgi set-up), rabbitmq for their RPC, and the api-paste.ini files, which live in
+# the *-common packages: taken out of the .deb, never installed. test/peers/openstack.ts starts them.
+OPENSTACK_DIR="$CACHE/openstack"
+openstack_missing=()
+for pkg in python3-nova python3-placement python3-glance python3-cinder rabbitmq-server fence-agents; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || openstack_missing+=("$pkg")
+done
+if [[ ${#openstack_missing[@]} -gt 0 ]]; then
+  apt_install "${openstack_missing[@]}"
+else
+  log "openstack: python3-nova, python3-placement, python3-glance, python3-cinder, rabbitmq-server, fence-agents already present"
+fi
+paste_dir="$OPENSTACK_DIR/paste"
+if [[ -f "$paste_dir/nova-api-paste.ini" && -f "$paste_dir/cinder-api-paste.ini" \
+  && -f "$paste_dir/glance-api-paste.ini" ]]; then
+  log "openstack: api-paste.ini files already in $paste_dir"
+else
+  debs="$(mktemp -d)"
+  (cd "$debs" && flock "$APT_LOCK" apt-get download -qq nova-common cinder-common glance-common 2>/dev/null)
+  for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$debs/root"; done
+  mkdir -p "$paste_dir"
+  cp "$debs/root/usr/share/nova-common/api-paste.ini" "$paste_dir/nova-api-paste.ini"
+  cp "$debs/root/usr/share/cinder-common/api-paste.ini" "$paste_dir/cinder-api-paste.ini"
+  cp "$debs/root/usr/share/glance-common/glance-api-paste.ini" "$paste_dir/glance-api-paste.ini"
+  rm -rf "$debs"
+  log "openstack: api-paste.ini files extracted to $paste_dir"
+fi
+
+# fence_aws (bench/fence-agents.ts) needs a boto3 that honours AWS_ENDPOINT_URL_EC2 (botocore >= 1.31;
+# Debian's is 1.29): a venv over the system packages (fence-agents' pycurl, pexpect, requests) with a newer one.
+FENCE_VENV="$CACHE/fence-venv"
+FENCE_BOTO3_REQ="${ALERTFENCE_FENCE_BOTO3_REQ:-boto3==1.43.108}"
+if [[ -x "$FENCE_VENV/bin/python" && -f "$FENCE_VENV/.alertfence-requirements" \
+  && "$(cat "$FENCE_VENV/.alertfence-requirements")" == "$FENCE_BOTO3_REQ" ]]; then
+  log "fence-venv: $FENCE_BOTO3_REQ already present in $FENCE_VENV"
+else
+  "$PYTHON" -m venv --system-site-packages "$FENCE_VENV"
+  "$FENCE_VENV/bin/pip" install -q "$FENCE_BOTO3_REQ"
+  printf '%s' "$FENCE_BOTO3_REQ" >"$FENCE_VENV/.alertfence-requirements"
+  log "fence-venv: installed $FENCE_BOTO3_REQ into $FENCE_VENV"
+fi
+
 # --- Summary -----------------------------------------------------------------------------------------
 version_of() { "$@" 2>&1 | head -n 1; }
 pip_version() { "$VENV/bin/python" -c "import importlib.metadata as m; print(m.version('$1'))"; }
@@ -156,5 +211,7 @@ else
 fi
 log "moto:         $(pip_version moto) ($VENV/bin/moto_server)"
 log "cfn-lint:     $(pip_version cfn-lint) ($VENV/bin/cfn-lint)"
+log "sam:          $(pip_version aws-sam-cli) ($VENV/bin/sam)"
 log "sushy-tools:  $(pip_version sushy-tools) ($VENV/bin/sushy-emulator)"
 log "fence-agents: $(dpkg-query -W -f '${Version}' fence-agents) (/usr/sbin/fence_redfish)"
+log "openstack:    nova $(dpkg-query -W -f='${Version}' python3-nova), cinder $(dpkg-query -W -f='${Version}' python3-cinder), rabbitmq $(dpkg-query -W -f='${Version}' rabbitmq-server)"

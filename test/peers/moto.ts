@@ -1,5 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
-import { freePort, INSTALL_HINT, requirePeer, startProcess, venvBin } from './process.js';
+import { join } from 'node:path';
+import { freePort, INSTALL_HINT, requirePeer, startProcess, tempDir, venvBin } from './process.js';
 
 /** Static credentials; moto accepts any, and they are still used to sign requests properly. */
 export interface AwsCredentials {
@@ -14,12 +15,46 @@ export interface AwsTarget {
   credentials: AwsCredentials;
 }
 
+/** One request moto served, as its recorder wrote it down. */
+export interface MotoCall {
+  /** The query API action (`StopInstances`, …). */
+  action: string;
+  /** The instances it names (`InstanceId.N`). */
+  instanceIds: string[];
+  /** True for a permission check (`DryRun=true`), which changes nothing. */
+  dryRun: boolean;
+}
+
 /** A running moto server (all AWS services on one port). */
 export interface MotoServer extends AwsTarget {
   /** Forgets every resource in every service (`POST /moto-api/reset`). */
   reset(): Promise<void>;
+  /**
+   * Starts moto's own request recorder afresh (`/moto-api/recorder/`): what moto served from now on, whoever
+   * sent it, is what {@link MotoServer.recordedCalls} reads back.
+   */
+  startRecording(): Promise<void>;
+  /** The requests moto recorded since {@link MotoServer.startRecording}, in order. */
+  recordedCalls(): Promise<MotoCall[]>;
   stop(): Promise<void>;
   logs(): string;
+}
+
+/** One line of moto's recording file (moto/moto_api/_internal/recorder/models.py). */
+interface RecordedRequest {
+  body?: string | null;
+  body_encoded?: boolean;
+}
+
+function recordedCall(entry: RecordedRequest): MotoCall {
+  const text = entry.body_encoded
+    ? Buffer.from(entry.body ?? '', 'base64').toString('utf8')
+    : (entry.body ?? '');
+  const form = new URLSearchParams(text);
+  const instanceIds = [...form.entries()]
+    .filter(([key]) => /^InstanceId\.\d+$/.test(key))
+    .map(([, value]) => value);
+  return { action: form.get('Action') ?? '', instanceIds, dryRun: form.get('DryRun') === 'true' };
 }
 
 /**
@@ -33,14 +68,27 @@ export async function startMoto(options: { region?: string } = {}): Promise<Moto
   const command = requirePeer(venvBin('moto_server'), INSTALL_HINT);
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
+  // The recorder writes to a file of its own, never into the working directory; it records only once asked.
+  const dir = await tempDir('alertfence-moto');
   const peer = await startProcess({
     name: 'moto',
     command,
     args: ['-H', '127.0.0.1', '-p', String(port)],
     // Keep moto away from any real AWS configuration of the machine running the tests.
-    env: { AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_PROFILE: undefined },
+    env: {
+      AWS_CONFIG_FILE: '/dev/null',
+      AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+      AWS_PROFILE: undefined,
+      MOTO_RECORDER_FILEPATH: join(dir.path, 'recording.jsonl'),
+    },
     ready: `${endpoint}/moto-api/`,
   });
+  const recorder = async (action: string, method = 'POST') => {
+    const response = await fetch(`${endpoint}/moto-api/recorder/${action}`, { method });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`moto recorder ${action} answered ${response.status}: ${text}`);
+    return text;
+  };
   return {
     endpoint,
     region: options.region ?? 'us-east-1',
@@ -50,7 +98,21 @@ export async function startMoto(options: { region?: string } = {}): Promise<Moto
       await response.body?.cancel();
       if (!response.ok) throw new Error(`moto reset answered ${response.status}`);
     },
-    stop: () => peer.stop(),
+    async startRecording() {
+      await recorder('reset-recording');
+      await recorder('start-recording');
+    },
+    async recordedCalls() {
+      const text = await recorder('download-recording', 'GET');
+      return text
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map((line) => recordedCall(JSON.parse(line) as RecordedRequest));
+    },
+    async stop() {
+      await peer.stop();
+      await dir.remove();
+    },
     logs: () => peer.logs(),
   };
 }

@@ -5,11 +5,14 @@
  */
 import type { PowerDriver } from '../../drivers/driver.js';
 import { createDriverRegistry } from '../../drivers/registry.js';
-import { createApp } from '../../functions/app.js';
 import { type Config, loadConfig } from '../../functions/config.js';
+import type { FenceService, FenceTarget, NodeResult, RequestOptions } from '../../functions/fence/api.js';
 import type { RunResult } from '../../functions/fence/executor.js';
-import { createFenceService, type FenceService } from '../../functions/fence/fence-service.js';
-import type { Continuation, Handoff } from '../../functions/fence/handoff.js';
+import type { Handoff } from '../../functions/fence/handoff.js';
+import { type FenceEvent, type FenceObserver, observers } from '../../functions/fence/observer.js';
+import { createFenceService } from '../../functions/fence/service.js';
+import { createApp } from '../../functions/http/app.js';
+import type { Continuation } from '../../functions/http/continuation.js';
 import type { KubePort } from '../../functions/kube/port.js';
 import { createLogger } from '../../functions/log.js';
 
@@ -17,11 +20,14 @@ export const TOKEN = 'test-token-0123456789abcdef';
 /** The key that seals the tests' journals (ALERTFENCE_JOURNAL_KEY). */
 export const JOURNAL_KEY = 'test-journal-key-0123456789abcdef0123456789';
 
-/** Collects handoffs; `drain` runs them as the runtime would, one invocation each. */
+/** Collects hand-overs; `drain` runs them as the runtime would, one invocation each. */
 export class RecordingContinuation implements Continuation {
   readonly handoffs: Handoff[] = [];
-  async schedule(handoff: Handoff): Promise<void> {
-    this.handoffs.push(handoff);
+  async continue(handoffs: readonly Handoff[]): Promise<void> {
+    this.handoffs.push(...handoffs);
+  }
+  accepting(): boolean {
+    return true;
   }
 }
 
@@ -33,6 +39,8 @@ export interface FenceWiringOptions {
   /** The clock; default the wall clock and real timers. */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
+  /** Who else hears the fence (the test's recording observer always does). */
+  observer?: FenceObserver;
 }
 
 export interface FenceWiring {
@@ -42,11 +50,15 @@ export interface FenceWiring {
   continuation: RecordingContinuation;
   /** Every log line, as JSON text. */
   logs: string[];
+  /** Every event the fence told its observer, in order. */
+  events: FenceEvent[];
   /**
    * Runs the handed-over fences until none is left (or `limit` invocations), one invocation each, as a
    * runtime would; one entry per invocation (undefined for a refused one: stale, disarmed, guarded).
    */
   drain(limit: number): Promise<Array<RunResult | undefined>>;
+  /** The service's request, its hand-overs recorded for `drain`, as a runtime would continue them. */
+  request(targets: FenceTarget[], options: RequestOptions): Promise<NodeResult[]>;
   /** POSTs JSON (an object, or text as is) to the app with the bearer token. */
   post(path: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
 }
@@ -64,16 +76,20 @@ export function wireFence(options: FenceWiringOptions): FenceWiring {
   const logs: string[] = [];
   const log = createLogger({ level: 'debug', write: (line) => logs.push(line), now });
   const continuation = new RecordingContinuation();
+  const events: FenceEvent[] = [];
   const service = createFenceService({
+    observer: observers(
+      { notice: (event) => events.push(structuredClone(event)) },
+      ...(options.observer ? [options.observer] : []),
+    ),
     kube,
     drivers: createDriverRegistry(options.drivers),
     config,
     log,
     now,
     sleep,
-    continuation,
   });
-  const app = createApp({ config, service, ready: () => kube.ping(), log, now });
+  const app = createApp({ config, service, continuation, ready: () => kube.ping(), log, now });
   let invocation = 0;
   return {
     config,
@@ -81,18 +97,25 @@ export function wireFence(options: FenceWiringOptions): FenceWiring {
     app,
     continuation,
     logs,
+    events,
     async drain(limit) {
       const results: Array<RunResult | undefined> = [];
       while (continuation.handoffs.length > 0 && results.length < limit) {
         const handoff = continuation.handoffs.shift() as Handoff;
         invocation += 1;
-        const answer = await service.continueFence(handoff, {
+        const { answer, handoffs } = await service.continueFence(handoff, {
           requestId: `worker-${invocation}`,
           deadline: now() + config.runBudgetMs,
         });
+        await continuation.continue(handoffs);
         results.push('journal' in answer ? answer : undefined);
       }
       return results;
+    },
+    async request(targets, requestOptions) {
+      const { answer, handoffs } = await service.request(targets, requestOptions);
+      await continuation.continue(handoffs);
+      return answer;
     },
     post(path, body, headers = {}) {
       return Promise.resolve(

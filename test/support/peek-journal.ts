@@ -1,5 +1,5 @@
 import type { FenceJournal } from '../../functions/fence/journal.js';
-import { KUBE_NAMES } from '../../functions/fence/vocabulary.js';
+import { KUBE_NAMES } from '../../functions/kube/names.js';
 import type { Lease } from '../../functions/kube/objects.js';
 
 /** The journal a Lease carries, parsed as is: for tests that watch a fence, not for deciding anything. */

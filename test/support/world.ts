@@ -1,7 +1,8 @@
 import { SimulatedDriver } from '../../drivers/simulated/simulated-driver.js';
-import type { createApp } from '../../functions/app.js';
 import type { Config } from '../../functions/config.js';
-import type { FenceService } from '../../functions/fence/fence-service.js';
+import type { FenceService } from '../../functions/fence/api.js';
+import type { FenceEvent, FenceObserver } from '../../functions/fence/observer.js';
+import type { createApp } from '../../functions/http/app.js';
 import {
   type Lease,
   microTime,
@@ -127,6 +128,8 @@ export interface WorldOptions {
   /** Replaces the in-memory API server (e.g. a subclass that injects crashes). */
   kube?: FakeKube;
   driverOptions?: Partial<ConstructorParameters<typeof SimulatedDriver>[0]>;
+  /** Who else hears the fence (`events` records it all anyway). */
+  observer?: FenceObserver;
 }
 
 export interface World {
@@ -138,6 +141,8 @@ export interface World {
   app: ReturnType<typeof createApp>;
   continuation: RecordingContinuation;
   logs: string[];
+  /** Every event the fence told its observer, in order. */
+  events: FenceEvent[];
   /** Runs scheduled continuations until none is left (or `limit` invocations), like a runtime would. */
   drain(limit?: number): Promise<number>;
   /** POSTs JSON to the app with the bearer token. */
@@ -169,6 +174,7 @@ export function createWorld(options: WorldOptions = {}): World {
     },
     now: clock.now,
     sleep: clock.sleep,
+    ...(options.observer ? { observer: options.observer } : {}),
   });
   const nodes = options.nodes ?? [
     { name: 'worker-1', ready: false, downFor: 3_600_000 },
@@ -193,6 +199,7 @@ export function createWorld(options: WorldOptions = {}): World {
     app: wired.app,
     continuation: wired.continuation,
     logs: wired.logs,
+    events: wired.events,
     async drain(limit = 50) {
       return (await wired.drain(limit)).length;
     },

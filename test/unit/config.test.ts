@@ -244,6 +244,7 @@ describe('loadConfig', () => {
     ['a short token next to a good one', `${TOKEN},tiny-secret`],
     ['a token with a space', 'a token with spaces in it'],
     ['a non-ASCII token', 'jeton-très-secret-0123456789'],
+    ['a token with a character RFC 6750 does not allow', 'token-with-a-quote"-0123456789'],
   ])('should refuse %s without printing it', (_name, tokens) => {
     // Act
     const error = configError({ ALERTFENCE_TOKENS: tokens });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../functions/config.js';
-import { driversFromEnv } from '../../functions/wiring.js';
+import { driversFromEnv } from '../../functions/runtimes/assemble.js';
 
 const base = { ALERTFENCE_TOKENS: 'settings-token-0123456789abcdef' };
 const OPENSTACK = {

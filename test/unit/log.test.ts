@@ -1,5 +1,6 @@
+import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { createLogger, redact } from '../../functions/log.js';
+import { captureProcessWarnings, createLogger, redact } from '../../functions/log.js';
 import { alertPayload, createWorld, SECOND_TOKEN, TOKEN } from '../support/world.js';
 
 const SECRET = 's3cr3t-value-that-must-not-leak';
@@ -260,5 +261,118 @@ describe('logs of a whole fence', () => {
         durationMs: expect.any(Number),
       }),
     ]);
+  });
+});
+
+/**
+ * A stand-in for `process` as the warning capture sees it: an emitter with flags and an environment, and
+ * Node's printer as its one `'warning'` listener. The test worker's own process is left alone.
+ */
+function fakeProcess(
+  options: { env?: Record<string, string>; execArgv?: string[]; noDeprecation?: boolean } = {},
+) {
+  const printed: string[] = [];
+  const target = Object.assign(new EventEmitter(), {
+    env: options.env ?? {},
+    execArgv: options.execArgv ?? [],
+    noDeprecation: options.noDeprecation ?? false,
+  });
+  const onWarning = (warning: Error) => printed.push(`(node:1) ${warning.name}: ${warning.message}`);
+  target.on('warning', onWarning);
+  return { target: target as unknown as NodeJS.Process, emitter: target, printed };
+}
+
+/** The AWS SDK's warning on Node 20, as `@aws-sdk/core` emits it: one name, a message of several lines. */
+function sdkWarning(): Error {
+  const warning = new Error(
+    'NodeVersionSupportWarning: The AWS SDK for JavaScript (v3)\nversions published after the first week of January 2027\nwill require node >=22.',
+  );
+  warning.name = 'Warning';
+  return warning;
+}
+
+describe('captureProcessWarnings', () => {
+  it("should write a multi-line warning as one JSON line instead of Node's text on stderr", () => {
+    // Prepare
+    const lines: string[] = [];
+    const { target, emitter, printed } = fakeProcess();
+    captureProcessWarnings(createLogger({ write: (line) => lines.push(line), now: () => 0 }), target);
+
+    // Act
+    emitter.emit('warning', sdkWarning());
+
+    // Assess
+    expect(printed).toEqual([]);
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0] ?? '')).toEqual({
+      time: '1970-01-01T00:00:00.000Z',
+      level: 'warn',
+      msg: 'process warning',
+      warning: { name: 'Warning', message: expect.stringContaining('will require node >=22') },
+    });
+  });
+
+  it("should keep a warning's code and detail", () => {
+    // Prepare
+    const lines: string[] = [];
+    const { target, emitter } = fakeProcess();
+    captureProcessWarnings(createLogger({ write: (line) => lines.push(line) }), target);
+    const warning = Object.assign(new Error('Buffer() is deprecated'), {
+      name: 'DeprecationWarning',
+      code: 'DEP0005',
+      detail: 'Use Buffer.alloc() instead.',
+    });
+
+    // Act
+    emitter.emit('warning', warning);
+
+    // Assess
+    expect(JSON.parse(lines[0] ?? '')).toMatchObject({
+      warning: { name: 'DeprecationWarning', code: 'DEP0005', detail: 'Use Buffer.alloc() instead.' },
+    });
+  });
+
+  it.each<[string, Parameters<typeof fakeProcess>[0], string]>([
+    ['NODE_NO_WARNINGS=1', { env: { NODE_NO_WARNINGS: '1' } }, 'Warning'],
+    ['--no-warnings', { execArgv: ['--no-warnings'] }, 'Warning'],
+    [
+      '--no-warnings in NODE_OPTIONS',
+      { env: { NODE_OPTIONS: '--max-old-space-size=512 --no-warnings' } },
+      'Warning',
+    ],
+    ['--disable-warning=Warning', { execArgv: ['--disable-warning=Warning'] }, 'Warning'],
+    [
+      '--disable-warning DEP0005 in NODE_OPTIONS',
+      { env: { NODE_OPTIONS: '--disable-warning DEP0005' } },
+      'DeprecationWarning',
+    ],
+    ['--no-deprecation', { noDeprecation: true }, 'DeprecationWarning'],
+  ])('should stay quiet as Node would with %s', (_flag, options, name) => {
+    // Prepare
+    const lines: string[] = [];
+    const { target, emitter } = fakeProcess(options);
+    captureProcessWarnings(createLogger({ write: (line) => lines.push(line) }), target);
+
+    // Act
+    emitter.emit('warning', Object.assign(new Error('quiet please'), { name, code: 'DEP0005' }));
+
+    // Assess
+    expect(lines).toEqual([]);
+  });
+
+  it("should give the warnings back to Node's printer once released", () => {
+    // Prepare
+    const lines: string[] = [];
+    const { target, emitter, printed } = fakeProcess();
+    const release = captureProcessWarnings(createLogger({ write: (line) => lines.push(line) }), target);
+
+    // Act
+    release();
+    emitter.emit('warning', sdkWarning());
+
+    // Assess
+    expect(lines).toEqual([]);
+    expect(printed).toHaveLength(1);
+    expect(emitter.listenerCount('warning')).toBe(1);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PowerDriver, PreflightResult } from '../../drivers/driver.js';
-import { readinessCheck } from '../../functions/readiness.js';
+import { readinessCheck } from '../../functions/http/readiness.js';
 import { FakeKube } from '../fakes/kube.js';
 
 /** A driver whose pre-flight answers what the test says, counting its calls. */

@@ -6,11 +6,11 @@
 
 import type { LambdaContext } from 'hono/aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { createApp } from '../../functions/app.js';
 import { loadConfig } from '../../functions/config.js';
-import type { FenceService } from '../../functions/fence/fence-service.js';
-import { createLambdaHandler } from '../../functions/lambda.js';
+import type { FenceService } from '../../functions/fence/api.js';
+import { createApp } from '../../functions/http/app.js';
 import { createLogger } from '../../functions/log.js';
+import { createLambdaHandler } from '../../functions/runtimes/lambda/handler.js';
 import { JOURNAL_KEY, RecordingContinuation, wireFence } from '../support/fence-wiring.js';
 import { alertPayload, createWorld, TOKEN } from '../support/world.js';
 
@@ -28,7 +28,7 @@ function countingService(): { service: FenceService; ticks: () => number } {
   const service = {
     tick: async () => {
       ticks += 1;
-      return [];
+      return { answer: [], handoffs: [] };
     },
   } as unknown as FenceService;
   return { service, ticks: () => ticks };
@@ -113,6 +113,7 @@ describe('the scheduled tick', () => {
       ready: async () => {},
       log: createLogger({ write: () => {} }),
       now: () => now,
+      continuation: new RecordingContinuation(),
       cronTick: { minIntervalMs: 30_000 },
     });
 

@@ -1,21 +1,19 @@
 /**
- * A small typed wrapper around `fetch` for OpenStack APIs: JSON in and out, a timeout per attempt taken from
- * the caller's deadline, bounded retries with backoff for transient failures of idempotent requests, and one
- * re-authentication when a service answers 401.
+ * The one HTTP helper of the OpenStack client, a small typed wrapper around `fetch`: JSON in and out, a
+ * timeout per attempt taken from the caller's deadline, bounded retries with backoff for transient failures
+ * of idempotent requests, and one re-authentication when a service answers 401.
  */
 
 import { DeadlineExceededError } from '../../driver.js';
-import { backoffDelay, sleep as defaultSleep, sleepWithin } from '../../poll.js';
+import type { HttpClientTuning, HttpRetryPolicy, RequestOptions } from '../../http-client.js';
+import { HttpLimits, parseJsonBody } from '../../http-client.js';
+import { retryAfterMs } from '../../http-error.js';
 import { OpenStackError } from './errors.js';
+
+export type { HttpRetryPolicy, RequestOptions };
 
 /** The methods the client sends. */
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-
-/** The deadline (epoch ms) and abort signal every request runs under; the same shape as a driver call's. */
-export interface RequestOptions {
-  deadline: number;
-  signal?: AbortSignal;
-}
 
 /** Where service requests get their `X-Auth-Token`; implemented by the Keystone session. */
 export interface TokenProvider {
@@ -23,6 +21,19 @@ export interface TokenProvider {
   token(options: RequestOptions): Promise<string>;
   /** Forgets a token a service rejected, so the next `token` call issues a fresh one. */
   invalidate(token: string): void;
+}
+
+/**
+ * One OpenStack service as the request functions see it (gophercloud's `ServiceClient`): the shared HTTP
+ * client and token, the service's endpoint from the catalog, and the headers every request to it carries
+ * (a microversion).
+ */
+export interface ServiceClient {
+  http: HttpClient;
+  auth: TokenProvider;
+  /** Base URL from the catalog, without a trailing slash. */
+  endpoint: string;
+  headers: Record<string, string>;
 }
 
 /** One request as a caller describes it. */
@@ -63,29 +74,11 @@ export interface HttpExchange {
   requestId?: string;
 }
 
-/** Bounds of the retries of transient failures; unlike the EC2 driver's `RetryPolicy`, counts retries. */
-export interface HttpRetryPolicy {
-  /** Extra attempts after the first, for transient failures of idempotent requests. */
-  retries: number;
-  /** First backoff delay; doubles per retry, with jitter. */
-  baseDelayMs: number;
-  maxDelayMs: number;
-}
-
 /** Injection points and limits of an `HttpClient`. */
-export interface HttpClientOptions {
+export interface HttpClientOptions extends HttpClientTuning<HttpExchange> {
   /** Injectable for tests and instrumentation; defaults to the global `fetch`. */
   fetch?: typeof fetch;
-  /** Upper bound of one attempt, further cut to the caller's remaining time. */
-  requestTimeoutMs?: number;
-  retry?: Partial<HttpRetryPolicy>;
   userAgent?: string;
-  /** Called after every exchange on the wire, including retried and re-authenticated ones. */
-  onExchange?: (exchange: HttpExchange) => void;
-  now?: () => number;
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  /** Jitter source in [0, 1). */
-  random?: () => number;
 }
 
 /** Up to 4 retries, 250 ms doubling to 5 s: about 8 s of patience, well inside a fence's budget. */
@@ -105,50 +98,48 @@ const IDEMPOTENT_METHODS: ReadonlySet<HttpMethod> = new Set(['GET', 'HEAD', 'PUT
  */
 export class HttpClient {
   readonly #fetch: typeof fetch;
-  readonly #timeoutMs: number;
-  readonly #retry: HttpRetryPolicy;
+  readonly #limits: HttpLimits<HttpExchange>;
   readonly #userAgent: string;
-  readonly #onExchange: ((exchange: HttpExchange) => void) | undefined;
-  readonly #now: () => number;
-  readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
-  readonly #random: () => number;
 
   constructor(options: HttpClientOptions = {}) {
     this.#fetch = options.fetch ?? globalThis.fetch;
-    this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    this.#retry = { ...DEFAULT_HTTP_RETRY_POLICY, ...options.retry };
+    this.#limits = new HttpLimits(options, {
+      requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
+      retry: DEFAULT_HTTP_RETRY_POLICY,
+    });
     this.#userAgent = options.userAgent ?? 'alertfence';
-    this.#onExchange = options.onExchange;
-    this.#now = options.now ?? Date.now;
-    this.#sleep = options.sleep ?? defaultSleep;
-    this.#random = options.random ?? Math.random;
   }
 
   /** Sends `request`, retrying and re-authenticating as described on the class; throws `OpenStackError`. */
   async request(request: HttpRequest, options: RequestOptions): Promise<HttpResponse> {
     const idempotent = request.idempotent ?? IDEMPOTENT_METHODS.has(request.method);
+    let attempt = 0;
     let reauthenticated = false;
-    let retries = 0;
-    for (let attempt = 1; ; attempt++) {
-      const token = request.auth ? await request.auth.token(options) : undefined;
+    const send = async (): Promise<HttpResponse> => {
+      const token = await request.auth?.token(options);
       try {
-        return await this.#send(request, token, attempt, options);
+        return await this.#send(request, token, ++attempt, options);
       } catch (error) {
-        if (!(error instanceof OpenStackError)) throw error;
         // A 401 means the token was refused before the request was processed (keystonemiddleware runs
         // first), so even a POST is safe to repeat once with a fresh token. A second 401 is configuration.
-        if (error.status === 401 && request.auth && token !== undefined && !reauthenticated) {
-          request.auth.invalidate(token);
+        if (
+          error instanceof OpenStackError &&
+          error.status === 401 &&
+          token !== undefined &&
+          !reauthenticated
+        ) {
+          request.auth?.invalidate(token);
           reauthenticated = true;
-          continue;
+          return send();
         }
-        if (!error.transient || !idempotent || retries >= this.#retry.retries) throw error;
-        const delay = error.retryAfterMs ?? backoffDelay(retries, { ...this.#retry, random: this.#random });
-        // Never sleep past the deadline: give the caller the real failure while it still has time to act.
-        await sleepWithin(delay, options, { now: this.#now, sleep: this.#sleep }, () => error);
-        retries++;
+        throw error;
       }
-    }
+    };
+    return this.#limits.retryTransient(
+      send,
+      options,
+      (error) => idempotent && error instanceof OpenStackError && error.url === request.url,
+    );
   }
 
   async #send(
@@ -157,11 +148,7 @@ export class HttpClient {
     attempt: number,
     options: RequestOptions,
   ): Promise<HttpResponse> {
-    const remaining = options.deadline - this.#now();
-    if (remaining <= 0) {
-      throw new DeadlineExceededError(`deadline passed before ${request.method} ${request.url}`);
-    }
-    options.signal?.throwIfAborted();
+    const { method, url } = request;
     const headers: Record<string, string> = {
       Accept: 'application/json',
       'User-Agent': this.#userAgent,
@@ -173,73 +160,54 @@ export class HttpClient {
       headers['Content-Type'] = 'application/json';
       body = JSON.stringify(request.json);
     }
-
-    const timeoutMs = Math.min(this.#timeoutMs, remaining);
-    const timeout = new AbortController();
-    // A plain timer rather than AbortSignal.timeout: it follows fake timers in tests.
-    const timer = setTimeout(
-      () => timeout.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')),
-      timeoutMs,
-    );
-    const signal = options.signal ? AbortSignal.any([options.signal, timeout.signal]) : timeout.signal;
-    const started = this.#now();
-    const report = (status?: number, requestId?: string) =>
-      this.#onExchange?.({
-        method: request.method,
-        url: request.url,
+    let timedOutAtDeadline = false;
+    const answer = await this.#limits.exchange(
+      `${method} ${url}`,
+      options,
+      async (timeoutMs, atDeadline) => {
+        const timeout = new AbortController();
+        // A plain timer rather than AbortSignal.timeout: it follows fake timers in tests.
+        const timer = setTimeout(() => {
+          timedOutAtDeadline = atDeadline;
+          timeout.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError'));
+        }, timeoutMs);
+        const signal = options.signal ? AbortSignal.any([options.signal, timeout.signal]) : timeout.signal;
+        try {
+          const response = await this.#fetch(url, { method, headers, body, signal });
+          // Read the body under the same timeout: a stalled body is as dead as a stalled connection.
+          return { response, text: await response.text() };
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+      (answered, durationMs) => ({
+        method,
+        url,
         attempt,
-        durationMs: this.#now() - started,
-        ...(status === undefined ? {} : { status }),
-        ...(requestId === undefined ? {} : { requestId }),
-      });
-    try {
-      const response = await this.#fetch(request.url, { method: request.method, headers, body, signal });
-      // Read the body under the same timeout: a stalled body is as dead as a stalled connection.
-      const text = await response.text();
-      const requestId = requestIdOf(response.headers);
-      report(response.status, requestId);
-      if (response.status >= 200 && response.status < 300) {
-        return {
-          method: request.method,
-          url: request.url,
-          status: response.status,
-          headers: response.headers,
-          text,
-          requestId,
-        };
-      }
-      throw new OpenStackError({
-        method: request.method,
-        url: request.url,
-        status: response.status,
-        body: text,
-        requestId,
-        retryAfterMs: retryAfterOf(response.headers),
-      });
-    } catch (error) {
-      if (error instanceof OpenStackError) throw error;
-      report();
-      if (options.signal?.aborted) throw options.signal.reason;
-      if (timeout.signal.aborted && timeoutMs >= remaining) {
-        throw new DeadlineExceededError(`deadline passed during ${request.method} ${request.url}`, {
-          cause: error,
-        });
-      }
-      // Connection refused, reset, DNS, or our per-attempt timeout: no response, transient.
-      throw new OpenStackError({ method: request.method, url: request.url, cause: error });
-    } finally {
-      clearTimeout(timer);
+        durationMs,
+        status: answered?.response.status,
+        requestId: answered && requestIdOf(answered.response.headers),
+      }),
+      (error) =>
+        timedOutAtDeadline
+          ? new DeadlineExceededError(`deadline passed during ${method} ${url}`, { cause: error })
+          : // Connection refused, reset, DNS, or our per-attempt timeout: no response, transient.
+            new OpenStackError({ method, url, cause: error }),
+    );
+    const { response, text } = answer;
+    const requestId = requestIdOf(response.headers);
+    if (response.status >= 200 && response.status < 300) {
+      return { method, url, status: response.status, headers: response.headers, text, requestId };
     }
+    throw new OpenStackError({
+      method,
+      url,
+      status: response.status,
+      body: text,
+      requestId,
+      retryAfterMs: retryAfterMs(response.headers.get('retry-after')),
+    });
   }
-}
-
-function retryAfterOf(headers: Headers): number | undefined {
-  const value = headers.get('retry-after');
-  if (value === null) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
 /** Keystone and Cinder answer with `x-openstack-request-id`, Nova also with its older `x-compute-request-id`. */
@@ -252,17 +220,33 @@ function requestIdOf(headers: Headers): string | undefined {
  * an `OpenStackError` that names the call and keeps the body.
  */
 export function readJson<T>(response: HttpResponse, parse: (value: unknown) => T): T {
-  try {
-    return parse(JSON.parse(response.text));
-  } catch (error) {
-    throw new OpenStackError({
-      method: response.method,
-      url: response.url,
-      status: response.status,
-      body: response.text,
-      requestId: response.requestId,
-      reason: `the answer does not match the API reference (${error instanceof Error ? error.message : String(error)})`,
-      cause: error,
-    });
-  }
+  return parseJsonBody(
+    response.text,
+    parse,
+    (message, cause) =>
+      new OpenStackError({
+        method: response.method,
+        url: response.url,
+        status: response.status,
+        body: response.text,
+        requestId: response.requestId,
+        reason: `the answer does not match the API reference (${message})`,
+        cause,
+      }),
+  );
+}
+
+/**
+ * Sends one request to a service: `path` under its endpoint, with its headers and token, and `json` as the
+ * body when given.
+ */
+export function callService(
+  service: ServiceClient,
+  method: HttpMethod,
+  path: string,
+  options: RequestOptions,
+  json?: unknown,
+): Promise<HttpResponse> {
+  const request = { method, url: `${service.endpoint}${path}`, headers: service.headers, auth: service.auth };
+  return service.http.request(json === undefined ? request : { ...request, json }, options);
 }

@@ -4,6 +4,10 @@
  * (DMTF DSP0268 schema guide: ComputerSystem v1, Resource collections, ActionInfo v1).
  */
 
+import { parseJsonBody } from '../../http-client.js';
+import type { RedfishResponse } from './bmc-client.js';
+import { RedfishError } from './errors.js';
+
 /** The `#ComputerSystem.Reset` action of a system. */
 export interface ResetAction {
   /** The URI to POST `{"ResetType": …}` to. */
@@ -67,6 +71,32 @@ export function parseResetActionInfo(value: unknown): string[] | undefined {
     return Array.isArray(allowed) ? allowed.filter((v): v is string => typeof v === 'string') : undefined;
   }
   return undefined;
+}
+
+/**
+ * Parses a 2xx JSON body with `parse` (a schema check that throws on a mismatch), turning any failure into a
+ * `RedfishError` that names the call.
+ */
+export function readJson<T>(
+  bmc: string,
+  response: RedfishResponse,
+  method: string,
+  parse: (value: unknown) => T,
+): T {
+  return parseJsonBody(
+    response.text,
+    parse,
+    (message, cause) =>
+      new RedfishError({
+        bmc,
+        method,
+        path: response.path,
+        status: response.status,
+        body: response.text,
+        reason: `the answer is not a Redfish resource (${message})`,
+        cause,
+      }),
+  );
 }
 
 function record(value: unknown, what: string): Record<string, unknown> {

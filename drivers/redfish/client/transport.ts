@@ -44,6 +44,32 @@ export interface TlsEndpoint {
 /** Largest answer read: a ComputerSystem is a few KiB; a BMC that streams more is broken. */
 const MAX_RESPONSE_BYTES = 1024 * 1024;
 
+/** Node's codes for a certificate that does not verify (OpenSSL's `X509_V_ERR_*` names, and the name check). */
+const UNTRUSTED_CERTIFICATE: ReadonlySet<string> = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'INVALID_CA',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * `code: message` when a failed send is a certificate that does not verify (never a passing failure), else
+ * undefined.
+ */
+export function untrustedCertificate(error: unknown): string | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === undefined || !UNTRUSTED_CERTIFICATE.has(code)) return undefined;
+  return `${code}: ${(error as Error).message}`;
+}
+
 /** The answer arrived without the whole body in time, or the request could not be sent. */
 export class WireError extends Error {
   override name = 'WireError';
@@ -118,4 +144,23 @@ export function httpsWire(endpoint: TlsEndpoint): { send: WireSend; close: () =>
       req.end(request.body);
     });
   return { send, close: () => agent.destroy() };
+}
+
+/** Whether an answer is a redirect the client may follow with the same method and body. */
+export function isRedirect(status: number, method: string): boolean {
+  // 307 and 308 keep the method and body (RFC 9110 §15.4); the others turn a POST into a GET, never wanted.
+  if (status === 307 || status === 308) return true;
+  return method === 'GET' && (status === 301 || status === 302 || status === 303);
+}
+
+/** The path of a `Location` on this BMC, or undefined when it points anywhere else. */
+export function sameOriginPath(location: string, origin: string | undefined): string | undefined {
+  if (location.startsWith('/') && !location.startsWith('//')) return location;
+  if (origin === undefined) return undefined;
+  try {
+    const url = new URL(location);
+    return url.origin === origin ? `${url.pathname}${url.search}` : undefined;
+  } catch {
+    return undefined;
+  }
 }

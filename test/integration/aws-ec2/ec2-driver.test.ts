@@ -77,9 +77,11 @@ describe('Ec2Driver against moto', () => {
     expect(after.State?.Name).toBe('running');
     expect(after.BlockDeviceMappings?.map((mapping) => mapping.Ebs?.VolumeId)).toEqual([rootVolume]);
     expect((await readVolume(suite.ec2, rootVolume)).State).toBe('in-use');
-    // The EC2 calls of one fence (measured; see the driver's README section): resolve from the providerID
-    // makes none, and each wait ends on its first poll because moto's transitions are immediate.
+    // The EC2 calls of one fence (measured; see the driver's README section): resolve reads the instance the
+    // providerID names (a wrong account or region must be refused there, not later read as off), and each
+    // wait ends on its first poll because moto's transitions are immediate.
     expect(calls).toEqual([
+      'DescribeInstances', // resolve: the instance exists for these credentials
       'DescribeInstances', // describe
       'StopInstances', // powerOff
       'DescribeInstances', // waitForPower off: first poll
@@ -149,7 +151,7 @@ describe('Ec2Driver against moto', () => {
     expect(calls).not.toContain('StartInstances');
   });
 
-  it('should report an instance id moto does not know as gone', async () => {
+  it('should report an instance id moto does not know as missing, never as off', async () => {
     // Prepare
     const { driver } = driverOnMoto();
 
@@ -159,26 +161,34 @@ describe('Ec2Driver against moto', () => {
       deadline(),
     );
 
-    // Assess
-    expect(description).toMatchObject({ power: 'off', gone: true, cloudState: 'not-found' });
+    // Assess: a wrong account, role or region answers the same NotFound, so it proves nothing by itself.
+    expect(description).toMatchObject({
+      power: 'unknown',
+      gone: false,
+      missing: true,
+      cloudState: 'not-found',
+    });
   });
 
-  it('should look a node without providerID up by private DNS name, then by InternalIP', async () => {
+  it('should look a node without providerID up by private DNS name and InternalIP together, never by one alone', async () => {
     // Prepare
     const instance = await runInstance(suite.ec2);
-    await runInstance(suite.ec2);
+    const other = await runInstance(suite.ec2);
     const { driver } = driverOnMoto({ defaultDriver: true, region: suite.moto.region });
+    const name = instance.PrivateDnsName ?? '';
+    const address = instance.PrivateIpAddress ?? '';
 
     // Act
-    const byName = await driver.resolve({ name: instance.PrivateDnsName ?? '', internalIPs: [] }, deadline());
-    const byIp = await driver.resolve(
-      { name: 'worker-renamed', internalIPs: [instance.PrivateIpAddress ?? ''] },
-      deadline(),
-    );
+    const both = await driver.resolve({ name, internalIPs: [address] }, deadline());
+    const nameOnly = driver.resolve({ name, internalIPs: [] }, deadline());
+    const addressOnly = driver.resolve({ name: 'worker-renamed', internalIPs: [address] }, deadline());
+    const disagreeing = driver.resolve({ name, internalIPs: [other.PrivateIpAddress ?? ''] }, deadline());
 
-    // Assess
-    expect(byName.id).toBe(instance.InstanceId);
-    expect(byIp.id).toBe(instance.InstanceId);
+    // Assess: names and addresses both get reused; only the two agreeing on one machine identify it.
+    expect(both).toEqual({ provider: 'aws', id: instance.InstanceId, region: suite.moto.region });
+    await expect(nameOnly).rejects.toThrow(/reports no InternalIP/);
+    await expect(addressOnly).rejects.toThrow(InstanceNotFoundError);
+    await expect(disagreeing).rejects.toThrow(InstanceNotFoundError);
   });
 
   it('should refuse a lookup that several instances match, and one that none matches', async () => {
@@ -197,8 +207,11 @@ describe('Ec2Driver against moto', () => {
       region: suite.moto.region,
     });
 
-    // Act
-    const ambiguous = driver.resolve({ name: 'worker-1', internalIPs: [] }, deadline());
+    // Act: a node that reports both addresses (a reused address, a copied tag): two machines match.
+    const ambiguous = driver.resolve(
+      { name: 'worker-1', internalIPs: [first.PrivateIpAddress ?? '', second.PrivateIpAddress ?? ''] },
+      deadline(),
+    );
     const unknown = driver.resolve({ name: 'worker-2', internalIPs: ['10.255.255.254'] }, deadline());
 
     // Assess
@@ -223,8 +236,14 @@ describe('Ec2Driver against moto', () => {
       region: suite.moto.region,
     });
 
-    // Act
-    const ref = await driver.resolve({ name: 'worker-1', internalIPs: [] }, deadline());
+    // Act: both carry the node's tag and one of its addresses; only one carries the cluster's tag.
+    const ref = await driver.resolve(
+      {
+        name: 'worker-1',
+        internalIPs: [member.PrivateIpAddress ?? '', outsider.PrivateIpAddress ?? ''],
+      },
+      deadline(),
+    );
 
     // Assess
     expect(ref.id).toBe(member.InstanceId);

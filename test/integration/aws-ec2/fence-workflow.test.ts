@@ -70,17 +70,27 @@ describe('fence workflow with the EC2 driver on moto', () => {
     // Only the PV volume was detached; the root volume and the scratch disk stay.
     expect((await readVolume(suite.ec2, scratchVolume)).Attachments?.[0]?.InstanceId).toBe(deadId);
     expect((await readVolume(suite.ec2, rootVolume)).Attachments?.[0]?.InstanceId).toBe(deadId);
-    // The EC2 calls of one whole fence, as the workflow makes them (reported in the issue note).
-    // Resolving from the providerID costs nothing, so the webhook answer makes no EC2 call at all.
-    expect(callsAtAnswer).toEqual([]);
-    expect(counting.calls).toEqual([
+    // The EC2 calls of one whole fence, as the workflow makes them (reported in the issue note). Before it
+    // decides anything, the webhook reads the instance: it must exist for these credentials (a wrong account
+    // or region answers NotFound, which must never pass for off), and its state is journaled (instanceSeen).
+    expect(callsAtAnswer).toEqual([
+      'DescribeInstances', // resolve: the providerID's instance exists, with the cluster tag
+      'DescribeInstances', // describe: what the fence saw at its start
+    ]);
+    // Then the continuation. Nothing trusts an earlier read: the instance is resolved again before power-off,
+    // and read again (must be off) before the release, before each detach and before the Node is deleted.
+    expect(counting.calls.slice(callsAtAnswer.length)).toEqual([
+      'DescribeInstances', // continuation: the Node still resolves to the journal's instance
       'DescribeInstances', // PowerOff: the executor reads the state first
       'StopInstances',
       'DescribeInstances', // VerifyOff: first poll (moto stops at once)
-      'DescribeInstances', // Release: the executor lists the attached volumes
+      'DescribeInstances', // Release: still off, by the cloud's record
+      'DescribeInstances', // Release: the attached volumes
+      'DescribeInstances', // Release: still off right before the detach
       'DescribeInstances', // detachVolume: attached here, not root, instance off
       'DetachVolume',
       'DescribeVolumes', // waitForDetached: first poll
+      'DescribeInstances', // DeleteNode: still off right before the Node goes
       'DescribeInstances', // PowerOn: the executor reads the state first
       'StartInstances',
       'DescribeInstances', // waitForPower on: first poll

@@ -9,20 +9,20 @@ import { loadKubeAccess } from '../../../functions/kube/access.js';
 import { createKubeClient } from '../../../functions/kube/client.js';
 import { inClusterEndpoint } from '../../../functions/kube/kubeconfig.js';
 import { KubeForbiddenError } from '../../../functions/kube/port.js';
-import { buildRuntime } from '../../../functions/wiring.js';
+import { assemble } from '../../../functions/runtimes/assemble.js';
 import { tempDir } from '../../peers/process.js';
-import { useControlPlane } from './cluster.js';
+import { alertfenceIdentity, useControlPlane } from './cluster.js';
 
 describe('loadKubeAccess against a real API server', () => {
   const suite = useControlPlane();
 
   /** The parts of the alertfence kubeconfig an EKS set-up gets from elsewhere. */
   function eksParts() {
-    const endpoint = suite.cluster.alertfenceEndpoint;
+    const identity = alertfenceIdentity(suite.cluster);
     return {
-      server: endpoint.server,
-      caData: Buffer.from(endpoint.tls.ca ?? '').toString('base64'),
-      token: endpoint.token ?? '',
+      server: identity.server,
+      caData: Buffer.from(identity.tls.ca ?? '').toString('base64'),
+      token: identity.token ?? '',
     };
   }
 
@@ -160,7 +160,7 @@ describe('loadKubeAccess against a real API server', () => {
     const { hostname, port } = new URL(server);
     const dir = join((await tempDir('alertfence-sa')).path, 'serviceaccount');
     await mkdir(dir);
-    await writeFile(join(dir, 'ca.crt'), suite.cluster.alertfenceEndpoint.tls.ca ?? '');
+    await writeFile(join(dir, 'ca.crt'), alertfenceIdentity(suite.cluster).tls.ca ?? '');
     await writeFile(join(dir, 'token'), 'expired-token');
     const kube = createKubeClient(
       inClusterEndpoint({ KUBERNETES_SERVICE_HOST: hostname, KUBERNETES_SERVICE_PORT: port }, dir),
@@ -179,14 +179,11 @@ describe('loadKubeAccess against a real API server', () => {
 
   it('should reach the API server with a kubeconfig mounted as a secret file (ALERTFENCE_KUBECONFIG_INLINE_FILE)', async () => {
     // Prepare: the runtime as an entrypoint builds it, with the kubeconfig only as a file, as OpenFaaS mounts it.
-    const runtime = buildRuntime(
-      {
-        ALERTFENCE_TOKENS: 'a-token-of-at-least-16-chars',
-        ALERTFENCE_DRIVERS: 'simulated',
-        ALERTFENCE_KUBECONFIG_INLINE_FILE: suite.cluster.alertfenceKubeconfig,
-      },
-      { continuation: { schedule: async () => {} } },
-    );
+    const runtime = assemble({
+      ALERTFENCE_TOKENS: 'a-token-of-at-least-16-chars',
+      ALERTFENCE_DRIVERS: 'simulated',
+      ALERTFENCE_KUBECONFIG_INLINE_FILE: suite.cluster.alertfenceKubeconfig,
+    });
 
     // Act
     const nodes = await runtime.kube.listNodes();

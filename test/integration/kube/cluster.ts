@@ -19,6 +19,8 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { createKubeClient } from '../../../functions/kube/client.js';
+import type { EndpointSpec } from '../../../functions/kube/kubeconfig.js';
+import type { Taint } from '../../../functions/kube/objects.js';
 import type { KubePort } from '../../../functions/kube/port.js';
 import { type ControlPlane, type ControlPlaneOptions, startControlPlane } from '../../peers/control-plane.js';
 
@@ -87,6 +89,20 @@ export function useControlPlane(options: ControlPlaneOptions = {}): ClusterSuite
   };
 }
 
+/**
+ * The alertfence ServiceAccount's identity (its kubeconfig's CA and token), as an endpoint given by code: at
+ * `server` when given, else at the API server.
+ */
+export function alertfenceIdentity(cluster: ControlPlane, server?: string): EndpointSpec {
+  const api = cluster.alertfence.getCurrentCluster();
+  return {
+    server: server ?? cluster.server,
+    tls: server?.startsWith('http:') ? {} : { ca: Buffer.from(api?.caData ?? '', 'base64').toString('utf8') },
+    token: cluster.alertfence.getCurrentUser()?.token ?? '',
+    source: 'the alertfence ServiceAccount',
+  };
+}
+
 export const isNotFound = (error: unknown) => error instanceof ApiException && error.code === 404;
 
 /** Reads a Node as admin; undefined once it is gone. */
@@ -103,7 +119,8 @@ export interface NodeFixture {
   ready: boolean;
   downForMs?: number;
   providerID?: string;
-  taints?: V1Taint[];
+  /** The library's model (`timeAdded` a `Date`) or alertfence's (as JSON carries it). */
+  taints?: Array<V1Taint | Taint>;
   labels?: Record<string, string>;
 }
 

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { SimulatedDriver } from '../../../drivers/simulated/simulated-driver.js';
-import type { NodeResult } from '../../../functions/fence/fence-service.js';
+import type { NodeResult } from '../../../functions/fence/api.js';
 import { createKubeClient } from '../../../functions/kube/client.js';
 import { alertPayload } from '../../support/world.js';
 import { putNode, readNode, useControlPlane } from './cluster.js';
@@ -61,7 +61,7 @@ describe('concurrent fences of one node on a real API server', () => {
     // Act
     const results = await Promise.all(
       invocations.map((invocation, index) =>
-        invocation.service.request(
+        invocation.request(
           [{ node: 'worker-4', trigger: { kind: 'alert', reason: 'KubeNodeNotReady', force: false } }],
           { requestId: `invocation-${index}`, dryRun: false, deadline: Date.now() + 30_000 },
         ),

@@ -3,8 +3,9 @@
  * and kwok's fake kubelets. A node "dies" for real when kwok stops its heartbeats.
  */
 import { describe, expect, it } from 'vitest';
+import { outOfServiceTaint } from '../../../functions/fence/fence-rules.js';
 import { healthRefusal } from '../../../functions/fence/guards.js';
-import { outOfServiceTaint, readiness } from '../../../functions/kube/node-facts.js';
+import { readiness } from '../../../functions/kube/node-facts.js';
 import type { Node } from '../../../functions/kube/objects.js';
 import { waitUntil } from '../../peers/process.js';
 import { type ClusterSuite, putPod, readNode, useControlPlane } from './cluster.js';
@@ -42,7 +43,7 @@ describe('alertfence with the real controllers and kwok kubelets', () => {
     fence.driver.addInstance('i-life-1');
     await suite.cluster.createNode('life-1', { providerID: 'simulated:///i-life-1' });
     const ask = async () => {
-      const [result] = await fence.service.request(
+      const [result] = await fence.request(
         [{ node: 'life-1', trigger: { kind: 'alert', reason: 'KubeNodeNotReady', force: false } }],
         { requestId: 'confirm', dryRun: true, deadline: Date.now() + 10_000 },
       );
@@ -141,7 +142,7 @@ describe('alertfence with the real controllers and kwok kubelets', () => {
     );
 
     // Act
-    const [result] = await fence.service.request(
+    const [result] = await fence.request(
       [{ node: 'dead-1', trigger: { kind: 'alert', reason: 'KubeNodeNotReady', force: false } }],
       { requestId: 'alert', dryRun: false, deadline: Date.now() + 10_000 },
     );

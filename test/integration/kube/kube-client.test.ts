@@ -8,14 +8,15 @@ import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { V1Taint } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { fencingTaint, outOfServiceTaint } from '../../../functions/fence/fence-rules.js';
 import { createKubeClient } from '../../../functions/kube/client.js';
-import type { KubeEndpoint } from '../../../functions/kube/kubeconfig.js';
-import { fencingTaint, leaseRenewedAt, outOfServiceTaint } from '../../../functions/kube/node-facts.js';
+import { leaseRenewedAt } from '../../../functions/kube/node-facts.js';
 import { type Lease, microTime } from '../../../functions/kube/objects.js';
 import { type EventInput, KubeConflictError, KubeUnavailableError } from '../../../functions/kube/port.js';
 import { ALERTFENCE_NAMESPACE } from '../../peers/control-plane.js';
 import { freePort } from '../../peers/process.js';
 import {
+  alertfenceIdentity,
   type ClusterSuite,
   isNotFound,
   mergePatchOptions,
@@ -42,7 +43,8 @@ const taintKeys = (taints: V1Taint[] | undefined) => (taints ?? []).map((taint) 
  * alertfence talks plain HTTP to it with its own token, and it forwards each request over TLS once the
  * test's hook has run.
  */
-async function startInterceptor(target: KubeEndpoint) {
+async function startInterceptor(suite: ClusterSuite) {
+  const target = alertfenceIdentity(suite.cluster);
   const requests: string[] = [];
   let onRequest: ((method: string, path: string) => Promise<void>) | undefined;
   const upstream = new URL(target.server);
@@ -77,7 +79,7 @@ async function startInterceptor(target: KubeEndpoint) {
     set onRequest(hook: typeof onRequest) {
       onRequest = hook;
     },
-    endpoint: { ...target, server: `http://127.0.0.1:${port}`, tls: {} } satisfies KubeEndpoint,
+    endpoint: alertfenceIdentity(suite.cluster, `http://127.0.0.1:${port}`),
     close: () => {
       server.closeAllConnections();
       server.close();
@@ -267,7 +269,7 @@ describe('createKubeClient against a real API server', () => {
     it('should re-read and keep a taint another writer added between its read and its patch', async () => {
       // Prepare: the moment alertfence sends its first patch, a controller adds a taint of its own.
       await putNode(suite, { name: 'taint-race', ready: false });
-      const proxy = await startInterceptor(suite.cluster.alertfenceEndpoint);
+      const proxy = await startInterceptor(suite);
       let raced = false;
       proxy.onRequest = async (method, path) => {
         if (method !== 'PATCH' || raced || !path.endsWith('/nodes/taint-race')) return;
@@ -518,10 +520,7 @@ describe('createKubeClient against a real API server', () => {
     it('should throw KubeUnavailableError for reads, mutations and ping', async () => {
       // Prepare: the cluster's CA and token, but a port nothing listens on.
       const port = await freePort();
-      const kube = createKubeClient({
-        ...suite.cluster.alertfenceEndpoint,
-        server: `https://127.0.0.1:${port}`,
-      });
+      const kube = createKubeClient(alertfenceIdentity(suite.cluster, `https://127.0.0.1:${port}`));
 
       // Act
       const calls = [

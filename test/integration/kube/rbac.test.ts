@@ -65,7 +65,7 @@ describe('alertfence RBAC on a real API server', () => {
     await putVolumeAttachment(suite, 'worker-1', 'pv-worker-1');
 
     // Act
-    const [result] = await fence.service.request(
+    const [result] = await fence.request(
       [{ node: 'worker-1', trigger: { kind: 'alert', reason: 'KubeNodeNotReady', force: false } }],
       { requestId: 'alert-1', dryRun: false, deadline: Date.now() + 30_000 },
     );

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKubeClient } from '../../../functions/kube/client.js';
-import type { KubeEndpoint } from '../../../functions/kube/kubeconfig.js';
+import type { EndpointSpec } from '../../../functions/kube/kubeconfig.js';
 import { KubeUnavailableError } from '../../../functions/kube/port.js';
 
 /** An "API server" that accepts connections and never answers: a hung apiserver or a black-holed LB. */
@@ -11,7 +11,7 @@ function startHungServer(): Promise<Server> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-function endpointOf(server: Server): KubeEndpoint {
+function endpointOf(server: Server): EndpointSpec {
   const { port } = server.address() as AddressInfo;
   return { server: `http://127.0.0.1:${port}`, tls: {}, token: 'not-used', source: 'test' };
 }

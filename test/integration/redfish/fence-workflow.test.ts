@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { PHASES } from '../../../functions/fence/vocabulary.js';
+import { readinessCheck } from '../../../functions/http/readiness.js';
 import { readiness } from '../../../functions/kube/node-facts.js';
-import { readinessCheck } from '../../../functions/readiness.js';
 import { waitUntil } from '../../peers/process.js';
 import { wireFence } from '../../support/fence-wiring.js';
 import { alertPayload } from '../../support/world.js';

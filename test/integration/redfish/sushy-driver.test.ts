@@ -12,7 +12,7 @@ import {
   InstanceNotFoundError,
   type InstanceRef,
 } from '../../../drivers/driver.js';
-import { readinessCheck } from '../../../functions/readiness.js';
+import { readinessCheck } from '../../../functions/http/readiness.js';
 import { FakeKube } from '../../fakes/kube.js';
 import { freePort } from '../../peers/process.js';
 import { SUSHY_MAX_LANDING_MS } from '../../peers/sushy.js';

@@ -3,7 +3,7 @@ import { startAlertmanager } from '../../peers/alertmanager.js';
 import { waitUntil } from '../../peers/process.js';
 import { seedFakeCluster } from './fixtures/fake-cluster.js';
 import { type Exchange, startAppServer } from './support/app-server.js';
-import { TOKEN, WRONG_TOKEN } from './support/env.js';
+import { JOURNAL_KEY, TOKEN, WRONG_TOKEN } from './support/env.js';
 import { useSetup } from './support/setup.js';
 
 interface Payload {
@@ -47,8 +47,12 @@ describe('Alertmanager notifying the local server', () => {
         env: {
           ALERTFENCE_TOKENS: TOKEN,
           ALERTFENCE_DRY_RUN: 'false',
+          ALERTFENCE_JOURNAL_KEY: JOURNAL_KEY,
           ALERTFENCE_DRIVERS: 'simulated',
           ALERTFENCE_MAX_CONCURRENT_FENCES: '2',
+          // Two dead of five, in one notification, is the grouped case under test, not a storm (the default,
+          // 30% of five rounded down, allows one).
+          ALERTFENCE_MAX_UNHEALTHY: '2',
         },
         kube,
         drivers: [driver],
@@ -110,7 +114,7 @@ describe('Alertmanager notifying the local server', () => {
     const journals = await waitUntil(
       async () => {
         const all = await Promise.all(
-          ['worker-1', 'worker-2'].map((node) => server.runtime.service.journal(node)),
+          ['worker-1', 'worker-2'].map((node) => server.runtime.assembly.service.journal(node)),
         );
         return all.every((journal) => journal?.status === 'succeeded') ? all : undefined;
       },
@@ -166,7 +170,12 @@ describe('Alertmanager with a wrong token', () => {
     // Arrange
     const { kube, driver } = seedFakeCluster(400);
     const server = await startAppServer({
-      env: { ALERTFENCE_TOKENS: TOKEN, ALERTFENCE_DRY_RUN: 'false', ALERTFENCE_DRIVERS: 'simulated' },
+      env: {
+        ALERTFENCE_TOKENS: TOKEN,
+        ALERTFENCE_DRY_RUN: 'false',
+        ALERTFENCE_JOURNAL_KEY: JOURNAL_KEY,
+        ALERTFENCE_DRIVERS: 'simulated',
+      },
       kube,
       drivers: [driver],
     });

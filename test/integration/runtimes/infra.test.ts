@@ -1,10 +1,10 @@
 import { accessSync, constants } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments, type Tags } from 'yaml';
 import { checkAlertmanagerConfig } from '../../peers/alertmanager.js';
-import { INSTALL_HINT, PeerMissingError, runCommand, venvBin } from '../../peers/process.js';
+import { INSTALL_HINT, PeerMissingError, runCommand, tempDir, venvBin } from '../../peers/process.js';
 import { promtool } from '../../peers/prometheus.js';
 import { ROOT } from './support/bundles.js';
 
@@ -17,11 +17,13 @@ const CFN_TAGS: Tags = ['!Ref', '!Sub', '!GetAtt', '!If', '!Not', '!Equals', '!J
   { tag, collection: 'map' as const, resolve: (value: unknown) => value },
 ]);
 
-/** cfn-lint from the peers' venv (`install.sh`), else from PATH; missing is a failure, not a skip. */
-function cfnLint(): string {
+/**
+ * A tool of the peers' venv (`install.sh`: cfn-lint, sam), else from PATH; missing is a failure, not a skip.
+ */
+function venvTool(name: string): string {
   const candidates = [
-    venvBin('cfn-lint'),
-    ...(process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'cfn-lint')),
+    venvBin(name),
+    ...(process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, name)),
   ];
   for (const candidate of candidates) {
     try {
@@ -32,8 +34,22 @@ function cfnLint(): string {
     }
   }
   throw new PeerMissingError(
-    `cfn-lint is not installed (venv or PATH); install the test peers with: ${INSTALL_HINT}`,
+    `${name} is not installed (venv or PATH); install the test peers with: ${INSTALL_HINT}`,
   );
+}
+
+/** The SAM CLI's environment: no telemetry (the machine reaches no AWS endpoint), no update check. */
+const SAM_ENV = { SAM_CLI_TELEMETRY: '0', SAM_CLI_DISABLE_VERSION_CHECK: '1' };
+
+/** Every file under `dir` (relative path → bytes). */
+async function filesUnder(dir: string, prefix = ''): Promise<Map<string, Buffer>> {
+  const files = new Map<string, Buffer>();
+  for (const entry of await readdir(join(dir, prefix), { withFileTypes: true })) {
+    const path = join(prefix, entry.name);
+    if (entry.isDirectory()) for (const [name, bytes] of await filesUnder(dir, path)) files.set(name, bytes);
+    else files.set(path, await readFile(join(dir, path)));
+  }
+  return files;
 }
 
 /** Every `ALERTFENCE_*` name the sources read, so a deployment file cannot set a misspelt one. */
@@ -60,13 +76,64 @@ async function knownSettings(): Promise<Set<string>> {
 describe('infra/aws/template.yaml', () => {
   it('should pass cfn-lint', async () => {
     // Act
-    const result = await runCommand(cfnLint(), [infra('aws/template.yaml')], {
+    const result = await runCommand(venvTool('cfn-lint'), [infra('aws/template.yaml')], {
       check: false,
       timeoutMs: 180_000,
     });
 
     // Assess
     expect(result.code, `${result.stdout}${result.stderr}`).toBe(0);
+  });
+
+  it('should pass sam validate --lint', async () => {
+    // Act
+    const result = await runCommand(
+      venvTool('sam'),
+      ['validate', '--lint', '--template-file', infra('aws/template.yaml')],
+      { check: false, env: SAM_ENV, timeoutMs: 180_000 },
+    );
+
+    // Assess
+    expect(result.code, `${result.stdout}${result.stderr}`).toBe(0);
+    expect(result.stdout).toContain('is a valid SAM Template');
+  });
+
+  it('should make sam build package exactly the bundle that npm run build makes', async () => {
+    // Arrange: the template beside a dist/ built by scripts/build.mjs (what `npm run build` runs), in a copy
+    // of the layout, so the developer's own dist/ is neither used nor overwritten.
+    const work = await tempDir('alertfence-sam-build');
+    try {
+      await mkdir(join(work.path, 'infra/aws'), { recursive: true });
+      await copyFile(infra('aws/template.yaml'), join(work.path, 'infra/aws/template.yaml'));
+      await runCommand(
+        process.execPath,
+        [join(ROOT, 'scripts/build.mjs'), '--outdir', join(work.path, 'dist'), '--only', 'lambda'],
+        { cwd: ROOT, timeoutMs: 180_000 },
+      );
+
+      // Act
+      const result = await runCommand(
+        venvTool('sam'),
+        [
+          'build',
+          '--template-file',
+          join(work.path, 'infra/aws/template.yaml'),
+          '--build-dir',
+          join(work.path, '.aws-sam/build'),
+        ],
+        { cwd: work.path, check: false, env: SAM_ENV, timeoutMs: 180_000 },
+      );
+
+      // Assess
+      expect(result.code, `${result.stdout}${result.stderr}`).toBe(0);
+      const built = await filesUnder(join(work.path, '.aws-sam/build/Function'));
+      const bundled = await filesUnder(join(work.path, 'dist/lambda'));
+      expect([...built.keys()].sort()).toEqual(['lambda.mjs', 'lambda.mjs.map']);
+      expect([...built.keys()].sort()).toEqual([...bundled.keys()].sort());
+      for (const [name, bytes] of built) expect(bytes.equals(bundled.get(name) as Buffer), name).toBe(true);
+    } finally {
+      await work.remove();
+    }
   });
 
   it('should run the bundle on nodejs22.x behind a Function URL without IAM auth, and set only settings alertfence reads', async () => {
@@ -157,7 +224,7 @@ describe('infra/openfaas', () => {
     expect(fn?.annotations['com.openfaas.serviceaccount']).toBe('alertfence');
     expect(fn?.environment.ALERTFENCE_JOURNAL_KEY_FILE).toBe('/var/openfaas/secrets/alertfence-journal-key');
     expect(fn?.secrets).toContain('alertfence-journal-key');
-    // The scheduled tick, by the cron-connector (functions/openfaas.ts serves it on POST /).
+    // The scheduled tick, by the cron-connector (functions/runtimes/openfaas/handler.ts serves it on POST /).
     expect(fn?.annotations).toMatchObject({ topic: 'cron-function', schedule: expect.any(String) });
     const settings = Object.keys(fn?.environment ?? {}).filter((name) => name.startsWith('ALERTFENCE_'));
     expect(settings.filter((name) => !known.has(name))).toEqual([]);
@@ -176,6 +243,7 @@ describe('infra/openfaas', () => {
     expect(dockerfile).toContain('fprocess="node --enable-source-maps openfaas.mjs"');
     expect(dockerfile).toContain('mode="http"');
     expect(dockerfile).toContain('upstream_url="http://127.0.0.1:3000"');
+    expect(dockerfile).toMatch(/^RUN npm ci\b/m);
     expect(dockerfile).toContain('RUN node scripts/build.mjs --only openfaas');
   });
 

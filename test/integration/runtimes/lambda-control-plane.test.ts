@@ -16,7 +16,7 @@ import {
   seedDeadNode,
   watchNodeTaints,
 } from './support/control-plane-fence.js';
-import { TOKEN } from './support/env.js';
+import { JOURNAL_KEY, TOKEN } from './support/env.js';
 import type { AlertsAnswer } from './support/function-url-answers.js';
 import { startLambdaApiStandIn } from './support/lambda-api.js';
 import { functionUrlEvent, readFunctionUrlResult } from './support/lambda-events.js';
@@ -38,6 +38,7 @@ describe('Lambda bundle against the Runtime API contract fake, fencing on a real
         env: {
           ALERTFENCE_TOKENS: TOKEN,
           ALERTFENCE_DRY_RUN: 'false',
+          ALERTFENCE_JOURNAL_KEY: JOURNAL_KEY,
           // The demo cloud lives in the execution environment, which stays warm between events here too.
           ALERTFENCE_DRIVERS: 'simulated',
           ALERTFENCE_LAMBDA_ENDPOINT: lambdaApi.url,

@@ -4,10 +4,9 @@
  * event travels over HTTP through `GET …/invocation/next` and comes back on `…/response`, `…/error` or
  * `…/init/error`, with the headers Lambda sends.
  *
- * These are contract tests against a fake of a runtime we cannot install: the Go module proxy answers 403 for
- * the AWS Lambda Runtime Interface Emulator, and no other registry ships it, so CI cannot run it.
- * `test/emulators/lambda-rie.test.ts` and `lambda-control-plane.test.ts` run the same bundles under the real
- * emulator (`npm run test:emulators`, where a binary is provided) and remain the stronger proof.
+ * The fake follows the AWS reference and records every call it does not allow, which the real emulator would
+ * not tell. `test/emulators/lambda-rie.test.ts` and `lambda-control-plane.test.ts` run the same bundles under
+ * the real AWS Lambda Runtime Interface Emulator, also in `npm test`.
  */
 import { dirname } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,7 +14,7 @@ import { startLambdaRuntimeApiFake } from '../../fakes/lambda-runtime-api.js';
 import { runCommand, tempDir } from '../../peers/process.js';
 import { alertPayload } from '../../support/world.js';
 import { buildBundles, functionBundles } from './support/bundles.js';
-import { refusedAddress, TOKEN, writeKubeconfig } from './support/env.js';
+import { JOURNAL_KEY, refusedAddress, TOKEN, writeKubeconfig } from './support/env.js';
 import {
   type AlertsAnswer,
   alertEvent,
@@ -85,7 +84,14 @@ describe('Lambda bundle against the Runtime API contract fake', () => {
       const runtime = await startLambdaRuntime({
         handlerFile: bundles.file('lambda'),
         bootstrapFile: bundles.file('lambda-bootstrap'),
-        env: { ALERTFENCE_TOKENS: TOKEN, KUBECONFIG: kubeconfig, ALERTFENCE_DRIVERS: 'simulated' },
+        // Armed: a disarmed deployment refuses every continuation before it reads anything.
+        env: {
+          ALERTFENCE_TOKENS: TOKEN,
+          ALERTFENCE_DRY_RUN: 'false',
+          ALERTFENCE_JOURNAL_KEY: JOURNAL_KEY,
+          KUBECONFIG: kubeconfig,
+          ALERTFENCE_DRIVERS: 'simulated',
+        },
       });
       return { dir, runtime };
     },
@@ -157,7 +163,7 @@ describe('Lambda bundle against the Runtime API contract fake', () => {
     // Act
     const result = await runtime.invoke({
       alertfence: 'continue',
-      handoff: { node: 'worker-1', fenceId: 'f-1', holder: 'req-1/h' },
+      handoff: { node: 'worker-1', fenceId: 'f-1', nonce: 'a-nonce-of-the-right-shape' },
     });
 
     // Assess
@@ -260,7 +266,7 @@ describe('Lambda continuation hand-off against the Runtime API contract fake', (
     () =>
       buildBundles({
         'lambda-fake-cluster': 'test/integration/runtimes/fixtures/lambda-fake-cluster.ts',
-        'lambda-bootstrap': 'functions/lambda-bootstrap.ts',
+        'lambda-bootstrap': 'test/support/runtimes/lambda-bootstrap.ts',
       }),
     (bundles) => bundles.dir.remove(),
   );
@@ -275,6 +281,7 @@ describe('Lambda continuation hand-off against the Runtime API contract fake', (
       env: {
         ALERTFENCE_TOKENS: TOKEN,
         ALERTFENCE_DRY_RUN: 'false',
+        ALERTFENCE_JOURNAL_KEY: JOURNAL_KEY,
         ALERTFENCE_DRIVERS: 'simulated',
         ALERTFENCE_LAMBDA_ENDPOINT: lambdaApi.url,
         FIXTURE_TRANSITION_MS: '4000',
@@ -323,7 +330,8 @@ describe('Lambda continuation hand-off against the Runtime API contract fake', (
         ),
         payload: {
           alertfence: 'continue',
-          handoff: { node: 'worker-1', fenceId, holder: expect.any(String) },
+          // The hand-over's nonce (32 random bytes): only its digest is kept, in the Lease.
+          handoff: { node: 'worker-1', fenceId, nonce: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) },
         },
       });
 

@@ -6,9 +6,9 @@
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../functions/config.js';
-import { createLambdaHandler } from '../../../functions/lambda.js';
-import { resolveSecretArns } from '../../../functions/lambda-secrets.js';
 import { createLogger } from '../../../functions/log.js';
+import { createLambdaHandler } from '../../../functions/runtimes/lambda/handler.js';
+import { resolveSecretArns } from '../../../functions/runtimes/lambda/secrets.js';
 import { FakeKube } from '../../fakes/kube.js';
 import { type MotoServer, startMoto } from '../../peers/moto.js';
 import { RecordingContinuation } from '../../support/fence-wiring.js';

@@ -17,7 +17,7 @@ import {
   seedDeadNode,
   watchNodeTaints,
 } from './support/control-plane-fence.js';
-import { TOKEN } from './support/env.js';
+import { JOURNAL_KEY, TOKEN } from './support/env.js';
 import type { AlertsAnswer } from './support/function-url-answers.js';
 import { assessGatewayContinuation } from './support/gateway-continuation.js';
 import { startGatewayStandIn } from './support/openfaas-gateway.js';
@@ -43,6 +43,7 @@ describe('OpenFaaS function process fencing on a real API server, continued thro
         env: {
           ALERTFENCE_TOKENS_FILE: tokens,
           ALERTFENCE_DRY_RUN: 'false',
+          ALERTFENCE_JOURNAL_KEY: JOURNAL_KEY,
           ALERTFENCE_DRIVERS: 'simulated',
           ALERTFENCE_OPENFAAS_GATEWAY: gateway.url,
           ALERTFENCE_OPENFAAS_FUNCTION: 'alertfence',

@@ -6,7 +6,7 @@
  * These are contract tests against a stand-in for a runtime we cannot install: the Go module proxy answers
  * 403 for of-watchdog, and no other registry ships it, so CI cannot run it. What only the watchdog does (its
  * `/_/health`, the 504 at `exec_timeout`, forwarding SIGTERM) is shown by `test/emulators/openfaas-watchdog.test.ts`
- * (`npm run test:emulators`, where a binary is provided), which remains the stronger proof.
+ * (`npm run test:watchdog`, where a binary is provided), which remains the stronger proof.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { tempDir, waitUntil } from '../../peers/process.js';
 import { alertPayload } from '../../support/world.js';
 import { buildBundles, functionBundles } from './support/bundles.js';
-import { refusedAddress, TOKEN, WRONG_TOKEN, writeKubeconfig } from './support/env.js';
+import { JOURNAL_KEY, refusedAddress, TOKEN, WRONG_TOKEN, writeKubeconfig } from './support/env.js';
 import type { AlertsAnswer } from './support/function-url-answers.js';
 import { assessGatewayContinuation } from './support/gateway-continuation.js';
 import { startGatewayStandIn } from './support/openfaas-gateway.js';
@@ -125,6 +125,7 @@ describe("OpenFaaS function process continuing a fence through the gateway's /as
         env: {
           ALERTFENCE_TOKENS_FILE: await writeTokenSecret(bundles.dir.path),
           ALERTFENCE_DRY_RUN: 'false',
+          ALERTFENCE_JOURNAL_KEY: JOURNAL_KEY,
           ALERTFENCE_DRIVERS: 'simulated',
           ALERTFENCE_OPENFAAS_GATEWAY: gateway.url,
           ALERTFENCE_OPENFAAS_FUNCTION: 'alertfence',
@@ -174,7 +175,7 @@ describe("OpenFaaS function process continuing a fence through the gateway's /as
     const response = await fetch(`${fn.url}/v1/fences/continue`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ node: 'worker-1', fenceId: 'f-1', holder: 'h' }),
+      body: JSON.stringify({ node: 'worker-1', fenceId: 'f-1', nonce: 'a-nonce-of-the-right-shape' }),
     });
 
     // Assess
@@ -191,6 +192,7 @@ describe('OpenFaaS function process on SIGTERM', () => {
       env: {
         ALERTFENCE_TOKENS_FILE: await writeTokenSecret(bundles.dir.path),
         ALERTFENCE_DRY_RUN: 'false',
+        ALERTFENCE_JOURNAL_KEY: JOURNAL_KEY,
         ALERTFENCE_DRIVERS: 'simulated',
         FIXTURE_TRANSITION_MS: '4000',
       },

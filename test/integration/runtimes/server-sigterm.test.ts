@@ -4,14 +4,15 @@ import { freePort, type PeerProcess, startProcess, waitUntil } from '../../peers
 import { peekJournal as readJournal } from '../../support/peek-journal.js';
 import { type ClusterSuite, putNode, useControlPlane } from '../kube/cluster.js';
 import { functionBundles } from './support/bundles.js';
-import { isolatedEnv, TOKEN } from './support/env.js';
+import { isolatedEnv, JOURNAL_KEY, TOKEN } from './support/env.js';
 
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 /** A node dead for an hour among healthy ones, and the server bundle as `npm start` runs it, armed. */
 async function startArmedServer(suite: ClusterSuite): Promise<{ server: PeerProcess; url: string }> {
   await putNode(suite, { name: 'worker-1', ready: false, providerID: 'simulated:///i-worker-1' });
-  for (const name of ['worker-2', 'worker-3']) {
+  // One dead of four: within the default storm guard (ALERTFENCE_MAX_UNHEALTHY 30%).
+  for (const name of ['worker-2', 'worker-3', 'worker-4']) {
     await putNode(suite, { name, ready: true, providerID: `simulated:///i-${name}` });
   }
   const bundles = await functionBundles();
@@ -27,6 +28,7 @@ async function startArmedServer(suite: ClusterSuite): Promise<{ server: PeerProc
       KUBECONFIG: suite.cluster.alertfenceKubeconfig,
       ALERTFENCE_TOKENS: TOKEN,
       ALERTFENCE_DRY_RUN: 'false',
+      ALERTFENCE_JOURNAL_KEY: JOURNAL_KEY,
       // The demo cloud: power transitions take 2 s, long enough to stop in the middle of a fence.
       ALERTFENCE_DRIVERS: 'simulated',
       NODE_NO_WARNINGS: '1',
@@ -49,7 +51,7 @@ async function waitPastLock(url: string): Promise<void> {
   );
 }
 
-describe('Node server (functions/server.ts) on SIGTERM', () => {
+describe('Node server (functions/runtimes/node/server.ts) on SIGTERM', () => {
   // A real API server: the journal is a Lease, written with compare-and-swap, as the alertfence ServiceAccount.
   const suite = useControlPlane();
 
@@ -84,7 +86,7 @@ describe('Node server (functions/server.ts) on SIGTERM', () => {
   });
 });
 
-describe('Node server (functions/server.ts) on SIGTERM during a manual fence with wait', () => {
+describe('Node server (functions/runtimes/node/server.ts) on SIGTERM during a manual fence with wait', () => {
   // Its own control plane: the fence of the suite above would count against the storm guard here.
   const suite = useControlPlane();
 

@@ -8,9 +8,10 @@
 import { writeFile } from 'node:fs/promises';
 import { Agent, request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { createKubeClient } from '../../../functions/kube/client.js';
-import { type KubeEndpoint, loadKubeconfigFile } from '../../../functions/kube/kubeconfig.js';
+import { loadKubeconfigFile } from '../../../functions/kube/kubeconfig.js';
 import type { KubePort } from '../../../functions/kube/port.js';
 import { type ControlPlane, startControlPlane } from '../../peers/control-plane.js';
 import { KWOK_LABEL, type KwokGroup, startKwokGroup } from '../../peers/kwok.js';
@@ -76,15 +77,39 @@ export interface ScaleCluster {
   stop(): Promise<void>;
 }
 
+/** What the test kubeconfigs name (inline data, as `control-plane.ts` writes them): server, CA, identity. */
+export interface Access {
+  server: string;
+  ca: string;
+  cert?: string;
+  key?: string;
+  token?: string;
+}
+
+/** The server and credentials of a kubeconfig's current context, to talk to the API server without a client. */
+export function accessOf(config: KubeConfig): Access {
+  const cluster = config.getCurrentCluster();
+  const user = config.getCurrentUser();
+  if (!cluster?.caData) throw new Error('the kubeconfig names no inline CA');
+  const pem = (data: string | undefined) => (data ? Buffer.from(data, 'base64').toString('utf8') : undefined);
+  return {
+    server: cluster.server,
+    ca: pem(cluster.caData) ?? '',
+    ...(user?.certData ? { cert: pem(user.certData) } : {}),
+    ...(user?.keyData ? { key: pem(user.keyData) } : {}),
+    ...(user?.token ? { token: user.token } : {}),
+  };
+}
+
 /** A GET or POST as the control plane's admin, answered as text. */
-function adminClient(endpoint: KubeEndpoint) {
+function adminClient(endpoint: Access) {
   const base = new URL(endpoint.server);
   const agent = new Agent({
     keepAlive: true,
     maxSockets: 64,
-    ca: endpoint.tls.ca,
-    cert: endpoint.tls.cert,
-    key: endpoint.tls.key,
+    ca: endpoint.ca,
+    cert: endpoint.cert,
+    key: endpoint.key,
   });
   const send = (method: string, path: string, body?: unknown, accept = 'application/json') =>
     new Promise<{ status: number; text: string }>((resolve, reject) => {
@@ -152,7 +177,7 @@ export async function startScaleCluster(options: ScaleClusterOptions): Promise<S
     },
   });
   const kwok = new Map<string, KwokGroup>();
-  const admin = adminClient(loadKubeconfigFile(plane.adminKubeconfig));
+  const admin = adminClient(accessOf(plane.admin));
   const stop = async () => {
     for (const process of kwok.values()) await process.stop();
     admin.close();
@@ -265,7 +290,7 @@ export async function startScaleCluster(options: ScaleClusterOptions): Promise<S
         for (const process of kwok.values()) process.resume();
       },
       async kubeconfigVia(proxy) {
-        const token = plane.alertfenceEndpoint.token;
+        const { token } = accessOf(plane.alertfence);
         if (!token) throw new Error('the alertfence kubeconfig has no token');
         const path = join(plane.dir, `alertfence-via-proxy-${Date.now()}.kubeconfig`);
         await writeFile(

@@ -4,16 +4,22 @@
  * one, or a worktree of an older commit, so a bench compares versions on the same cluster. Answers the parent's
  * `driver-calls` message with the cloud calls made so far, by method.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { SimulatedDriver } from '../../../drivers/simulated/simulated-driver.js';
-import type { startServer } from '../../../functions/server.js';
+import type { startServer } from '../../../functions/runtimes/node/server.js';
 
 const here = fileURLToPath(new URL('../../../', import.meta.url));
 const root = process.env.ALERTFENCE_SCALE_ROOT || here;
 const load = (path: string) => import(pathToFileURL(join(root, path)).href);
 
-const { startServer: start } = (await load('functions/server.ts')) as { startServer: typeof startServer };
+// Where the Node server lives: `functions/runtimes/node/` since the layout of issue #13, `functions/` before.
+const serverPath = ['functions/runtimes/node/server.ts', 'functions/server.ts'].find((path) =>
+  existsSync(join(root, path)),
+);
+if (!serverPath) throw new Error(`no Node server under ${root}`);
+const { startServer: start } = (await load(serverPath)) as { startServer: typeof startServer };
 const { SimulatedDriver: Driver } = (await load('drivers/simulated/simulated-driver.ts')) as {
   SimulatedDriver: typeof SimulatedDriver;
 };

@@ -12,7 +12,7 @@ import { type RecordingProxy, startRecordingProxy } from '../../peers/recording-
 import { postAlert } from './alerts.js';
 import { type FunctionProcess, startFunctionProcess } from './function-process.js';
 import { idleCpuRate, measured } from './measure.js';
-import { type ScaleCluster, startScaleCluster } from './scale-cluster.js';
+import { accessOf, type ScaleCluster, startScaleCluster } from './scale-cluster.js';
 import {
   ARMED_ENV,
   FEW_C,
@@ -44,7 +44,7 @@ describe('a zone outage on 1,000 nodes', () => {
     cluster = await startScaleCluster({ groups: OUTAGE_GROUPS });
     proxy = await startRecordingProxy({
       upstream: cluster.plane.server,
-      upstreamCa: cluster.plane.alertfenceEndpoint.tls.ca ?? '',
+      upstreamCa: accessOf(cluster.plane.alertfence).ca,
       dir: cluster.plane.dir,
     });
     fn = await startFunctionProcess({

@@ -4,7 +4,7 @@
  * five that die alone later, six that die with the many-dead run), alertfence armed against it.
  */
 import type { FenceJournal } from '../../../functions/fence/journal.js';
-import { KUBE_NAMES } from '../../../functions/fence/vocabulary.js';
+import { KUBE_NAMES } from '../../../functions/kube/names.js';
 import { waitUntil } from '../../peers/process.js';
 import { peekJournal } from '../../support/peek-journal.js';
 import { type AlertAnswer, type AlertResult, postAlert } from './alerts.js';

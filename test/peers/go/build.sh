@@ -26,8 +26,9 @@ kwok_version=v0.7.0
 ksm_version=v2.20.0
 ksm_date=20260818-08:23:36 # release time of kube-state-metrics v2.20.0 on the proxy (.info)
 ksm_client_go=v0.36.3
-# Commits have no semver tags, so these are Go pseudo-versions of the pinned commits.
-rie_version=v0.0.0-20251201070305-f9bf927dfc8a
+# Commits have no semver tags, so these are Go pseudo-versions of the pinned commits. The proxy serves the
+# emulator at this pseudo-version only (not the older ones, not the v1.x tags).
+rie_version=v0.0.0-20261030222936-bef5c4ba774d
 ofw_version=v0.0.0-20260513144341-9bdadb1e8c68 # == of-watchdog tag 0.11.6
 
 kv() { # ldflags that stamp the Kubernetes version like hack/lib/version.sh does
@@ -51,7 +52,7 @@ recipes=(
 	"etcd|mod:etcd|go.etcd.io/etcd/server/v3||required"
 	"kwok|install|sigs.k8s.io/kwok/cmd/kwok@$kwok_version||required"
 	"kube-state-metrics|mod:ksm|k8s.io/kube-state-metrics/v2|-X github.com/prometheus/common/version.Version=${ksm_version#v} -X github.com/prometheus/common/version.Branch=release -X github.com/prometheus/common/version.BuildUser=alertfence -X github.com/prometheus/common/version.BuildDate=$ksm_date -X k8s.io/kube-state-metrics/v2/pkg/app.ClientGoVersion=$ksm_client_go|required"
-	"aws-lambda-rie|install|github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$rie_version||optional"
+	"aws-lambda-rie|install|github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$rie_version||required"
 	"of-watchdog|install|github.com/openfaas/of-watchdog@$ofw_version|-X main.Version=0.11.6 -X main.GitCommit=9bdadb1e8c68ae1016ac1a35906cd2acaa53169a|optional"
 )
 

@@ -5,7 +5,7 @@ import {
   InvalidPayloadError,
   MAX_ALERTS,
   parsePayload,
-} from '../../../functions/alertmanager/webhook.js';
+} from '../../../functions/http/alertmanager.js';
 import { alertPayload } from '../../support/world.js';
 
 const DEFAULTS = {

@@ -15,7 +15,7 @@ import {
   type PowerState,
   VolumeDetachRefusedError,
 } from '../../../drivers/driver.js';
-import { DEFAULT_POLL_SCHEDULE, PROBE_RESERVE_MS } from '../../../drivers/poll.js';
+import { DEFAULT_POLL_SCHEDULE, PROBE_RESERVE_MS } from '../../../functions/lib/wait.js';
 import {
   awsError,
   INSTANCE_ID,
@@ -76,19 +76,21 @@ describe('Ec2Driver', () => {
       });
     });
 
-    it('should refuse a providerID whose instance is terminated', async () => {
+    it("should resolve a providerID whose instance is terminated: EC2's own record says it is off", async () => {
       // Prepare
       const { driver, ec2, deadlineIn } = setup();
       ec2.on(DescribeInstancesCommand).resolves(instanceOutput({ state: 'terminated' }));
 
       // Act
-      const resolving = driver.resolve(
+      const ref = await driver.resolve(
         { name: 'worker-1', providerID: `aws:///eu-west-1a/${INSTANCE_ID}`, internalIPs: [] },
         deadlineIn(10_000),
       );
+      const description = await driver.describe(ref, deadlineIn(10_000));
 
       // Assess
-      await expect(resolving).rejects.toThrow(/is terminated/);
+      expect(ref.id).toBe(INSTANCE_ID);
+      expect(description).toMatchObject({ power: 'off', gone: true, missing: false });
     });
 
     it('should use the configured region instead of the zone when pinRegion is set', async () => {

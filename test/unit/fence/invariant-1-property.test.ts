@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DriverError } from '../../../drivers/driver.js';
-import { KUBE_NAMES } from '../../../functions/fence/vocabulary.js';
+import { KUBE_NAMES } from '../../../functions/kube/names.js';
 import { KubeUnavailableError } from '../../../functions/kube/port.js';
 import { CrashError, CrashingKube } from '../../fakes/crashing-kube.js';
 import { RELEASE_CALLS } from '../../fakes/kube.js';

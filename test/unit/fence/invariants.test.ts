@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DriverError } from '../../../drivers/driver.js';
-import type { NodeResult } from '../../../functions/fence/fence-service.js';
-import { KUBE_NAMES } from '../../../functions/fence/vocabulary.js';
+import type { NodeResult } from '../../../functions/fence/api.js';
+import { KUBE_NAMES } from '../../../functions/kube/names.js';
 import { KubeUnavailableError } from '../../../functions/kube/port.js';
 import { RELEASE_CALLS } from '../../fakes/kube.js';
 import { alertPayload, createWorld, kubeletLease, makeNode, type World } from '../../support/world.js';
@@ -203,10 +203,13 @@ describe('safety invariants', () => {
     const callsBefore = world.driver.calls.length;
 
     // Act
-    const duplicate = await world.service.continueFence(delivered as NonNullable<typeof delivered>, {
-      requestId: 'redelivered',
-      deadline: world.clock.now() + 60_000,
-    });
+    const { answer: duplicate } = await world.service.continueFence(
+      delivered as NonNullable<typeof delivered>,
+      {
+        requestId: 'redelivered',
+        deadline: world.clock.now() + 60_000,
+      },
+    );
 
     // Assess: its nonce is no longer the one the Lease expects, so it takes nothing over and calls nothing.
     expect(handedOn).toBeDefined();

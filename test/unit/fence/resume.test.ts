@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DriverError } from '../../../drivers/driver.js';
 import { PHASES } from '../../../functions/fence/vocabulary.js';
 import { CrashingKube } from '../../fakes/crashing-kube.js';
 import { alertPayload, createWorld } from '../../support/world.js';
@@ -54,5 +55,36 @@ describe('resume after a crash', () => {
 
     // Assess
     expect(body.results[0]?.outcome).toBe('in-progress');
+  });
+});
+
+describe('resume by an operator', () => {
+  it('should finish, through its continuation, a fence that failed for good once an operator resumes it by hand', async () => {
+    // Prepare: the cloud refuses the credentials right before the power-off (a retry cannot fix it).
+    let refused = true;
+    const world = createWorld({
+      driverOptions: {
+        onCall: (call) => {
+          if (refused && call.method === 'powerOff') {
+            throw new DriverError('UnauthorizedOperation: ec2:StopInstances', { retryable: false });
+          }
+        },
+      },
+    });
+    await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
+    await world.drain();
+    expect((await world.service.journal('worker-1'))?.status).toBe('failed');
+
+    // Act: the operator fixes the role, then resumes the fence; the runtime continues it.
+    refused = false;
+    const response = await world.post('/v1/nodes/worker-1/fence', { reason: 'role fixed' });
+    await world.drain();
+
+    // Assess
+    expect(response.status).toBe(202);
+    const journal = await world.service.journal('worker-1');
+    expect(journal?.status).toBe('succeeded');
+    expect(journal?.waiting).toBeUndefined();
+    expect(world.driver.instances.get('i-worker-1')?.state).toBe('running');
   });
 });

@@ -6,8 +6,8 @@
 import { DescribeInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
 import { describe, expect, it } from 'vitest';
 import { DriverError } from '../../../drivers/driver.js';
-import type { NodeResult } from '../../../functions/fence/fence-service.js';
-import { KUBE_NAMES } from '../../../functions/fence/vocabulary.js';
+import type { NodeResult } from '../../../functions/fence/api.js';
+import { KUBE_NAMES } from '../../../functions/kube/names.js';
 import { FakeKube, RELEASE_CALLS } from '../../fakes/kube.js';
 import { wireFence } from '../../support/fence-wiring.js';
 import { peekJournal } from '../../support/peek-journal.js';

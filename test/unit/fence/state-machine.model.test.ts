@@ -18,13 +18,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DriverError } from '../../../drivers/driver.js';
 import { SimulatedDriver } from '../../../drivers/simulated/simulated-driver.js';
-import type { NodeResult } from '../../../functions/fence/fence-service.js';
+import type { NodeResult } from '../../../functions/fence/api.js';
 import type { Handoff } from '../../../functions/fence/handoff.js';
-import { KUBE_NAMES, PHASES, type Phase } from '../../../functions/fence/vocabulary.js';
+import { PHASES, type Phase } from '../../../functions/fence/vocabulary.js';
+import { KUBE_NAMES } from '../../../functions/kube/names.js';
 import { microTime } from '../../../functions/kube/objects.js';
 import { KubeUnavailableError } from '../../../functions/kube/port.js';
 import { FakeKube, type KubeCall } from '../../fakes/kube.js';
-import { type FenceWiring, TOKEN, wireFence } from '../../support/fence-wiring.js';
+import { type FenceWiring, wireFence } from '../../support/fence-wiring.js';
 import { peekJournal } from '../../support/peek-journal.js';
 import {
   alertPayload,
@@ -414,7 +415,7 @@ class World {
     kind: 'alert' | 'manual' | 'tick',
     force: boolean,
   ): void {
-    if (!result || result.outcome !== 'accepted' || !result.fence) return;
+    if (result?.outcome !== 'accepted' || !result.fence) return;
     if (kind === 'manual' && force) this.forced.set(node, result.fence.id);
     else this.forced.delete(node);
   }

@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../functions/config.js';
-import type { NodeResult } from '../../../functions/fence/fence-service.js';
-import { stormRefusal, summarizeCluster } from '../../../functions/fence/guards.js';
+import type { NodeResult } from '../../../functions/fence/api.js';
+import { stormRefusal, summarizeCluster } from '../../../functions/fence/storm-guard.js';
 import type { Node } from '../../../functions/kube/objects.js';
 import { alertPayload, createWorld, makeNode, type NodeSpec } from '../../support/world.js';
 
@@ -150,6 +150,31 @@ describe('the storm guard per failure domain', () => {
 
     // Assess: 3 of 10 in scope is over 20% (2); 3 of 20 nodes would not have been.
     expect(refusal?.message).toContain('3 of 10 nodes in scope');
+  });
+});
+
+describe('the storm guard cluster-wide', () => {
+  it('should allow one dead node of a small cluster under the default limit', () => {
+    // Prepare: the smallest HA cluster, three unlabelled workers, one dead: 30% of 3 rounds down to 0.
+    const nodes = zone(undefined, 2, 1);
+
+    // Act
+    const refusal = guard(nodes);
+
+    // Assess: one dead machine is what fencing is for, however small the cluster.
+    expect(refusal).toBeUndefined();
+  });
+
+  it('should still refuse a second dead node of that cluster', () => {
+    // Prepare
+    const nodes = zone(undefined, 1, 2);
+
+    // Act
+    const refusal = guard(nodes);
+
+    // Assess
+    expect(refusal).toMatchObject({ outcome: 'refused', reason: 'StormGuard' });
+    expect(refusal?.message).toContain('2 of 3 nodes in scope are unhealthy');
   });
 });
 

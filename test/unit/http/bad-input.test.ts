@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { NodeResult } from '../../../functions/fence/fence-service.js';
+import type { NodeResult } from '../../../functions/fence/api.js';
 import { alertPayload, createWorld, SECOND_TOKEN, TOKEN, type World } from '../../support/world.js';
 
 interface ErrorBody {

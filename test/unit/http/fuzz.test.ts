@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_ALERTS } from '../../../functions/alertmanager/webhook.js';
+import { MAX_ALERTS } from '../../../functions/http/alertmanager.js';
 import { alertPayload, createWorld, TOKEN, type World } from '../../support/world.js';
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { NodeResult } from '../../../functions/fence/fence-service.js';
+import type { NodeResult } from '../../../functions/fence/api.js';
 import type { FenceJournal } from '../../../functions/fence/journal.js';
 import type { PlannedStep } from '../../../functions/fence/plan.js';
 import { PHASES } from '../../../functions/fence/vocabulary.js';
@@ -431,8 +431,9 @@ describe('health', () => {
 
     // Assess
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ status: 'ready' });
-    expect(world.kube.calls.map((call) => call.method)).toEqual(['ping']);
+    expect(await response.json()).toEqual({ status: 'ready', paused: false });
+    // The API server's ping, then the pause Lease (ready and paused is shown as such).
+    expect(world.kube.calls.map((call) => call.method)).toEqual(['ping', 'getLease']);
   });
 
   it('should answer /readyz 503 with the error body, to a caller with a token, when the API server is unreachable', async () => {
@@ -530,19 +531,19 @@ describe('bearer token rotation', () => {
 });
 
 describe('x-request-id', () => {
-  it('should echo a well-formed request id and log it', async () => {
+  it('should echo a well-formed request id (letters, digits, _, - and =, as hono accepts) and log it', async () => {
     // Prepare
     const world = createWorld();
 
     // Act
     const response = await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]), {
-      'x-request-id': 'am-7f3a.1:2',
+      'x-request-id': 'am-7f3a_1-2=',
     });
 
     // Assess
-    expect(response.headers.get('x-request-id')).toBe('am-7f3a.1:2');
+    expect(response.headers.get('x-request-id')).toBe('am-7f3a_1-2=');
     const lines = world.logs.map((line) => JSON.parse(line) as { requestId?: string; msg: string });
-    expect(lines.filter((line) => line.requestId === 'am-7f3a.1:2').map((line) => line.msg)).toContain(
+    expect(lines.filter((line) => line.requestId === 'am-7f3a_1-2=').map((line) => line.msg)).toContain(
       'request',
     );
   });
@@ -551,6 +552,7 @@ describe('x-request-id', () => {
     ['spaces', 'a b'],
     ['a newline-free injection attempt', '"},{"level":"error'],
     ['129 characters', 'r'.repeat(129)],
+    ['a dot or a colon', 'am.7f3a:2'],
   ])('should replace a request id with %s by a fresh one', async (_name, offered) => {
     // Prepare
     const world = createWorld();

@@ -1,7 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { execPluginOf, tokenFileOf } from '../../../functions/kube/authenticators.js';
 import {
   inClusterEndpoint,
   KubeconfigError,
@@ -26,8 +28,27 @@ function kubeconfig(user: string, cluster = `{ server: 'https://10.0.0.1:6443/' 
 const parse = (text: string, baseDir = '/etc/alertfence') =>
   parseKubeconfig(text, { baseDir, source: 'test' });
 
+/** What the library makes of the loaded kubeconfig for one request: TLS material and headers. */
+async function requestOptions(config: KubeConfig) {
+  const options: {
+    headers: Record<string, unknown>;
+    ca?: Buffer;
+    cert?: Buffer;
+    key?: Buffer;
+    servername?: string;
+  } = { headers: {} };
+  await config.applyToHTTPSOptions(options);
+  return {
+    ca: options.ca?.toString(),
+    cert: options.cert?.toString(),
+    key: options.key?.toString(),
+    servername: options.servername,
+    authorization: options.headers.Authorization,
+  };
+}
+
 describe('parseKubeconfig', () => {
-  it('should read the current context: server without a trailing slash, token, inline certificates', () => {
+  it('should read the current context: server without a trailing slash, token, inline certificates', async () => {
     // Act
     const endpoint = parse(
       kubeconfig(
@@ -37,15 +58,18 @@ describe('parseKubeconfig', () => {
     );
 
     // Assess
-    expect(endpoint).toEqual({
-      server: 'https://10.0.0.1:6443',
-      tls: { ca: 'CA', cert: 'CERT', key: 'KEY', serverName: 'api' },
-      token: 't0k3n',
-      source: 'test (context x)',
+    expect(endpoint.getCurrentContext()).toBe('x');
+    expect(endpoint.getCurrentCluster()?.server).toBe('https://10.0.0.1:6443');
+    expect(await requestOptions(endpoint)).toEqual({
+      ca: 'CA',
+      cert: 'CERT',
+      key: 'KEY',
+      servername: 'api',
+      authorization: 'Bearer t0k3n',
     });
   });
 
-  it('should resolve the files it names against the kubeconfig directory, as kubectl does', () => {
+  it('should resolve the files it names against the kubeconfig directory, as kubectl does', async () => {
     // Prepare
     const dir = mkdtempSync(join(tmpdir(), 'alertfence-kubeconfig-'));
     writeFileSync(join(dir, 'ca.pem'), 'CA FROM FILE');
@@ -61,8 +85,8 @@ describe('parseKubeconfig', () => {
     const endpoint = loadKubeconfigFile(join(dir, 'config'));
 
     // Assess
-    expect(endpoint.tls.ca).toBe('CA FROM FILE');
-    expect(endpoint.tokenFile).toBe(join(dir, 'token'));
+    expect((await requestOptions(endpoint)).ca).toBe('CA FROM FILE');
+    expect(tokenFileOf(endpoint.getCurrentUser())).toBe(join(dir, 'token'));
   });
 
   it('should keep an exec plugin, resolving a command with a path but not a bare name', () => {
@@ -77,13 +101,13 @@ describe('parseKubeconfig', () => {
     );
 
     // Assess
-    expect(relative.exec).toEqual({
+    expect(execPluginOf(relative.getCurrentUser())).toEqual({
       apiVersion: 'client.authentication.k8s.io/v1',
       command: '/etc/alertfence/bin/token',
       args: ['a'],
       env: {},
     });
-    expect(bare.exec).toMatchObject({ command: 'aws', args: [], env: { K: 'V' } });
+    expect(execPluginOf(bare.getCurrentUser())).toMatchObject({ command: 'aws', args: [], env: { K: 'V' } });
   });
 
   it.each([
@@ -93,10 +117,16 @@ describe('parseKubeconfig', () => {
     ['not a kubeconfig', 'clusters: 5\ncurrent-context: x', /is not a kubeconfig: clusters/],
     ['a certificate without its key', kubeconfig(`{ client-certificate-data: ${b64('C')} }`), /not both/],
     ['a removed auth-provider', kubeconfig(`{ auth-provider: { name: gcp } }`), /auth-provider/],
+    ['an exec plugin without a command', kubeconfig(`{ exec: { apiVersion: v1 } }`), /without a command/],
     [
       'a missing CA file',
       kubeconfig('{}', `{ server: 'https://k', certificate-authority: gone.pem }`),
       /gone\.pem/,
+    ],
+    [
+      'a plain-HTTP API server',
+      kubeconfig('{ token: t }', `{ server: 'http://10.0.0.1:8080' }`),
+      /plain HTTP \(http:\/\/10\.0\.0\.1:8080\)/,
     ],
   ])('should refuse %s with a message that says what to fix', (_case, text, message) => {
     // Act
@@ -105,6 +135,21 @@ describe('parseKubeconfig', () => {
     // Assess
     expect(act).toThrow(KubeconfigError);
     expect(act).toThrow(message);
+  });
+
+  it("should keep the cluster's CA for a context without a user", async () => {
+    // Prepare: an anonymous context, which the library would otherwise send without the cluster's TLS settings.
+    const text = [
+      `clusters: [{ name: c, cluster: { server: 'https://k', certificate-authority-data: ${b64('CA')} } }]`,
+      'contexts: [{ name: x, context: { cluster: c } }]',
+      'current-context: x',
+    ].join('\n');
+
+    // Act
+    const options = await requestOptions(parse(text));
+
+    // Assess
+    expect(options).toMatchObject({ ca: 'CA', authorization: undefined });
   });
 
   it('should refuse a KUBECONFIG that lists several files rather than guess which one counts', () => {

@@ -3,10 +3,11 @@
  * made to do on demand: stall half-way through an answer, answer garbage, count credential plugin runs.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { ExecPlugin } from '../../../functions/kube/authenticators.js';
 import { createKubeClient } from '../../../functions/kube/client.js';
-import type { ExecPlugin, KubeEndpoint } from '../../../functions/kube/kubeconfig.js';
+import { type EndpointSpec, parseKubeconfig } from '../../../functions/kube/kubeconfig.js';
 import {
   KubeError,
   KubeForbiddenError,
@@ -19,7 +20,7 @@ type Handler = (request: IncomingMessage, response: ServerResponse) => void;
 let server: Server | undefined;
 const seen: Array<{ method?: string; url?: string; authorization?: string; body: string }> = [];
 
-async function apiServer(handler: Handler): Promise<KubeEndpoint> {
+async function apiServer(handler: Handler): Promise<EndpointSpec> {
   server = createServer((request, response) => {
     let body = '';
     request.on('data', (chunk) => {
@@ -47,11 +48,39 @@ const json =
     response.end(JSON.stringify(body));
   };
 
+let proxy: Server | undefined;
+/** A tunnel's sockets leave the proxy server's hands: closed here. */
+const proxySockets = new Set<Socket>();
+
 afterEach(() => {
-  server?.closeAllConnections();
-  server?.close();
+  for (const socket of proxySockets) socket.destroy();
+  proxySockets.clear();
+  for (const running of [server, proxy]) {
+    running?.closeAllConnections();
+    running?.close();
+  }
+  proxy = undefined;
   seen.length = 0;
 });
+
+/** An HTTP proxy on loopback that opens `CONNECT` tunnels (RFC 9110 §9.3.6) and records each one. */
+async function tunnelProxy(tunnels: string[]): Promise<string> {
+  proxy = createServer((_request, response) => response.writeHead(405).end());
+  proxy.on('connect', (request: IncomingMessage, client: Socket, head: Buffer) => {
+    tunnels.push(`CONNECT ${request.url}`);
+    proxySockets.add(client);
+    const [host, port] = (request.url ?? '').split(':');
+    const upstream = connect(Number(port), host ?? '', () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    proxySockets.add(upstream);
+  });
+  await new Promise<void>((resolve) => proxy?.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+}
 
 const PLUGIN: ExecPlugin = {
   apiVersion: 'client.authentication.k8s.io/v1',
@@ -279,5 +308,29 @@ describe('the Kubernetes transport', () => {
     expect(seen.map((request) => request.method)).toEqual(['GET', 'GET', 'GET', 'PATCH']);
     expect(write).toBeInstanceOf(KubeUnavailableError);
     expect((write as Error).message).toMatch(/ECONNRESET|socket hang up/);
+  });
+
+  it('should go through the proxy-url of the kubeconfig, with the same credentials', async () => {
+    // Prepare
+    const endpoint = await apiServer(json(200, { items: [] }));
+    const tunnels: string[] = [];
+    const proxyUrl = await tunnelProxy(tunnels);
+    const kubeconfig = parseKubeconfig(
+      [
+        `clusters: [{ name: c, cluster: { server: '${endpoint.server}', insecure-skip-tls-verify: true, proxy-url: '${proxyUrl}' } }]`,
+        'users: [{ name: u, user: { token: t0k3n } }]',
+        'contexts: [{ name: x, context: { cluster: c, user: u } }]',
+        'current-context: x',
+      ].join('\n'),
+      { baseDir: '/', source: 'test', allowInsecureTls: true },
+    );
+
+    // Act
+    const nodes = await createKubeClient(kubeconfig).listNodes();
+
+    // Assess
+    expect(nodes).toEqual([]);
+    expect(tunnels).toEqual([`CONNECT ${new URL(endpoint.server).host}`]);
+    expect(seen).toEqual([expect.objectContaining({ url: '/api/v1/nodes', authorization: 'Bearer t0k3n' })]);
   });
 });

@@ -3,15 +3,14 @@ import { OpenStackError } from '../../../drivers/openstack/client/errors.js';
 import { HttpClient } from '../../../drivers/openstack/client/http.js';
 import {
   authRequestBody,
-  type KeystoneCredentials,
-} from '../../../drivers/openstack/client/identity/requests.js';
-import {
   type CatalogService,
   EndpointNotFoundError,
+  identityV3Base,
+  type KeystoneCredentials,
+  KeystoneSession,
   selectEndpoint,
-} from '../../../drivers/openstack/client/identity/results.js';
-import { identityV3Base, tokensUrl } from '../../../drivers/openstack/client/identity/urls.js';
-import { KeystoneSession } from '../../../drivers/openstack/client/session.js';
+  tokensUrl,
+} from '../../../drivers/openstack/client/keystone.js';
 import { AUTH_URL, RoutedFetch, routeKeystone, VirtualClock } from './helpers.js';
 
 describe('identity URLs', () => {

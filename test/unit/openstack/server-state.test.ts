@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Server } from '../../../drivers/openstack/client/compute/results.js';
+import type { Server } from '../../../drivers/openstack/client/nova.js';
 import { parseOpenStackProviderID } from '../../../drivers/openstack/provider-id.js';
 import {
   cloudStateOf,

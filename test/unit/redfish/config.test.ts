@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadRedfishConfig, RedfishConfigError } from '../../../drivers/redfish/index.js';
 import { loadConfig } from '../../../functions/config.js';
-import { driversFromEnv } from '../../../functions/wiring.js';
+import { driversFromEnv } from '../../../functions/runtimes/assemble.js';
 
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 

@@ -2,8 +2,8 @@ import type { AddressInfo } from 'node:net';
 import type { PowerDriver } from '../../../../drivers/driver.js';
 import type { KubePort } from '../../../../functions/kube/port.js';
 import { createLogger } from '../../../../functions/log.js';
-import { buildInProcessRuntime, serveApp } from '../../../../functions/node-serve.js';
-import type { Runtime } from '../../../../functions/wiring.js';
+import { buildNodeRuntime, type NodeRuntime } from '../../../../functions/runtimes/node/node-runtime.js';
+import { serveApp } from '../../../../functions/runtimes/node/serve.js';
 
 /** One answered `POST /v1/alerts`: what Alertmanager sent and what alertfence answered. */
 export interface Exchange {
@@ -18,17 +18,18 @@ export interface Exchange {
 /** The app served over real loopback HTTP, with an injected Kubernetes and cloud. */
 export interface AppServer {
   url: string;
-  runtime: Runtime;
+  runtime: NodeRuntime;
   /** Every `POST /v1/alerts`, in order. */
   exchanges: Exchange[];
   /** The server's log records (JSON lines, parsed). */
   logs: Array<Record<string, unknown>>;
-  stop(): Promise<void>;
+  /** Shuts down as on SIGTERM, within `graceMs` (10 s by default). */
+  stop(graceMs?: number): Promise<void>;
 }
 
 /**
- * Serves the app with the Node server's own wiring (`buildInProcessRuntime` and `serveApp` from
- * `functions/node-serve.ts`, as `startServer` does) on a free loopback port, with the Kubernetes port and
+ * Serves the app with the Node server's own wiring (`buildNodeRuntime` and `serveApp` from
+ * `functions/runtimes/node/`, as `startServer` does) on a free loopback port, with the Kubernetes port and
  * drivers given — for contract tests with peers that only need to reach alertfence over HTTP (Alertmanager,
  * curl). Only the signal handling is left out: it would exit the test process.
  */
@@ -42,11 +43,8 @@ export async function startAppServer(options: {
     level: 'debug',
     write: (line) => logs.push(JSON.parse(line) as Record<string, unknown>),
   });
-  const { runtime, fences } = buildInProcessRuntime(options.env, {
-    kube: options.kube,
-    drivers: options.drivers,
-    log,
-  });
+  const runtime = buildNodeRuntime(options.env, { kube: options.kube, drivers: options.drivers, log });
+  const { fences } = runtime;
 
   const exchanges: Exchange[] = [];
   const fetch = async (request: Request): Promise<Response> => {
@@ -80,6 +78,7 @@ export async function startAppServer(options: {
       hostname: '127.0.0.1',
       port: 0,
       fences,
+      notifier: runtime.assembly.notifier,
       onListening: () => resolve(started),
     });
   });
@@ -89,8 +88,8 @@ export async function startAppServer(options: {
     runtime,
     exchanges,
     logs,
-    async stop() {
-      await served.close(10_000);
+    async stop(graceMs = 10_000) {
+      await served.close(graceMs);
     },
   };
 }

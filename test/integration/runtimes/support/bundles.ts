@@ -33,7 +33,7 @@ export interface Bundles {
  */
 export async function buildBundles(entries?: Record<string, string>, stubs: string[] = []): Promise<Bundles> {
   const dir = await tempDir('alertfence-bundles');
-  const args = [join(ROOT, 'scripts/build.mjs'), '--json', '--outdir', dir.path];
+  const args = [join(ROOT, 'scripts/build.mjs'), '--json', '--outdir', dir.path, '--with-test-support'];
   for (const [name, path] of Object.entries(entries ?? {})) args.push('--entry', `${name}=${path}`);
   for (const stub of stubs) args.push('--stub', stub);
   const result = await runCommand(process.execPath, args, { cwd: ROOT, timeoutMs: 180_000 });

@@ -1,8 +1,8 @@
 import { type V1Node, type V1Taint, Watch } from '@kubernetes/client-node';
 import { expect } from 'vitest';
+import { outOfServiceTaint } from '../../../../functions/fence/fence-rules.js';
 import { type FenceJournal, journalLeaseName } from '../../../../functions/fence/journal.js';
 import { PHASES } from '../../../../functions/fence/vocabulary.js';
-import { outOfServiceTaint } from '../../../../functions/kube/node-facts.js';
 import { waitUntil } from '../../../peers/process.js';
 import { peekJournal as readJournal } from '../../../support/peek-journal.js';
 import { type ClusterSuite, isNotFound, putNode, putPod, readNode } from '../../kube/cluster.js';
@@ -13,12 +13,12 @@ const STUCK_POD = { name: 'db-0', namespace: 'apps' };
 
 /**
  * Seeds the real API server for one fence: `worker-1` dead for an hour with a pod stuck Terminating on it (no
- * kubelet to finish it, no controllers to force it), `worker-2` and `worker-3` Ready, all on the simulated
- * cloud. Only alertfence's Release can make that pod go.
+ * kubelet to finish it, no controllers to force it), `worker-2` to `worker-4` Ready (one dead of four is within
+ * the default storm guard, 30%), all on the simulated cloud. Only alertfence's Release can make that pod go.
  */
 export async function seedDeadNode(suite: ClusterSuite): Promise<void> {
   await putNode(suite, { name: DEAD_NODE, ready: false, providerID: `simulated:///i-${DEAD_NODE}` });
-  for (const name of ['worker-2', 'worker-3']) {
+  for (const name of ['worker-2', 'worker-3', 'worker-4']) {
     await putNode(suite, { name, ready: true, providerID: `simulated:///i-${name}` });
   }
   await putPod(suite, DEAD_NODE, STUCK_POD.name, STUCK_POD.namespace);

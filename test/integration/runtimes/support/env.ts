@@ -1,11 +1,14 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { createCertificateAuthority } from '../../../peers/certs.js';
 import { freePort } from '../../../peers/process.js';
 
 /** A token the runtimes under test accept. */
 export const TOKEN = 'runtime-test-token-0123456789';
+/** The key that seals the journals of an armed runtime under test (ALERTFENCE_JOURNAL_KEY). */
+export const JOURNAL_KEY = 'runtime-test-journal-key-0123456789abcdef';
 export const WRONG_TOKEN = 'wrong-token-not-configured-000';
 
 /**
@@ -21,15 +24,27 @@ export function isolatedEnv(env: Record<string, string>): Record<string, string 
   return { ...cleared, ...env };
 }
 
-/** Writes a kubeconfig for `server` (any token; the server is not expected to accept it). */
+/**
+ * Writes a kubeconfig for `server` (any token; the server is not expected to accept it). It names a CA of its
+ * own, never `insecure-skip-tls-verify`, which alertfence refuses: the server is unreachable or never answers,
+ * so no certificate is ever checked against it.
+ */
 export async function writeKubeconfig(dir: string, server: string, name = 'kubeconfig'): Promise<string> {
   const path = join(dir, name);
+  const caDir = join(dir, `${name}-ca`);
+  await mkdir(caDir, { recursive: true });
+  const ca = await createCertificateAuthority(caDir, 'alertfence-unused-test-ca');
   await writeFile(
     path,
     stringify({
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'c', cluster: { server, 'insecure-skip-tls-verify': true } }],
+      clusters: [
+        {
+          name: 'c',
+          cluster: { server, 'certificate-authority-data': Buffer.from(ca.certPem).toString('base64') },
+        },
+      ],
       users: [{ name: 'u', user: { token: 'not-a-real-token' } }],
       contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
       'current-context': 'x',

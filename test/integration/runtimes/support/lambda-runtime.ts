@@ -54,8 +54,6 @@ export function runtimeEnvironment(
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'test',
     AWS_SECRET_ACCESS_KEY: 'test',
-    // The AWS SDK warns once per process on Node 20; Lambda runs nodejs22.x.
-    NODE_NO_WARNINGS: '1',
     ...env,
   });
 }

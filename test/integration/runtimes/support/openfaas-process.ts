@@ -38,7 +38,6 @@ export async function startOpenFaasProcess(options: OpenFaasProcessOptions): Pro
       upstream_url: url,
       ready_path: '/healthz',
       exec_timeout: options.execTimeout ?? '10s',
-      NODE_NO_WARNINGS: '1',
       ...options.env,
     }),
     ready: `${url}/healthz`,

@@ -5,12 +5,13 @@ import { type RuntimeBinary, requireRuntimeBinary } from './runtime-binaries.js'
 
 /**
  * The AWS Lambda Runtime Interface Emulator: `$ALERTFENCE_RIE_BIN`, else `aws-lambda-rie` in the peers' bin
- * directory. Not installable here (the Go module proxy answers 403), so it is provided by hand.
+ * directory, where `test/peers/go/build.sh` (run by `.ci/run`) builds the pinned version.
  */
 export const LAMBDA_RIE: RuntimeBinary = {
   name: 'aws-lambda-rie',
   envVar: 'ALERTFENCE_RIE_BIN',
   module: 'github.com/aws/aws-lambda-runtime-interface-emulator',
+  howToGet: 'Build it with: bash test/peers/go/build.sh aws-lambda-rie (about a minute; .ci/run does it).',
 };
 
 export interface RieOptions {
@@ -73,8 +74,6 @@ export async function startRie(options: RieOptions): Promise<Rie> {
       AWS_ACCESS_KEY_ID: 'test',
       AWS_SECRET_ACCESS_KEY: 'test',
       LAMBDA_TASK_ROOT: taskRoot,
-      // The AWS SDK warns once per process on Node 20; Lambda runs nodejs22.x.
-      NODE_NO_WARNINGS: '1',
       ...options.env,
     }),
     ready: () => portAccepts(invokePort),

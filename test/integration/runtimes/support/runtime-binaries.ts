@@ -3,17 +3,19 @@ import { join } from 'node:path';
 import { PeerMissingError, peerCacheDir } from '../../../peers/process.js';
 
 /**
- * A runtime component that the real-runtime suites (`test/emulators/`) run the functions under, and that a
- * clean machine of this project cannot install: the Go module proxy it reaches answers 403 for the module
- * and no other registry ships a binary. It has to be provided by hand.
+ * A runtime component that the real-runtime suites (`test/emulators/`) run the functions under: the Lambda
+ * Runtime Interface Emulator, which `test/peers/go/build.sh` builds, or of-watchdog, which the Go module proxy
+ * refuses and which has to be provided by hand.
  */
 export interface RuntimeBinary {
   /** The file name in the peers' bin directory, e.g. `aws-lambda-rie`. */
   name: string;
   /** The variable that points at a binary anywhere else, e.g. `ALERTFENCE_RIE_BIN`. */
   envVar: string;
-  /** The Go module the proxy refuses. */
+  /** The Go module it is built from. */
   module: string;
+  /** How to get it, for the message of a suite that finds it missing. */
+  howToGet: string;
 }
 
 /** `$ALERTFENCE_CACHE/bin/<name>` (default `~/.cache/alertfence/bin/<name>`). */
@@ -23,7 +25,7 @@ export function binDirPath(binary: RuntimeBinary): string {
 
 /**
  * The binary's path: `$<envVar>` when set, else the peers' bin directory. Throws a {@link PeerMissingError}
- * that says why it cannot be installed and how to provide it, so a suite without it fails, never skips.
+ * that says how to get it, so a suite without it fails, never skips.
  *
  * @example
  * const command = requireRuntimeBinary({ name: 'of-watchdog', envVar: 'ALERTFENCE_WATCHDOG_BIN', module });
@@ -38,12 +40,8 @@ export function requireRuntimeBinary(binary: RuntimeBinary): string {
     throw new PeerMissingError(
       [
         `${binary.name} is missing or not executable at ${path}${fromEnv ? ` (from ${binary.envVar})` : ''}.`,
-        `It cannot be installed on this project's machines: the Go module proxy answers 403 for ${binary.module}`,
-        'and no other registry ships it.',
-        `Provide a binary built elsewhere: set ${binary.envVar}=/path/to/${binary.name},`,
-        `or put it at ${binDirPath(binary)}.`,
-        'CI does not run the suites that need it (npm run test:emulators runs them); see',
-        'test/integration/runtimes/README.md.',
+        binary.howToGet,
+        `Or set ${binary.envVar}=/path/to/${binary.name}. See test/emulators/README.md.`,
       ].join(' '),
       { cause: error },
     );
