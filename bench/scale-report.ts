@@ -7,15 +7,20 @@ const mib = (kb: number) => `${(kb / 1024).toFixed(0)} MiB`;
 const bytes = (value: number) => `${compact(value)}B`;
 const pair = (a: number, b: number) => `${compact(a)} / ${compact(b)}`;
 
+/** Three values of a path (a Ready node, a dead node alone, a dead node among five), `–` where not measured. */
+const three = (values: Array<number | undefined>, format: (value: number) => string = compact) =>
+  values.map((value) => (value === undefined ? '–' : format(value))).join(' / ');
+
 export function sizeTable(sizes: SizeResult[]): string {
   const lines = [
-    '| nodes | version | Ready node p50 / p99 ms | dead node p50 / p99 ms | 50-node group p50 ms | calls per alert (dead) | bytes parsed per alert (dead) | bytes on the wire (dead) | API server CPU ms per alert (Ready / dead) | waiting on the API ms per alert (dead) | function RSS (peak) | load |',
+    '| nodes | version | Ready node p50 / p99 ms | dead node alone p50 / p99 ms | dead among five p50 / p99 ms | 50-node group p50 ms | calls per alert (Ready / alone / of five) | bytes parsed per alert (Ready / alone / of five) | bytes on the wire (Ready / alone / of five) | API server CPU ms per alert (Ready / alone / of five) | function RSS (peak) | load |',
     '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const size of [...sizes].sort((a, b) => a.size - b.size)) {
     for (const v of size.variants) {
+      const alone = v.deadAlone;
       lines.push(
-        `| ${size.size.toLocaleString('en-US')} | ${v.variant} | ${pair(v.ready.p50Ms, v.ready.p99Ms)} | ${pair(v.dead.p50Ms, v.dead.p99Ms)} | ${compact(v.grouped50.p50Ms)} (${v.grouped50.alerts} runs) | ${v.dead.callsPerAlert} | ${bytes(v.dead.bodyBytesPerAlert)} | ${bytes(v.dead.wireBytesPerAlert)} | ${v.ready.apiCpuMsPerAlert} / ${v.dead.apiCpuMsPerAlert} | ${v.dead.apiWaitMsPerAlert} | ${mib(v.rssKb)} (${mib(v.peakRssKb)}) | ${v.load?.join('–') ?? ''} |`,
+        `| ${size.size.toLocaleString('en-US')} | ${v.variant} | ${pair(v.ready.p50Ms, v.ready.p99Ms)} | ${alone ? pair(alone.p50Ms, alone.p99Ms) : '–'} | ${pair(v.dead.p50Ms, v.dead.p99Ms)} | ${compact(v.grouped50.p50Ms)} (${v.grouped50.alerts} runs) | ${three([v.ready.callsPerAlert, alone?.callsPerAlert, v.dead.callsPerAlert], String)} | ${three([v.ready.bodyBytesPerAlert, alone?.bodyBytesPerAlert, v.dead.bodyBytesPerAlert], bytes)} | ${three([v.ready.wireBytesPerAlert, alone?.wireBytesPerAlert, v.dead.wireBytesPerAlert], bytes)} | ${three([v.ready.apiCpuMsPerAlert, alone?.apiCpuMsPerAlert, v.dead.apiCpuMsPerAlert], String)} | ${mib(v.rssKb)} (${mib(v.peakRssKb)}) | ${v.load?.join('–') ?? ''} |`,
       );
     }
   }

@@ -1,8 +1,9 @@
 /**
- * One cluster size of `npm run bench:scale`: N kwok Nodes in three zones, five of them dead (their kwok
- * stopped, marked not Ready by the node-lifecycle controller), and for each version of alertfence: single-node
- * webhooks for a Ready node and for a dead one, a grouped webhook naming 50 nodes, the API calls and bytes of
- * each alert (through the recording proxy), the API server's CPU time per alert, and the function's memory.
+ * One cluster size of `npm run bench:scale`: N kwok Nodes in three zones, and for each version of alertfence:
+ * single-node webhooks for a Ready node, for a dead node alone (one kwok stopped, the Node marked not Ready by
+ * the node-lifecycle controller) and for a dead node among five, a grouped webhook naming 50 nodes, the API
+ * calls and bytes of each alert (through the recording proxy), the API server's CPU time per alert, and the
+ * function's memory.
  *
  * The function runs disarmed: a dead node's alert then takes the whole decision path (every guard, the cloud
  * read, the plan's reads) and answers `planned`, as often as the bench asks; armed, only the first alert would.
@@ -24,7 +25,10 @@ import { startRecordingProxy } from '../test/peers/recording-proxy.js';
 import type { Variant } from './scale-variants.js';
 import { round, summarize } from './stats.js';
 
-/** The dead nodes of every size: five, over the three zones, far below every storm threshold. */
+/**
+ * The dead nodes of every size: five, over the three zones, far below every storm threshold. `dead-c` dies
+ * first and alone (the common case: one dead machine in a healthy cluster), the other four after.
+ */
 const DEAD_GROUPS: NodeGroup[] = [
   { group: 'dead-a', zone: 'zone-a', count: 2 },
   { group: 'dead-b', zone: 'zone-b', count: 2 },
@@ -81,6 +85,9 @@ export interface VariantResult {
   variant: string;
   commit: string;
   ready: PathResult;
+  /** A dead node's alert while it is the only unhealthy node (absent from results of older runs). */
+  deadAlone?: PathResult;
+  /** A dead node's alert while five are dead. */
   dead: PathResult;
   grouped50: PathResult;
   /** The function's resident memory after the runs, and its peak, KiB. */
@@ -179,30 +186,40 @@ export async function benchSize(
       dir: cluster.plane.dir,
     });
     const kubeconfig = await cluster.kubeconfigVia(proxy);
-    const deadGroups = DEAD_GROUPS.map((group) => group.group);
-    await killGroups(cluster, deadGroups, 600_000);
-    const dead = namesOf(cluster, deadGroups);
+    const results: VariantResult[] = [];
+    let idleRate = 0;
     const ready = namesOf(cluster, ['zone-a', 'zone-b', 'zone-c']);
     // Spread the Ready nodes alerted for over the cluster (a stride prime to its size).
     const readyAt = (index: number) => ready[(index * 7919) % ready.length] as string;
-    const idle = await idleCpuRate(cluster, 10_000);
     const target = replayTarget(cluster);
-    say(`idle API server: ${round(idle, 0)} ms CPU/s`);
+    const timeout = 600_000;
 
-    const results: VariantResult[] = [];
-    for (const variant of variants) {
-      const loadAtStart = round(loadavg()[0] ?? 0, 1);
-      const fn = await startFunctionProcess({
-        root: variant.root,
-        kubeconfig,
-        logFile: join(cluster.plane.dir, `alertfence-${variant.name}.log`),
-        env: { ALERTFENCE_UNHEALTHY_FOR: `${UNHEALTHY_FOR_MS / 1000}s` },
-      });
-      try {
+    // Every version's process at once, so that each is measured in both phases on the same cluster.
+    const running: Array<{ variant: Variant; fn: FunctionProcess; load: number }> = [];
+    try {
+      for (const variant of variants) {
+        running.push({
+          variant,
+          load: round(loadavg()[0] ?? 0, 1),
+          fn: await startFunctionProcess({
+            root: variant.root,
+            kubeconfig,
+            logFile: join(cluster.plane.dir, `alertfence-${variant.name}.log`),
+            env: { ALERTFENCE_UNHEALTHY_FOR: `${UNHEALTHY_FOR_MS / 1000}s` },
+          }),
+        });
+      }
+      // Phase 1: one dead node alone.
+      await killGroups(cluster, ['dead-c'], timeout);
+      const alone = namesOf(cluster, ['dead-c'])[0] as string;
+      const idle = await idleCpuRate(cluster, 10_000);
+      say(`idle API server: ${round(idle, 0)} ms CPU/s`);
+      const phase1 = new Map<string, { ready: PathResult; deadAlone: PathResult }>();
+      for (const { variant, fn } of running) {
         // Warm-up: connections, JIT, the first-request costs of both paths.
         for (let i = 0; i < 5; i++) {
           await postAlert(fn, [readyAt(i)]);
-          await postAlert(fn, [dead[i % dead.length] as string]);
+          await postAlert(fn, [alone]);
         }
         proxy.take();
         const readyPath = await runPath(cluster, proxy, idle, fn, target, (i) =>
@@ -211,11 +228,28 @@ export async function benchSize(
         say(
           `${variant.name}: Ready p50 ${readyPath.p50Ms} p99 ${readyPath.p99Ms} ms, ${readyPath.bodyBytesPerAlert} B`,
         );
+        const alonePath = await runPath(cluster, proxy, idle, fn, target, (i) =>
+          i < options.requests ? [alone] : undefined,
+        );
+        say(
+          `${variant.name}: dead alone p50 ${alonePath.p50Ms} p99 ${alonePath.p99Ms} ms, ${alonePath.bodyBytesPerAlert} B`,
+        );
+        phase1.set(variant.name, { ready: readyPath, deadAlone: alonePath });
+      }
+      // Phase 2: five dead.
+      await killGroups(cluster, ['dead-a', 'dead-b'], timeout);
+      const dead = namesOf(
+        cluster,
+        DEAD_GROUPS.map((group) => group.group),
+      );
+      for (const { variant, fn, load } of running) {
+        for (let i = 0; i < 5; i++) await postAlert(fn, [dead[i % dead.length] as string]);
+        proxy.take();
         const deadPath = await runPath(cluster, proxy, idle, fn, target, (i) =>
           i < options.requests ? [dead[i % dead.length] as string] : undefined,
         );
         say(
-          `${variant.name}: dead p50 ${deadPath.p50Ms} p99 ${deadPath.p99Ms} ms, ${deadPath.bodyBytesPerAlert} B`,
+          `${variant.name}: dead of 5 p50 ${deadPath.p50Ms} p99 ${deadPath.p99Ms} ms, ${deadPath.bodyBytesPerAlert} B`,
         );
         const groupedStarted = Date.now();
         const grouped = await runPath(cluster, proxy, idle, fn, target, (i) => {
@@ -225,22 +259,31 @@ export async function benchSize(
         });
         say(`${variant.name}: grouped(50) p50 ${grouped.p50Ms} ms over ${grouped.alerts}`);
         const memory = fn.memory();
+        const first = phase1.get(variant.name);
+        if (!first) throw new Error(`no first phase for ${variant.name}`);
         results.push({
           variant: variant.name,
           commit: variant.commit,
-          ready: readyPath,
+          ...first,
           dead: deadPath,
           grouped50: grouped,
           rssKb: memory.rssKb,
           peakRssKb: memory.peakKb,
-          load: [loadAtStart, round(loadavg()[0] ?? 0, 1)],
+          load: [load, round(loadavg()[0] ?? 0, 1)],
         });
-      } finally {
-        await fn.stop();
       }
+      idleRate = idle;
+    } finally {
+      for (const { fn } of running) await fn.stop();
     }
     await proxy.stop();
-    return { size, heartbeat, buildMs: cluster.buildMs, idleApiCpuMsPerS: round(idle, 0), variants: results };
+    return {
+      size,
+      heartbeat,
+      buildMs: cluster.buildMs,
+      idleApiCpuMsPerS: round(idleRate, 0),
+      variants: results,
+    };
   } finally {
     await cluster.stop();
   }

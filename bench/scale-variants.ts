@@ -19,25 +19,30 @@ export interface Variant {
   root: string;
 }
 
-/** The versions by name: the commit before the per-request snapshot, the snapshot (4e5bfd6), this tree. */
+/**
+ * The versions by name: the commit before the per-request snapshot, the snapshot (4e5bfd6), main before the
+ * fence-core change of issue #16 (88e1635), this tree.
+ */
 export const VARIANTS: Record<string, { label: string; commit?: string }> = {
   before: {
     label: 'before (78a3e5a): a list of Nodes per request, four reads per named node',
     commit: '78a3e5a',
   },
   snapshot: { label: 'snapshot (4e5bfd6): one list of Nodes and journals per request', commit: '4e5bfd6' },
-  after: { label: 'after (this branch)' },
-  proposal: {
-    label:
-      'proposal (not on this branch): counts from listNodeHealth, a Ready node answered first (docs/scale.md)',
+  main: {
+    label: 'main (88e1635): one list of Nodes and journals per request, no gzip',
+    commit: '88e1635',
+  },
+  after: {
+    label: 'after (this branch): the named Nodes, counts from a table when it settles them, gzip',
   },
 };
 
 const git = (...args: string[]) => execFileSync('git', args, { cwd: REPO, encoding: 'utf8' }).trim();
 
 /**
- * Prepares the named variants under `dir`. `roots` names a source tree for a variant that is no commit of this
- * repository (the proposal: a working copy with the change applied).
+ * Prepares the named variants under `dir`. `roots` names a source tree to run a variant from instead (a working
+ * copy with a change not committed yet).
  */
 export function prepareVariants(
   names: readonly string[],
@@ -49,7 +54,6 @@ export function prepareVariants(
     if (!known) throw new Error(`unknown variant ${name}; known: ${Object.keys(VARIANTS).join(', ')}`);
     const given = roots[name];
     if (given) return { name, label: known.label, commit: `tree at ${given}`, root: given };
-    if (name === 'proposal') throw new Error('the proposal variant needs --root=proposal=<source tree>');
     if (!known.commit) {
       const dirty = git('status', '--porcelain', '--', 'functions', 'drivers') !== '';
       return {

@@ -5,10 +5,10 @@
  *
  * Options (all optional):
  *   --sizes=100,1000,5000        cluster sizes
- *   --variants=before,snapshot,after
+ *   --variants=main,after           versions (bench/scale-variants.ts: before, snapshot, main, after)
  *   --requests=100               single-node alerts per kind and size
  *   --skip-sizes / --skip-outage run only one part
- *   --root=proposal=<dir>        the source tree of a variant that is no commit here (the proposal)
+ *   --root=after=<dir>           run a version from another source tree (a working copy)
  *   --render-only                only write the tables and the chart again from the last results
  * Results merge into `bench/results/scale.json` (a part run alone keeps the other parts of the last run);
  * the chart is written to `docs/scale.svg`, the tables to `bench/results/scale.md`.
@@ -39,7 +39,7 @@ const log = (line: string) => process.stderr.write(`${new Date().toISOString().s
 
 async function main() {
   const sizes = option('sizes', '100,1000,5000').split(',').map(Number);
-  const names = option('variants', 'before,snapshot,after').split(',');
+  const names = option('variants', 'main,after').split(',');
   const requests = Number(option('requests', '100'));
   const file = join(REPO, 'bench/results/scale.json');
   const previous: Partial<Results> = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
