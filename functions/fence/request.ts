@@ -90,10 +90,10 @@ export async function requestFences(
   const { log } = context;
   let snapshot: Promise<RequestSnapshot> | undefined = read ? Promise.resolve(read) : undefined;
   const results: NodeResult[] = [];
+  const names = targets.map((target) => target.node);
   for (const target of targets) {
     try {
       // Read once for the whole request; a failed read is tried again for the next node.
-      const names = targets.map((each) => each.node);
       snapshot ??= readRequestSnapshot(context, names, { deadline: options.deadline }).catch((error) => {
         snapshot = undefined;
         throw error;
