@@ -192,7 +192,12 @@ export function renderScaleChart(chart: {
 /** The chart of the size results: latency, bytes and API server CPU per alert against the cluster size. */
 export function scaleChart(sizes: SizeResult[], labels: Record<string, string>): string {
   const ordered = [...sizes].sort((a, b) => a.size - b.size);
-  const variants = [...new Set(ordered.flatMap((size) => size.variants.map((variant) => variant.variant)))];
+  const all = [...new Set(ordered.flatMap((size) => size.variants.map((variant) => variant.variant)))];
+  // The versions of the last run (they measured a lone dead node too); older runs' stay in the tables.
+  const current = all.filter((name) =>
+    ordered.some((size) => size.variants.some((result) => result.variant === name && result.deadAlone)),
+  );
+  const variants = current.length > 0 ? current : all;
   const points = (variant: string, pick: (result: SizeResult['variants'][number]) => number) =>
     ordered.flatMap((size) => {
       const result = size.variants.find((candidate) => candidate.variant === variant);

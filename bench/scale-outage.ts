@@ -240,7 +240,11 @@ export async function benchOutage(
       startFunctionProcess({
         root: variant.root,
         kubeconfig,
-        logFile: join(cluster.plane.dir, `alertfence-outage-${variant.name}.log`),
+        // ALERTFENCE_SCALE_LOGS keeps the function's logs after the cluster is gone.
+        logFile: join(
+          process.env.ALERTFENCE_SCALE_LOGS || cluster.plane.dir,
+          `alertfence-outage-${variant.name}.log`,
+        ),
         env: { ALERTFENCE_UNHEALTHY_FOR: `${UNHEALTHY_FOR_MS / 1000}s`, ...env },
         ...(transitionMs ? { transitionMs } : {}),
       });
@@ -292,6 +296,7 @@ export async function benchOutage(
       await killGroups(cluster, [FEW_C]);
       const fewStarted = performance.now();
       const answers = await Promise.all(few.map((node) => postAlert(fn, [node])));
+      say(`five die alone: ${JSON.stringify(tally(answers.flatMap((answer) => answer.results)))}`);
       await waitFenced(cluster, few, 120_000);
       const fewDieAlone = {
         nodes: few.length,

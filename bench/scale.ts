@@ -11,7 +11,7 @@
  *   --root=after=<dir>           run a version from another source tree (a working copy)
  *   --render-only                only write the tables and the chart again from the last results
  * Results merge into `bench/results/scale.json` (a part run alone keeps the other parts of the last run);
- * the chart is written to `docs/scale.svg`, the tables to `bench/results/scale.md`.
+ * the chart is written to `docs/scale.svg`, the tables to `bench/results/scale.md` and into `docs/scale.md`.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { arch, cpus, platform, tmpdir, totalmem } from 'node:os';
@@ -36,6 +36,25 @@ function option(name: string, fallback: string): string {
 }
 
 const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+
+/**
+ * Puts the tables into `docs/scale.md` between its markers (`<!-- bench:sizes -->` … `<!-- /bench:sizes -->`),
+ * so that the document's numbers are always the last run's.
+ */
+function fillDoc(parts: Partial<Record<'sizes' | 'outage' | 'scenarios', string>>) {
+  const doc = join(REPO, 'docs/scale.md');
+  if (!existsSync(doc)) return;
+  let text = readFileSync(doc, 'utf8');
+  for (const [name, table] of Object.entries(parts)) {
+    const open = `<!-- bench:${name} -->`;
+    const close = `<!-- /bench:${name} -->`;
+    const start = text.indexOf(open);
+    const end = text.indexOf(close);
+    if (start < 0 || end < start) continue;
+    text = `${text.slice(0, start + open.length)}\n${table}\n${text.slice(end)}`;
+  }
+  writeFileSync(doc, text);
+}
 
 async function main() {
   const sizes = option('sizes', '100,1000,5000').split(',').map(Number);
@@ -92,6 +111,12 @@ async function main() {
         '',
       ];
       writeFileSync(join(REPO, 'bench/results/scale.md'), tables.join('\n'));
+      fillDoc({
+        sizes: sizeTable(results.sizes),
+        ...(results.outage
+          ? { outage: outageTable(results.outage), scenarios: scenarioLines(results.outage) }
+          : {}),
+      });
     };
 
     if (renderOnly) {
