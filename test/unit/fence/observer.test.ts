@@ -133,6 +133,30 @@ describe('the fence observer', () => {
     });
   });
 
+  it('should tell why a fence was aborted at its power-off when the kubelet came back while it ran', async () => {
+    // Prepare: the kubelet renews its Lease right after the fence marked the node, before the power-off looks.
+    const world = createWorld();
+    let marked = false;
+    world.kube.beforeCall = (call) => {
+      if (call.method === 'addTaint' && call.target.includes('alertfence.io/fencing')) marked = true;
+      else if (marked && call.method === 'getLease' && call.target.includes('worker-1')) {
+        marked = false;
+        world.kube.putLease('kube-node-lease', kubeletLease('worker-1', world.clock.now()));
+      }
+    };
+
+    // Act
+    await fenceWorker1(world);
+
+    // Assess
+    const finished = world.events.find((event) => event.kind === 'finished');
+    expect(finished).toMatchObject({
+      status: 'aborted',
+      why: { phase: 'PowerOff', reason: 'KubeletLeaseFresh', message: expect.any(String) },
+    });
+    expect(world.driver.calls.filter((call) => call.method === 'powerOff')).toEqual([]);
+  });
+
   it('should tell why a fence was aborted on resume when the autoscaler took the node meanwhile', async () => {
     // Prepare: a fence starts, its continuation is lost, the cluster autoscaler starts removing the node.
     const world = createWorld();
