@@ -99,7 +99,13 @@ export async function runFence(
       await save(next, undefined, status === 'retry' ? context.handoffDigest : undefined);
       await emitEvent(deps, next, 'Warning', EVENT_REASONS.phaseFailed, `${phase}: ${message}`);
       if (status === 'failed') {
-        tell(deps, { kind: 'finished', journal: next, status: 'failed', durationMs: elapsed(next) });
+        tell(deps, {
+          kind: 'finished',
+          journal: next,
+          status: 'failed',
+          durationMs: elapsed(next),
+          why: { phase, reason: REASONS.needsOperator, message },
+        });
         tell(deps, {
           kind: 'waiting-for-operator',
           node: next.node,
@@ -165,9 +171,16 @@ export async function runFence(
           updatedAt: new Date(now()).toISOString(),
         };
         await save(aborted, undefined, undefined);
-        tell(deps, { kind: 'finished', journal: aborted, status: 'aborted', durationMs: elapsed(aborted) });
-        log.warn('fence aborted', { phase, outcome: 'aborted', reason: result.detail });
-        await emitEvent(deps, aborted, 'Warning', EVENT_REASONS.aborted, `${phase}: ${result.detail}`);
+        tell(deps, {
+          kind: 'finished',
+          journal: aborted,
+          status: 'aborted',
+          durationMs: elapsed(aborted),
+          why: { phase, reason: result.reason, message: result.detail },
+        });
+        const why = `${result.reason}: ${result.detail}`;
+        log.warn('fence aborted', { phase, outcome: 'aborted', reason: why });
+        await emitEvent(deps, aborted, 'Warning', EVENT_REASONS.aborted, `${phase}: ${why}`);
         await releaseSlot(deps, journal.node, journal.id).catch(() => {});
         return { status: 'aborted', journal, lease };
       }

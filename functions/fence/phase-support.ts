@@ -8,12 +8,14 @@ import type { ExecutorDeps } from './deps.js';
 import { SafetyViolationError } from './errors.js';
 import { identityProblem } from './guards.js';
 import type { FenceJournal } from './journal.js';
+import type { Reason } from './vocabulary.js';
 
 /** What a phase handler concluded. `pending` means "not yet; run me again", after a bounded wait. */
 export type StepResult =
   | { kind: 'done'; journal: FenceJournal; detail: string }
   | { kind: 'pending'; journal: FenceJournal; detail: string }
-  | { kind: 'abort'; detail: string };
+  /** The fence ends before any power-off; `reason` is a word of `REASONS` saying why. */
+  | { kind: 'abort'; reason: Reason; detail: string };
 
 export interface StepInput {
   journal: FenceJournal;

@@ -15,6 +15,7 @@ import { PHASES } from '../../functions/fence/vocabulary.js';
 import { documentedAccessRules } from '../integration/openstack/cloud.js';
 import { type OpenStackCloud, startOpenStack } from '../peers/openstack.js';
 import { createAlertfenceCredential, openStackRunCloud } from './clouds.js';
+import { expectFenceObserved } from './fence-observability.js';
 import {
   baselineNumbers,
   markdownTable,
@@ -143,6 +144,13 @@ describe('e2e on a real OpenStack: the seed write-up reproduced, and fixed by al
       expect(run.final.pods.filter((pod) => pod.name.startsWith('web-'))).toMatchObject([
         { phase: 'Running', original: false },
       ]);
+      // What the operator saw without reading a log: the notifications and /metrics of the fence.
+      expectFenceObserved(run.observability, {
+        node: VICTIM,
+        fence: run.journal?.id,
+        driver: 'openstack',
+        finishedAt: run.journal?.finishedAt,
+      });
       expect(numbers.alertToRunning).toBeLessThanOrEqual(ALERT_TO_RUNNING_BOUND_S);
     },
     WINDOW_WITH_MS + START_BUDGET_MS,
