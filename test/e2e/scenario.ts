@@ -706,6 +706,10 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       );
     }
     if (!options.alertfence || !recovered()) timeline.mark('bound', Math.min(end, deadline), 'harness');
+    // The harness sees "firing" only at its next pass, seconds late on a loaded machine; Prometheus's own
+    // record says when it started (to its 1 s evaluation), and the earlier sighting wins.
+    const firing = await alerts.firstFiring({ alertname: ALERT_NAME, node: VICTIM }, t0, Date.now());
+    if (firing !== undefined) timeline.mark('alertFiring', firing, 'Prometheus ALERTS series');
 
     // Where things stand at the end.
     const [pods, holdersAtEnd, node, events] = await Promise.all([
