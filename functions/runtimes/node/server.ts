@@ -13,7 +13,7 @@ export function startServer(env: Env = process.env, injected: Injected = {}) {
   const { config, log } = assembly;
   const served = serveApp({
     fetch: app.fetch,
-    hostname: env.HOST ?? '0.0.0.0',
+    hostname: config.host,
     port: config.port,
     fences,
     notifier: assembly.notifier,
