@@ -3,7 +3,7 @@ import { KubeConflictError, KubeUnavailableError } from '../kube/port.js';
 import { DeadlineExceededError } from '../lib/deadline.js';
 
 /**
- * A step would break a safety invariant, or the world contradicts the fence (the machine is on again after it
+ * An action would break a safety invariant, or the world contradicts the fence (the machine is on again after it
  * was verified off, the Node was replaced): the fence stops and an operator must look. Never retried.
  */
 export class SafetyViolationError extends Error {

@@ -8,7 +8,7 @@ import type { Config } from '../config.js';
 import { KUBE_NAMES } from '../kube/names.js';
 import { type Lease, microTime } from '../kube/objects.js';
 import { type KubeCallOptions, KubeConflictError, type KubePort } from '../kube/port.js';
-import { type FenceJournal, journalLeaseName, journalProblems } from './journal.js';
+import { type FenceJournal, journalLeaseName, journalProblems, upgradeJournal } from './journal.js';
 
 export interface JournalStoreDeps {
   kube: KubePort;
@@ -77,11 +77,13 @@ export function readJournal(lease: Lease | undefined, keys: readonly string[]): 
       ...summary,
     };
   }
-  const problems = journalProblems(value, name);
+  // Sealed by this deployment's key, possibly by the version before this one: read it in today's format.
+  const journal = upgradeJournal(value);
+  const problems = journalProblems(journal, name);
   if (problems.length > 0) {
     return { kind: 'rejected', lease, reason: `it is inconsistent: ${problems.join('; ')}`, ...summary };
   }
-  return { kind: 'trusted', journal: value as FenceJournal, lease, handoffDigest };
+  return { kind: 'trusted', journal: journal as FenceJournal, lease, handoffDigest };
 }
 
 /** Who holds the fence after a write, and the digest of the hand-over that may take it next. */

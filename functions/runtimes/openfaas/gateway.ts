@@ -31,7 +31,7 @@ const ENQUEUE_RETRY: RetryPolicy = {
 /**
  * Continues a fence through the OpenFaaS gateway's asynchronous path: `POST /async-function/<fn>/v1/fences/continue`
  * answers 202 once the request is queued (NATS), and the queue worker later replays it, headers included,
- * to the function's `POST /v1/fences/continue`, which runs the next steps with a fresh `exec_timeout`.
+ * to the function's `POST /v1/fences/continue`, which runs the next phases with a fresh `exec_timeout`.
  */
 export class OpenFaasContinuation implements Continuation {
   private readonly url: string;
