@@ -59,29 +59,26 @@ export const bool = (name: string) =>
     return z.NEVER;
   });
 
+/** A value read by `parse`: the `ConfigError` it throws becomes the variable's problem. */
+const parsedBy = <T>(parse: (text: string) => T) =>
+  z.string().transform((text, ctx) => {
+    try {
+      return parse(text);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      return z.NEVER;
+    }
+  });
+
 /** A Go-style duration, in milliseconds. */
-export const duration = z.string().transform((text, ctx) => {
-  try {
-    return parseDuration(text);
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: (error as Error).message });
-    return z.NEVER;
-  }
-});
+export const duration = parsedBy(parseDuration);
 
 /** A duration with a floor: below it the function could start but never work (or would lose a guard). */
 export const durationAtLeast = (minMs: number, why: string) =>
   duration.pipe(z.number().min(minMs, `must be at least ${minMs / 1000}s: ${why}`));
 
 /** A {@link Limit}. */
-export const limit = z.string().transform((text, ctx) => {
-  try {
-    return parseLimit(text);
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: (error as Error).message });
-    return z.NEVER;
-  }
-});
+export const limit = parsedBy(parseLimit);
 
 /** A whole number from 1. */
 export const positiveInt = z

@@ -28,11 +28,11 @@ export const lambdaSection = z
     AWS_REGION: z.string().optional(),
   })
   .transform(
-    (c): LambdaSettings => ({
-      workerFunction: c.ALERTFENCE_WORKER_FUNCTION,
-      functionName: c.AWS_LAMBDA_FUNCTION_NAME,
-      functionVersion: c.AWS_LAMBDA_FUNCTION_VERSION,
-      endpoint: c.ALERTFENCE_LAMBDA_ENDPOINT,
-      region: c.AWS_REGION,
-    }),
+    ({
+      ALERTFENCE_WORKER_FUNCTION: workerFunction,
+      AWS_LAMBDA_FUNCTION_NAME: functionName,
+      AWS_LAMBDA_FUNCTION_VERSION: functionVersion,
+      ALERTFENCE_LAMBDA_ENDPOINT: endpoint,
+      AWS_REGION: region,
+    }): LambdaSettings => ({ workerFunction, functionName, functionVersion, endpoint, region }),
   );

@@ -7,6 +7,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import type { Config } from '../config.js';
 import { KUBE_NAMES } from '../kube/names.js';
 import { type Lease, microTime } from '../kube/objects.js';
+import { ownedLease } from '../kube/owned-lease.js';
 import { type KubeCallOptions, KubeConflictError, type KubePort } from '../kube/port.js';
 import { type FenceJournal, journalLeaseName, journalProblems, upgradeJournal } from './journal.js';
 
@@ -118,28 +119,20 @@ function journalLease(
   };
   if (hold.handoffDigest) annotations[KUBE_NAMES.handoffAnnotation] = hold.handoffDigest;
   else delete annotations[KUBE_NAMES.handoffAnnotation];
-  return {
-    apiVersion: 'coordination.k8s.io/v1',
-    kind: 'Lease',
-    metadata: {
-      name,
-      namespace,
-      ...(previous?.metadata?.resourceVersion ? { resourceVersion: previous.metadata.resourceVersion } : {}),
-      labels: {
-        ...(previous?.metadata?.labels ?? {}),
-        'app.kubernetes.io/managed-by': KUBE_NAMES.component,
-        [KUBE_NAMES.kindLabel]: 'journal',
-        [KUBE_NAMES.statusLabel]: journal.status,
-      },
-      annotations,
-    },
+  return ownedLease({
+    name,
+    namespace,
+    kind: 'journal',
+    previous,
+    labels: { [KUBE_NAMES.statusLabel]: journal.status },
+    annotations,
     spec: {
       holderIdentity: holder,
       leaseDurationSeconds: Math.max(1, Math.ceil(lockDurationMs / 1000)),
       acquireTime: (previous?.spec?.holderIdentity === holder && previous?.spec?.acquireTime) || renewTime,
       renewTime,
     },
-  };
+  });
 }
 
 /**

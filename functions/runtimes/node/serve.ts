@@ -42,6 +42,18 @@ export interface ServeAppOptions {
  */
 export const NOTIFY_FLUSH_MIN_MS = 2_000;
 
+/**
+ * The line both Node runtimes log once they listen: the port, armed or not, the drivers, and what the runtime
+ * adds (`extra`).
+ */
+export function logListening(
+  { config, log }: Pick<Assembly, 'config' | 'log'>,
+  extra: Record<string, unknown> = {},
+): (info: AddressInfo) => void {
+  return (info) =>
+    log.info('listening', { port: info.port, dryRun: config.dryRun, drivers: config.drivers, ...extra });
+}
+
 /** Serves the app and gives it the shutdown order both Node runtimes share. */
 export function serveApp(options: ServeAppOptions): ServedApp {
   const { fences } = options;

@@ -1,7 +1,7 @@
 import type { Env } from '../../config.js';
 import { isMain, runMain } from '../main.js';
 import { buildNodeRuntime, type Injected } from '../node/node-runtime.js';
-import { exitOnSignals, serveApp } from '../node/serve.js';
+import { exitOnSignals, logListening, serveApp } from '../node/serve.js';
 import { openFaasContinuationFromConfig } from './gateway.js';
 import { watchdogDeadline } from './watchdog.js';
 
@@ -30,14 +30,10 @@ export function startOpenFaas(env: Env = process.env, injected: Injected = {}) {
     ...config.openfaas.upstream,
     fences,
     notifier: assembly.notifier,
-    onListening: (info) =>
-      log.info('listening', {
-        port: info.port,
-        dryRun: config.dryRun,
-        drivers: config.drivers,
-        continuation: config.openfaas.gateway ? 'gateway' : 'in-process',
-        execTimeoutMs: config.openfaas.execTimeoutMs,
-      }),
+    onListening: logListening(assembly, {
+      continuation: config.openfaas.gateway ? 'gateway' : 'in-process',
+      execTimeoutMs: config.openfaas.execTimeoutMs,
+    }),
   });
   exitOnSignals(served, fences, log);
   return { ...served, runtime: { assembly, metrics, fences, app } };
