@@ -15,7 +15,7 @@ import { type NotifySettings, notifySection } from './config/notify.js';
 import { type OpenFaasSettings, openFaasSection } from './config/openfaas.js';
 import { type OpenStackSettings, openStackSection } from './config/openstack.js';
 import { REDFISH_ENV, type RedfishSettings, redfishSection } from './config/redfish.js';
-import { readUtf8, resolveSecretFiles } from './config/secret-files.js';
+import { causeOf, readSecretFiles, readUtf8 } from './config/secret-files.js';
 
 export type { AwsSettings } from './config/aws.js';
 export { type CoreConfig, DRIVER_NAMES, type DriverName } from './config/core.js';
@@ -95,8 +95,10 @@ function present(env: Env): Record<string, string> {
  * const config = loadConfig(process.env);
  */
 export function loadConfig(env: Env, readFile: (path: string) => string = readUtf8): Config {
-  const vars = present(resolveSecretFiles(env, readFile));
-  const problems: string[] = [];
+  // A secret file that cannot be read is one more problem of the message, not a stop before the others.
+  const secrets = readSecretFiles(env, readFile);
+  const vars = present(secrets.env);
+  const problems: string[] = [...secrets.problems];
   const parse = <T>(section: z.ZodType<T>): T | undefined => {
     const parsed = section.safeParse(vars);
     if (parsed.success) return parsed.data;
@@ -124,7 +126,9 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
   }
   const { kube, lambda, openfaas, notify, metrics } = sections;
   if (problems.length > 0 || !core || !kube || !lambda || !openfaas || !notify || !metrics) {
-    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`, {
+      cause: causeOf(secrets.causes),
+    });
   }
   return { ...core, ...sections, kube, lambda, openfaas, notify, metrics };
 }

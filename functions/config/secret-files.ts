@@ -30,26 +30,44 @@ export const readUtf8 = (path: string) => readFileSync(path, 'utf8');
 /**
  * Resolves every `ALERTFENCE_X_FILE` into `ALERTFENCE_X` (OpenFaaS mounts secrets under
  * `/var/openfaas/secrets/`, Kubernetes wherever the pod says) and drops the `_FILE` names, so resolving twice
- * changes nothing. A list variable's file holds one item a line; any other file is the value itself.
+ * changes nothing. A list variable's file holds one item a line; any other file is the value itself. Returns
+ * what it could resolve and, one a line, every file it could not (for the start-up message), with the errors
+ * that said so.
  */
-export function resolveSecretFiles(env: Env, readFile: (path: string) => string = readUtf8): Env {
+export function readSecretFiles(
+  env: Env,
+  readFile: (path: string) => string = readUtf8,
+): { env: Env; problems: string[]; causes: unknown[] } {
   const resolved: Env = { ...env };
+  const problems: string[] = [];
+  const causes: unknown[] = [];
   for (const [key, path] of Object.entries(env)) {
     if (!key.endsWith('_FILE') || !key.startsWith('ALERTFENCE_')) continue;
     delete resolved[key];
     if (!path) continue;
     const name = key.slice(0, -'_FILE'.length);
     if (env[name] !== undefined && env[name] !== '') {
-      throw new ConfigError(`set either ${name} or ${key}, not both`);
+      problems.push(`set either ${name} or ${key}, not both`);
+      continue;
     }
-    let content: string;
     try {
-      content = readFile(path);
+      resolved[name] = valueFromSecret(name, readFile(path));
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? 'error';
-      throw new ConfigError(`${key}: cannot read ${path} (${code})`, { cause: error });
+      problems.push(`${key}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      causes.push(error);
     }
-    resolved[name] = valueFromSecret(name, content);
   }
+  return { env: resolved, problems, causes };
+}
+
+/** {@link readSecretFiles}, throwing `ConfigError` that names every file it could not read. */
+export function resolveSecretFiles(env: Env, readFile: (path: string) => string = readUtf8): Env {
+  const { env: resolved, problems, causes } = readSecretFiles(env, readFile);
+  if (problems.length > 0) throw new ConfigError(problems.join('\n'), { cause: causeOf(causes) });
   return resolved;
+}
+
+/** The error behind a refusal: the one read that failed, or all of them. */
+export function causeOf(causes: unknown[]): unknown {
+  return causes.length > 1 ? new AggregateError(causes, 'secret files that could not be read') : causes[0];
 }

@@ -158,3 +158,31 @@ describe('loadConfig (every section)', () => {
     expect(config.kube.mode).toBe(mode);
   });
 });
+
+describe('loadConfig (secret files)', () => {
+  it('should name a secret file it cannot read beside the other bad values, in one message', () => {
+    // Prepare
+    const missing = Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' });
+
+    // Act
+    let error: unknown;
+    try {
+      loadConfig(
+        { ...base, ALERTFENCE_NOTIFY_SECRET_FILE: '/run/secrets/notify', ALERTFENCE_COOLDOWN: 'soon' },
+        () => {
+          throw missing;
+        },
+      );
+    } catch (caught) {
+      error = caught;
+    }
+
+    // Assess
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toContain(
+      'ALERTFENCE_NOTIFY_SECRET_FILE: cannot read /run/secrets/notify (ENOENT)',
+    );
+    expect((error as ConfigError).message).toContain('ALERTFENCE_COOLDOWN: "soon" is not a duration');
+    expect((error as ConfigError).cause).toBe(missing);
+  });
+});
