@@ -4,7 +4,7 @@
  * never delays or fails a fence).
  */
 import type { FenceJournal } from './journal.js';
-import type { Outcome, Phase, TriggerKind } from './vocabulary.js';
+import type { FenceStatus, Outcome, Phase, TriggerKind } from './vocabulary.js';
 
 export type FenceEvent =
   /** A node of a request was decided on (accepted, refused, planned, …). */
@@ -25,7 +25,7 @@ export type FenceEvent =
   | {
       kind: 'finished';
       journal: FenceJournal;
-      status: 'succeeded' | 'aborted' | 'failed';
+      status: Exclude<FenceStatus, 'running'>;
       durationMs: number;
       /** Why an aborted or failed fence ended: where, a stable word, and one sentence for a person. */
       why?: FenceEndCause;

@@ -10,7 +10,7 @@ import { type Handler, noteEnded, requireOffNow } from './phase-support.js';
 import { releaseWorkloads } from './release-phase.js';
 import { type Phase, REASONS } from './vocabulary.js';
 
-export type { Handler, StepInput, StepResult } from './phase-support.js';
+export type { Handler, PhaseInput, PhaseResult } from './phase-support.js';
 
 /**
  * The fence's phases, one handler each, in the order of the runbook. A handler is idempotent: it looks
@@ -119,7 +119,7 @@ export const PHASE_HANDLERS: Record<Phase, Handler> = {
       };
     } catch (error) {
       if (!(error instanceof DeadlineExceededError)) throw error;
-      const since = stepFinishedAt(journal, 'PowerOff');
+      const since = phaseFinishedAt(journal, 'PowerOff');
       if (deps.now() - since > deps.config.powerTimeoutMs) {
         throw new PowerTimeoutError(
           `instance ${instance.id} not off after ${deps.config.powerTimeoutMs / 1000}s`,
@@ -168,7 +168,7 @@ export const PHASE_HANDLERS: Record<Phase, Handler> = {
       return { kind: 'done', journal, detail: `instance ${instance.id} ${on.cloudState}` };
     } catch (error) {
       if (!(error instanceof DeadlineExceededError)) throw error;
-      if (deps.now() - stepFinishedAt(journal, 'DeleteNode') > deps.config.powerTimeoutMs) {
+      if (deps.now() - phaseFinishedAt(journal, 'DeleteNode') > deps.config.powerTimeoutMs) {
         throw new PowerTimeoutError(
           `instance ${instance.id} not on after ${deps.config.powerTimeoutMs / 1000}s`,
         );
@@ -180,7 +180,7 @@ export const PHASE_HANDLERS: Record<Phase, Handler> = {
   Done: async (_deps, { journal }) => ({ kind: 'done', journal, detail: 'fence complete' }),
 };
 
-function stepFinishedAt(journal: FenceJournal, phase: Phase): number {
-  const step = journal.steps.find((candidate) => candidate.phase === phase);
-  return step ? Date.parse(step.finishedAt) : Date.parse(journal.updatedAt);
+function phaseFinishedAt(journal: FenceJournal, phase: Phase): number {
+  const record = journal.phases.find((candidate) => candidate.phase === phase);
+  return record ? Date.parse(record.finishedAt) : Date.parse(journal.updatedAt);
 }

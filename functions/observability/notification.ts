@@ -32,7 +32,7 @@ export interface Notification {
   phase?: Phase;
   /** `accepted` (started), `succeeded`, `failed`, `aborted`, `refused` or `waiting-for-operator`. */
   outcome: 'accepted' | 'succeeded' | 'failed' | 'aborted' | 'refused' | 'waiting-for-operator';
-  /** A stable word: the refusal's or the wait's reason, or the Kubernetes Event reason of the fence's step. */
+  /** A stable word: the refusal's or the wait's reason, or the Kubernetes Event reason of the fence's phase. */
   reason: string;
   /** One sentence for a person. */
   message: string;

@@ -131,7 +131,7 @@ describe('e2e on a real OpenStack: the seed write-up reproduced, and fixed by al
       expect(at('nodeDeleted')).toBeLessThanOrEqual(at('poweredOn'));
       expect(run.timeline.has('nodeReregistered'), 'worker-1 back as a fresh Node').toBe(true);
       expect(run.journal?.status).toBe('succeeded');
-      expect(run.journal?.steps.map((step) => step.phase)).toEqual([...PHASES]);
+      expect(run.journal?.phases.map((step) => step.phase)).toEqual([...PHASES]);
       // One os-stop and one os-start, from alertfence's own user in Nova's request log.
       const actions = run.cloudCalls.filter((call) => call.action === 'POST /v2.1/servers/{id}/action');
       expect(actions.map((call) => call.status)).toEqual([202, 202]);

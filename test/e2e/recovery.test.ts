@@ -111,7 +111,7 @@ describe('e2e: a node dies, alertfence brings the StatefulSet back', () => {
 
       // The journal: every phase, once; one stop and one start at the cloud.
       expect(run.journal?.status).toBe('succeeded');
-      expect(run.journal?.steps.map((step) => step.phase)).toEqual([...PHASES]);
+      expect(run.journal?.phases.map((step) => step.phase)).toEqual([...PHASES]);
       expect(run.cloudCalls.filter((call) => call.action === 'StopInstances')).toHaveLength(1);
       expect(run.cloudCalls.filter((call) => call.action === 'StartInstances')).toHaveLength(1);
 

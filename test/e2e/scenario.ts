@@ -630,7 +630,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
           lastJournalRead = now;
           await readJournal();
           if (journal) {
-            const step = (phase: string) => journal?.steps.find((candidate) => candidate.phase === phase);
+            const step = (phase: string) => journal?.phases.find((candidate) => candidate.phase === phase);
             const journalMark = (key: MilestoneKey, phase: string) => {
               const finished = step(phase)?.finishedAt;
               if (finished)
