@@ -27,8 +27,8 @@ export interface FencesAnswer {
 /** `POST /v1/nodes/{node}/fence`: the node's result, and whether it was only a plan. */
 export type FenceAnswer = NodeResult & { dryRun: boolean };
 
-/** One step of a dry-run's plan. */
-export type PlannedStep = NonNullable<NodeResult['plan']>[number];
+/** One action of a dry-run's plan. */
+export type PlannedAction = NonNullable<NodeResult['plan']>[number];
 
 /** `GET /v1/nodes/{node}/fence`: the journal, or why alertfence refuses to trust it. */
 export type JournalAnswer = FenceJournal | { rejected: string; id?: string; status?: string };

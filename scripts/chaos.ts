@@ -922,7 +922,7 @@ async function main(): Promise<void> {
                 : entry
                   ? 'stuck'
                   : 'never started';
-        const abortStep = entry?.steps.at(-1)?.detail;
+        const abortStep = entry?.phases.at(-1)?.detail;
         const reason =
           outcome === 'Done'
             ? ''

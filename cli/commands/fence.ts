@@ -3,7 +3,7 @@
  * phase by phase until it ends. It never asks the server to wait (`"wait": true` would hold one request open
  * for minutes, through every proxy on the way): it starts the fence, then reads its journal.
  */
-import type { FenceAnswer, FenceJournal, FenceRequest, JournalAnswer, PlannedStep } from '../api-types.js';
+import type { FenceAnswer, FenceJournal, FenceRequest, JournalAnswer, PlannedAction } from '../api-types.js';
 import { isRejectedJournal } from '../api-types.js';
 import { type CommandContext, printJson } from '../context.js';
 import { ApiError, UnreachableError } from '../errors.js';
@@ -85,11 +85,11 @@ function showAnswer(context: CommandContext, answer: FenceAnswer, options: Fence
   }
 }
 
-function showPlan(context: CommandContext, plan: PlannedStep[]): void {
+function showPlan(context: CommandContext, plan: PlannedAction[]): void {
   const { out } = context;
-  plan.forEach((step, index) => {
-    out.line(`  ${String(index + 1).padStart(2)}. ${step.phase.padEnd(10)}  ${step.action}`);
-    for (const target of step.targets ?? []) out.line(`      ${''.padEnd(10)}  ${out.tone('dim', target)}`);
+  plan.forEach((action, index) => {
+    out.line(`  ${String(index + 1).padStart(2)}. ${action.phase.padEnd(10)}  ${action.action}`);
+    for (const target of action.targets ?? []) out.line(`      ${''.padEnd(10)}  ${out.tone('dim', target)}`);
   });
 }
 
@@ -137,11 +137,11 @@ async function follow(context: CommandContext, node: string, fenceId: string | u
           );
         return EXIT.refused;
       }
-      for (const step of journal.steps) {
-        if (printed.has(step.phase)) continue;
-        printed.add(step.phase);
+      for (const record of phasesOf(journal)) {
+        if (printed.has(record.phase)) continue;
+        printed.add(record.phase);
         changed = true;
-        if (!context.json) showStep(context, step);
+        if (!context.json) showPhase(context, record);
       }
       const error = journal.lastError?.message;
       if (error && error !== lastErrorShown && journal.status === 'running' && !context.json) {
@@ -182,11 +182,18 @@ function endOf(journal: FenceJournal): ExitCode | undefined {
   return undefined;
 }
 
-function showStep(context: CommandContext, step: FenceJournal['steps'][number]): void {
+type PhaseRecord = FenceJournal['phases'][number];
+
+/** The completed phases of a journal; a server older than journal version 3 calls them `steps`. */
+function phasesOf(journal: FenceJournal): PhaseRecord[] {
+  return journal.phases ?? (journal as { steps?: PhaseRecord[] }).steps ?? [];
+}
+
+function showPhase(context: CommandContext, record: PhaseRecord): void {
   const { out } = context;
-  const took = between(step.startedAt, step.finishedAt).padStart(7);
-  const detail = step.detail ? `  ${out.tone('dim', step.detail)}` : '';
-  out.line(`  ${out.tone('green', '✓')} ${step.phase.padEnd(10)} ${took}${detail}`);
+  const took = between(record.startedAt, record.finishedAt).padStart(7);
+  const detail = record.detail ? `  ${out.tone('dim', record.detail)}` : '';
+  out.line(`  ${out.tone('green', '✓')} ${record.phase.padEnd(10)} ${took}${detail}`);
 }
 
 function showEnd(context: CommandContext, journal: FenceJournal): void {

@@ -1,14 +1,16 @@
-// Over 300 lines: openstacksdk's whole lookup (clouds.yaml, secure.yaml, OS_*, *_FILE) with its checks in one reader, kept whole for the single configuration module of issue #13 item 4.
+// Over 300 lines: openstacksdk's whole lookup (clouds.yaml, secure.yaml, the openrc settings, secret files) with its checks in one reader.
 /**
  * OpenStack configuration the way every OpenStack tool reads it: a `clouds.yaml` entry named by `OS_CLOUD`,
- * or the `OS_*` variables of an openrc file. Secrets may also come from files (`OS_PASSWORD_FILE`,
- * `OS_APPLICATION_CREDENTIAL_SECRET_FILE`), the way Kubernetes and OpenFaaS mount them.
+ * or the `OS_*` variables of an openrc file (both read by the openstack section of `functions/config/`).
+ * Secrets may also come from files (`OS_PASSWORD_FILE`, `OS_APPLICATION_CREDENTIAL_SECRET_FILE`), the way
+ * Kubernetes and OpenFaaS mount them.
  */
 
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import type { OpenStackSettings, SecretSource } from '../../functions/config.js';
 import type { DomainRef, EndpointInterface, KeystoneCredentials } from './client/keystone.js';
 
 /** What the driver needs from the OpenStack configuration. */
@@ -26,12 +28,10 @@ export class OpenStackConfigError extends Error {
   override name = 'OpenStackConfigError';
 }
 
-type Env = Record<string, string | undefined>;
-
 /** Where `loadOpenStackConfig` reads from; tests inject all of it. */
 export interface LoadOpenStackConfigOptions {
-  /** Default `process.env`. */
-  env?: Env;
+  /** The openstack section of the configuration. */
+  settings: OpenStackSettings;
   /** Reads a file, or returns undefined when it does not exist. Default: `fs.readFileSync`. */
   readFile?: (path: string) => string | undefined;
   homeDir?: string;
@@ -40,7 +40,7 @@ export interface LoadOpenStackConfigOptions {
 
 /**
  * Reads the OpenStack configuration: the `clouds.yaml` cloud named by `OS_CLOUD` when set, else the `OS_*`
- * variables. Throws `OpenStackConfigError` with a message that names the setting to fix.
+ * variables (both as the openstack section of the configuration gives them). Throws `OpenStackConfigError` with a message that names the setting to fix.
  *
  * `clouds.yaml` is searched where openstacksdk searches: `OS_CLIENT_CONFIG_FILE`, `./clouds.yaml`,
  * `~/.config/openstack/clouds.yaml`, `/etc/openstack/clouds.yaml`; a `secure.yaml` beside it (or at
@@ -48,15 +48,14 @@ export interface LoadOpenStackConfigOptions {
  *
  * @example
  * // OS_CLOUD=prod with an application credential in ~/.config/openstack/clouds.yaml
- * const config = loadOpenStackConfig();
+ * const config = loadOpenStackConfig({ settings: config.openstack });
  * const driver = createOpenStackDriver(config);
  */
-export function loadOpenStackConfig(options: LoadOpenStackConfigOptions = {}): OpenStackConfig {
-  const env = options.env ?? process.env;
+export function loadOpenStackConfig(options: LoadOpenStackConfigOptions): OpenStackConfig {
+  const { settings } = options;
   const read = options.readFile ?? readIfExists;
-  const cloudName = nonEmpty(env.OS_CLOUD);
-  if (cloudName !== undefined) return fromCloudsYaml(cloudName, env, read, options);
-  return fromEnv(env, read);
+  if (settings.cloud !== undefined) return fromCloudsYaml(settings.cloud, settings, read, options);
+  return fromOpenrc(settings, read);
 }
 
 /** A cloud entry reduced to the settings alertfence reads; the names are those of `clouds.yaml`. */
@@ -86,15 +85,15 @@ interface CloudSettings {
 
 function fromCloudsYaml(
   cloudName: string,
-  env: Env,
+  env: OpenStackSettings,
   read: (path: string) => string | undefined,
   options: LoadOpenStackConfigOptions,
 ): OpenStackConfig {
   const cwd = options.cwd ?? process.cwd();
   const home = options.homeDir ?? homedir();
   const dirs = [cwd, join(home, '.config', 'openstack'), '/etc/openstack'];
-  const cloudsFiles = [nonEmpty(env.OS_CLIENT_CONFIG_FILE), ...dirs.map((d) => join(d, 'clouds.yaml'))];
-  const secureFiles = [nonEmpty(env.OS_CLIENT_SECURE_FILE), ...dirs.map((d) => join(d, 'secure.yaml'))];
+  const cloudsFiles = [env.cloudsFile, ...dirs.map((d) => join(d, 'clouds.yaml'))];
+  const secureFiles = [env.secureFile, ...dirs.map((d) => join(d, 'secure.yaml'))];
 
   const clouds = firstFile(cloudsFiles, read);
   if (!clouds) {
@@ -109,8 +108,12 @@ function fromCloudsYaml(
 
   const settings: CloudSettings = { ...flatten(entry), ...(secret ? flatten(secret) : {}) };
   // Secrets kept out of clouds.yaml (a ConfigMap) can come from the environment or a mounted file.
-  settings.password ??= secretFromEnv(env, 'OS_PASSWORD', read);
-  settings.application_credential_secret ??= secretFromEnv(env, 'OS_APPLICATION_CREDENTIAL_SECRET', read);
+  settings.password ??= secretOf(env.password, 'OS_PASSWORD', read);
+  settings.application_credential_secret ??= secretOf(
+    env.applicationCredentialSecret,
+    'OS_APPLICATION_CREDENTIAL_SECRET',
+    read,
+  );
   return build(
     settings,
     `clouds.yaml ${clouds.path}, cloud ${cloudName}${secure ? ` (+ ${secure.path})` : ''}`,
@@ -118,45 +121,15 @@ function fromCloudsYaml(
   );
 }
 
-function fromEnv(env: Env, read: (path: string) => string | undefined): OpenStackConfig {
-  const settings: CloudSettings = {};
-  const names: Record<keyof CloudSettings, string[]> = {
-    auth_type: ['OS_AUTH_TYPE'],
-    auth_url: ['OS_AUTH_URL'],
-    username: ['OS_USERNAME'],
-    user_id: ['OS_USER_ID'],
-    password: [],
-    user_domain_name: ['OS_USER_DOMAIN_NAME'],
-    user_domain_id: ['OS_USER_DOMAIN_ID'],
-    project_name: ['OS_PROJECT_NAME', 'OS_TENANT_NAME'],
-    project_id: ['OS_PROJECT_ID', 'OS_TENANT_ID'],
-    project_domain_name: ['OS_PROJECT_DOMAIN_NAME'],
-    project_domain_id: ['OS_PROJECT_DOMAIN_ID'],
-    domain_name: ['OS_DOMAIN_NAME'],
-    domain_id: ['OS_DOMAIN_ID'],
-    application_credential_id: ['OS_APPLICATION_CREDENTIAL_ID'],
-    application_credential_name: ['OS_APPLICATION_CREDENTIAL_NAME'],
-    application_credential_secret: [],
-    region_name: ['OS_REGION_NAME'],
-    interface: ['OS_INTERFACE', 'OS_ENDPOINT_TYPE'],
-    identity_api_version: ['OS_IDENTITY_API_VERSION'],
-    cacert: ['OS_CACERT'],
-    verify: [],
-  };
-  for (const [key, vars] of Object.entries(names) as [keyof CloudSettings, string[]][]) {
-    for (const name of vars) {
-      const value = nonEmpty(env[name]);
-      if (value !== undefined) {
-        settings[key] = value;
-        break;
-      }
-    }
-  }
-  settings.password = secretFromEnv(env, 'OS_PASSWORD', read);
-  settings.application_credential_secret = secretFromEnv(env, 'OS_APPLICATION_CREDENTIAL_SECRET', read);
-  if (nonEmpty(env.OS_INSECURE) !== undefined && /^(1|true|yes)$/i.test(env.OS_INSECURE ?? '')) {
-    settings.verify = 'false';
-  }
+function fromOpenrc(env: OpenStackSettings, read: (path: string) => string | undefined): OpenStackConfig {
+  const settings: CloudSettings = { ...env.openrc };
+  settings.password = secretOf(env.password, 'OS_PASSWORD', read);
+  settings.application_credential_secret = secretOf(
+    env.applicationCredentialSecret,
+    'OS_APPLICATION_CREDENTIAL_SECRET',
+    read,
+  );
+  if (env.insecure) settings.verify = 'false';
   if (settings.auth_url === undefined) {
     throw new OpenStackConfigError(
       'no OpenStack configuration: set OS_CLOUD (with a clouds.yaml) or OS_AUTH_URL and the other OS_* variables',
@@ -165,7 +138,7 @@ function fromEnv(env: Env, read: (path: string) => string | undefined): OpenStac
   return build(settings, 'OS_* environment variables', env);
 }
 
-function build(s: CloudSettings, source: string, env: Env): OpenStackConfig {
+function build(s: CloudSettings, source: string, env: OpenStackSettings): OpenStackConfig {
   const where = `(${source})`;
   if (!s.auth_url) throw new OpenStackConfigError(`auth_url is missing ${where}`);
   if (s.identity_api_version !== undefined && !/^3(\.\d+)?$/.test(s.identity_api_version)) {
@@ -178,7 +151,7 @@ function build(s: CloudSettings, source: string, env: Env): OpenStackConfig {
       `TLS verification cannot be turned off ${where}; give the cloud's CA with NODE_EXTRA_CA_CERTS instead`,
     );
   }
-  if (s.cacert !== undefined && env.NODE_EXTRA_CA_CERTS !== s.cacert) {
+  if (s.cacert !== undefined && env.extraCaCerts !== s.cacert) {
     // Node's fetch reads extra CAs once, at process start, from NODE_EXTRA_CA_CERTS only.
     throw new OpenStackConfigError(
       `cacert ${s.cacert} is set ${where}, but Node's fetch only trusts extra CAs from NODE_EXTRA_CA_CERTS: set NODE_EXTRA_CA_CERTS=${s.cacert}`,
@@ -288,22 +261,19 @@ function interfaceOf(value: string | undefined, where: string): EndpointInterfac
   throw new OpenStackConfigError(`interface ${value} is not public, internal or admin ${where}`);
 }
 
-/** Reads `NAME`, or the file named by `NAME_FILE`; both at once is a mistake worth stopping for. */
-function secretFromEnv(
-  env: Env,
+/** A secret given inline, or read from the file named by `NAME_FILE`. */
+function secretOf(
+  source: SecretSource | undefined,
   name: string,
   read: (path: string) => string | undefined,
 ): string | undefined {
-  const value = nonEmpty(env[name]);
-  const file = nonEmpty(env[`${name}_FILE`]);
-  if (value !== undefined && file !== undefined) {
-    throw new OpenStackConfigError(`both ${name} and ${name}_FILE are set; keep one`);
+  if (source === undefined || 'value' in source) return source?.value;
+  const text = read(source.file);
+  if (text === undefined) {
+    throw new OpenStackConfigError(`${name}_FILE names ${source.file}, which does not exist`);
   }
-  if (file === undefined) return value;
-  const text = read(file);
-  if (text === undefined) throw new OpenStackConfigError(`${name}_FILE names ${file}, which does not exist`);
   const secret = text.replace(/\r?\n$/, '');
-  if (!secret) throw new OpenStackConfigError(`${name}_FILE names ${file}, which is empty`);
+  if (!secret) throw new OpenStackConfigError(`${name}_FILE names ${source.file}, which is empty`);
   return secret;
 }
 
@@ -367,8 +337,4 @@ function readIfExists(path: string): string | undefined {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value === '' ? undefined : value;
 }

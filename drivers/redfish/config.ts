@@ -1,6 +1,6 @@
-// Over 300 lines: every Redfish variable and the mapping file read and checked in one place, each check beside the message naming what to fix; kept whole for the single configuration module of issue #13 item 4.
 /**
- * Redfish configuration from the environment and one mapping file, checked when the function starts: a BMC
+ * Redfish configuration from the redfish section of the configuration and one mapping file, checked when the
+ * function starts: a BMC
  * list with addresses, trust and credentials, and the nodes the file maps. Secrets only ever come from files
  * (a mounted `kubernetes.io/basic-auth` Secret: a directory with `username` and `password`).
  */
@@ -8,9 +8,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import * as z from 'zod';
+import { REDFISH_ENV, type RedfishSettings } from '../../functions/config.js';
 import type { BmcSettings } from './bmc-pool.js';
-import type { AuthMode, CredentialSource, Credentials } from './client/bmc-client.js';
-import { DEFAULT_NODE_KEY_PREFIX, type MappingEntry } from './mapping.js';
+import type { CredentialSource, Credentials } from './client/bmc-client.js';
+import type { MappingEntry } from './mapping.js';
 import type { RedfishDriverOptions } from './redfish-driver.js';
 
 /** The configuration is missing, contradictory or unsafe; the message says what to fix. */
@@ -18,12 +19,10 @@ export class RedfishConfigError extends Error {
   override name = 'RedfishConfigError';
 }
 
-type Env = Record<string, string | undefined>;
-
 /** Where `loadRedfishConfig` reads from; tests inject it. */
 export interface LoadRedfishConfigOptions {
-  /** Default `process.env`. */
-  env?: Env;
+  /** The redfish section of the configuration. */
+  settings: RedfishSettings;
   /** Reads a file as UTF-8; throws when it cannot. Default `fs.readFileSync`. */
   readFile?: (path: string) => string;
 }
@@ -37,16 +36,7 @@ export interface RedfishConfig
   source: string;
 }
 
-/** The variables, for messages and the README. */
-export const REDFISH_ENV = {
-  mapping: 'ALERTFENCE_REDFISH_MAPPING',
-  credentials: 'ALERTFENCE_REDFISH_CREDENTIALS',
-  caBundle: 'ALERTFENCE_REDFISH_CA_BUNDLE',
-  insecure: 'ALERTFENCE_REDFISH_INSECURE',
-  auth: 'ALERTFENCE_REDFISH_AUTH',
-  nodeKeys: 'ALERTFENCE_REDFISH_NODE_KEYS',
-  requestTimeout: 'ALERTFENCE_REDFISH_REQUEST_TIMEOUT',
-} as const;
+export { REDFISH_ENV };
 
 // A label value (the names travel in node labels): RFC 1123-ish, at most 63 characters.
 const NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
@@ -82,19 +72,19 @@ const mappingSchema = z.strictObject({
 
 /**
  * Reads the Redfish configuration: `ALERTFENCE_REDFISH_MAPPING` names the mapping file (BMCs and nodes), and
- * the other `ALERTFENCE_REDFISH_*` variables give the shared defaults. Throws `RedfishConfigError` naming the
+ * the other `ALERTFENCE_REDFISH_*` variables (the redfish section) give the shared defaults. Throws `RedfishConfigError` naming the
  * variable or the key to fix; every file named is read now, so a missing Secret stops the start.
  *
  * @example
  * // ALERTFENCE_REDFISH_MAPPING=/etc/alertfence/redfish/mapping.yaml
  * // ALERTFENCE_REDFISH_CREDENTIALS=/etc/alertfence/redfish/credentials
- * const driver = createRedfishDriver({ ...loadRedfishConfig(), log });
+ * const driver = createRedfishDriver({ ...loadRedfishConfig({ settings: config.redfish }), log });
  */
-export function loadRedfishConfig(options: LoadRedfishConfigOptions = {}): RedfishConfig {
-  const env = options.env ?? process.env;
+export function loadRedfishConfig(options: LoadRedfishConfigOptions): RedfishConfig {
+  const { settings } = options;
   const read = options.readFile ?? ((path: string) => readFileSync(path, 'utf8'));
 
-  const mappingPath = nonEmpty(env[REDFISH_ENV.mapping]);
+  const mappingPath = settings.mapping;
   if (mappingPath === undefined) {
     throw new RedfishConfigError(
       `${REDFISH_ENV.mapping} is not set: name the mapping file of BMCs and nodes (example: infra/redfish/mapping.example.yaml)`,
@@ -102,11 +92,10 @@ export function loadRedfishConfig(options: LoadRedfishConfigOptions = {}): Redfi
   }
   const mapping = parseMapping(mappingPath, readFileNamed(read, mappingPath, REDFISH_ENV.mapping));
 
-  const auth = authOf(env[REDFISH_ENV.auth]);
-  const insecure = boolOf(env[REDFISH_ENV.insecure], REDFISH_ENV.insecure);
-  const sharedCaPath = nonEmpty(env[REDFISH_ENV.caBundle]);
+  const { auth, insecure } = settings;
+  const sharedCaPath = settings.caBundle;
   const sharedCa = sharedCaPath === undefined ? undefined : readCa(read, sharedCaPath, REDFISH_ENV.caBundle);
-  const sharedCredentialsDir = nonEmpty(env[REDFISH_ENV.credentials]);
+  const sharedCredentialsDir = settings.credentials;
   const sharedCredentials =
     sharedCredentialsDir === undefined
       ? undefined
@@ -166,8 +155,6 @@ export function loadRedfishConfig(options: LoadRedfishConfigOptions = {}): Redfi
     seen.set(key, index);
   });
 
-  const nodeKeys = nonEmpty(env[REDFISH_ENV.nodeKeys]);
-  const timeout = nonEmpty(env[REDFISH_ENV.requestTimeout]);
   return {
     bmcs,
     nodes: mapping.nodes.map((entry) => ({
@@ -176,9 +163,8 @@ export function loadRedfishConfig(options: LoadRedfishConfigOptions = {}): Redfi
       ...(entry.providerID === undefined ? {} : { providerID: entry.providerID }),
       ...(entry.system === undefined ? {} : { system: entry.system }),
     })),
-    nodeKeyPrefix:
-      nodeKeys === undefined ? DEFAULT_NODE_KEY_PREFIX : nodeKeys === 'off' ? null : prefixOf(nodeKeys),
-    ...(timeout === undefined ? {} : { requestTimeoutMs: durationOf(timeout, REDFISH_ENV.requestTimeout) }),
+    nodeKeyPrefix: settings.nodeKeyPrefix,
+    ...(settings.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: settings.requestTimeoutMs }),
     source: mappingPath,
   };
 }
@@ -274,48 +260,4 @@ function addressOf(text: string, where: string): string {
     );
   }
   return url.origin;
-}
-
-function authOf(text: string | undefined): AuthMode {
-  const value = nonEmpty(text)?.toLowerCase();
-  if (value === undefined) return 'basic';
-  if (value === 'basic' || value === 'session') return value;
-  throw new RedfishConfigError(`${REDFISH_ENV.auth}: "${text}" is not basic or session`);
-}
-
-function boolOf(text: string | undefined, name: string): boolean {
-  const value = nonEmpty(text)?.trim().toLowerCase();
-  if (value === undefined) return false;
-  if (['true', '1', 'yes'].includes(value)) return true;
-  if (['false', '0', 'no'].includes(value)) return false;
-  throw new RedfishConfigError(`${name}: "${text}" is not true or false`);
-}
-
-function prefixOf(text: string): string {
-  // A label key prefix: a DNS subdomain and a slash, optionally followed by the start of a name.
-  if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?\/[A-Za-z0-9._-]*$/.test(text)) {
-    throw new RedfishConfigError(
-      `${REDFISH_ENV.nodeKeys}: "${text}" is not a label key prefix like ${DEFAULT_NODE_KEY_PREFIX}, or off`,
-    );
-  }
-  return text;
-}
-
-/** Go-style durations, as every other duration of alertfence: `10s`, `1500ms`, `1m`. */
-function durationOf(text: string, name: string): number {
-  const trimmed = text.trim();
-  if (!/^(\d+(ms|s|m|h))+$/.test(trimmed)) {
-    throw new RedfishConfigError(`${name}: "${text}" is not a duration; use e.g. 10s`);
-  }
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  for (const [, amount, unit] of trimmed.matchAll(/(\d+)(ms|s|m|h)/g)) {
-    total += Number(amount) * (units[unit as string] ?? 0);
-  }
-  if (total < 1000) throw new RedfishConfigError(`${name}: ${text} is under 1s; BMCs take longer to answer`);
-  return total;
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === '' ? undefined : value;
 }

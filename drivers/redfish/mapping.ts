@@ -10,6 +10,7 @@
  * Every source that speaks about the node is read; if they name more than one target, or none, the node is
  * refused. Nothing is guessed: fence_redfish, given no system, powers off the *last* system of the BMC.
  */
+import { DEFAULT_REDFISH_NODE_KEY_PREFIX } from '../../functions/config.js';
 import type { NodeIdentity } from '../driver.js';
 
 /** A BMC and, optionally, one of its systems; without a system the BMC must have exactly one. */
@@ -25,7 +26,7 @@ export interface MappingEntry extends SystemTarget {
 }
 
 /** Default prefix of the node labels and annotations that name a node's BMC and system. */
-export const DEFAULT_NODE_KEY_PREFIX = 'redfish.alertfence.io/';
+export const DEFAULT_NODE_KEY_PREFIX = DEFAULT_REDFISH_NODE_KEY_PREFIX;
 
 /** providerID schemes of bare-metal provisioners, whose nodes this driver claims even when unmapped. */
 export const BARE_METAL_SCHEMES: readonly string[] = ['metal3', 'baremetalhost'];

@@ -7,8 +7,8 @@ import type { RunResult } from './executor.js';
 import type { Handoff } from './handoff.js';
 import type { FenceJournal, FenceRecord, FenceTrigger } from './journal.js';
 import type { Pause } from './pause.js';
-import type { PlannedStep } from './plan.js';
-import type { FenceStatus, Outcome, Phase, Reason, TriggerKind } from './vocabulary.js';
+import type { PlannedAction } from './plan.js';
+import type { ContinuationRefusal, FenceStatus, Outcome, Phase, Reason, TriggerKind } from './vocabulary.js';
 
 /** A request to fence one node, from an alert or by hand. */
 export interface FenceTarget {
@@ -23,7 +23,7 @@ export interface NodeResult {
   reason: string;
   message: string;
   fence?: { id: string; phase: string; status: string };
-  plan?: PlannedStep[];
+  plan?: PlannedAction[];
   journal?: FenceJournal;
   /** True when the outcome is `failed` and a retry may succeed (the HTTP layer answers 503). */
   retryable?: boolean;
@@ -34,7 +34,7 @@ export interface InvocationOptions {
   requestId: string;
   /** Epoch ms by which the invocation must have saved its work and answered. */
   deadline: number;
-  /** True once the process is shutting down: a running fence saves its step and stops. */
+  /** True once the process is shutting down: a running fence saves its phase and stops. */
   shouldStop?: () => boolean;
   /**
    * False when nothing would run a hand-over made now (an in-process runtime shutting down): the fence is then
@@ -57,9 +57,7 @@ export interface Answered<T> {
 }
 
 /** What a continuation came to: a run of the fence, or a refusal that says why nothing ran. */
-export type ContinueAnswer =
-  | RunResult
-  | { status: 'disarmed' | 'stale' | 'in-progress' | 'refused'; reason: Reason; message: string };
+export type ContinueAnswer = RunResult | { status: ContinuationRefusal; reason: Reason; message: string };
 
 /** A node's journal as `GET /v1/nodes/{node}/fence` shows it; a rejected one says why. */
 export type JournalView =

@@ -20,7 +20,7 @@ import { pauseRefusal, readPause } from './pause.js';
 import { abandon, instanceProblem, takeOver, waitsForOperator } from './resume.js';
 import { takeSlot } from './slots.js';
 import { readCounts, readNodeSnapshot } from './snapshot.js';
-import { REASONS, type Reason } from './vocabulary.js';
+import { type ContinuationRefusal, REASONS, type Reason } from './vocabulary.js';
 
 /** Backoff of in-invocation retries after a transient failure; then the next alert repeat or tick resumes. */
 const RETRY_DELAYS_MS = [2_000, 5_000, 15_000] as const;
@@ -32,7 +32,7 @@ async function continueOnce(
   handoffs: Handoff[],
 ): Promise<ContinueAnswer> {
   const { config, log } = context;
-  const refused = (status: 'stale' | 'in-progress' | 'refused', reason: Reason, message: string) => {
+  const refused = (status: Exclude<ContinuationRefusal, 'disarmed'>, reason: Reason, message: string) => {
     log.warn('continuation refused', {
       requestId: options.requestId,
       node: handoff.node,

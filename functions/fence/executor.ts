@@ -5,9 +5,9 @@ import { emitEvent } from './events.js';
 import { completePhase, type FenceJournal, nextPhase } from './journal.js';
 import { writeJournal } from './journal-store.js';
 import { tell } from './observer.js';
-import { PHASE_HANDLERS, type StepResult } from './phases.js';
+import { PHASE_HANDLERS, type PhaseResult } from './phases.js';
 import { releaseSlot } from './slots.js';
-import { EVENT_REASONS, REASONS } from './vocabulary.js';
+import { EVENT_REASONS, REASONS, type RunStatus } from './vocabulary.js';
 
 /** Pause between looks at a pending phase whose handler did not wait by itself. */
 const PENDING_PAUSE_MS = 1_000;
@@ -25,11 +25,11 @@ export interface RunContext {
   force: boolean;
   /** Digest of the hand-over nonce the Lease keeps while this run works (a retried event may present it). */
   handoffDigest?: string | undefined;
-  /** Checked between steps: when true (the process is shutting down), save and hand the fence on. */
+  /** Checked between phases: when true (the process is shutting down), save and hand the fence on. */
   shouldStop?: () => boolean;
 }
 
-export type RunStatus = 'succeeded' | 'continue' | 'retry' | 'failed' | 'aborted' | 'lock-lost';
+export type { RunStatus };
 
 export interface RunResult {
   status: RunStatus;
@@ -92,14 +92,20 @@ export async function runFence(
       lastError: { phase, message, at, retryable: status === 'retry' },
       ...(status === 'failed' ? { waiting: { since: at, reason: REASONS.needsOperator } } : {}),
     };
-    log.warn('fence step failed', { phase, outcome: status, reason: message });
+    log.warn('fence phase failed', { phase, outcome: status, reason: message });
     try {
       // Release the hold so the next alert repeat or retry can resume at once. A failure no retry can fix
       // also forgets the hand-over: nothing continues it but an operator.
       await save(next, undefined, status === 'retry' ? context.handoffDigest : undefined);
       await emitEvent(deps, next, 'Warning', EVENT_REASONS.phaseFailed, `${phase}: ${message}`);
       if (status === 'failed') {
-        tell(deps, { kind: 'finished', journal: next, status: 'failed', durationMs: elapsed(next) });
+        tell(deps, {
+          kind: 'finished',
+          journal: next,
+          status: 'failed',
+          durationMs: elapsed(next),
+          why: { phase, reason: REASONS.needsOperator, message },
+        });
         tell(deps, {
           kind: 'waiting-for-operator',
           node: next.node,
@@ -141,15 +147,15 @@ export async function runFence(
     // A phase that waited (maybe across invocations) started when its first attempt did.
     const startedAt =
       journal.pendingSince?.phase === phase ? Date.parse(journal.pendingSince.at) : attemptStartedAt;
-    const stepDeadline = Math.min(
+    const phaseDeadline = Math.min(
       context.deadline - SAVE_MARGIN_MS,
       attemptStartedAt + config.lockDurationMs / 2,
     );
-    let result: StepResult;
+    let result: PhaseResult;
     try {
       result = await PHASE_HANDLERS[phase](
         deps,
-        { journal, deadline: stepDeadline, driver, instance, force: context.force },
+        { journal, deadline: phaseDeadline, driver, instance, force: context.force },
         log,
       );
     } catch (error) {
@@ -165,9 +171,16 @@ export async function runFence(
           updatedAt: new Date(now()).toISOString(),
         };
         await save(aborted, undefined, undefined);
-        tell(deps, { kind: 'finished', journal: aborted, status: 'aborted', durationMs: elapsed(aborted) });
-        log.warn('fence aborted', { phase, outcome: 'aborted', reason: result.detail });
-        await emitEvent(deps, aborted, 'Warning', EVENT_REASONS.aborted, `${phase}: ${result.detail}`);
+        tell(deps, {
+          kind: 'finished',
+          journal: aborted,
+          status: 'aborted',
+          durationMs: elapsed(aborted),
+          why: { phase, reason: result.reason, message: result.detail },
+        });
+        const why = `${result.reason}: ${result.detail}`;
+        log.warn('fence aborted', { phase, outcome: 'aborted', reason: why });
+        await emitEvent(deps, aborted, 'Warning', EVENT_REASONS.aborted, `${phase}: ${why}`);
         await releaseSlot(deps, journal.node, journal.id).catch(() => {});
         return { status: 'aborted', journal, lease };
       }

@@ -7,8 +7,9 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import type { Config } from '../config.js';
 import { KUBE_NAMES } from '../kube/names.js';
 import { type Lease, microTime } from '../kube/objects.js';
+import { ownedLease } from '../kube/owned-lease.js';
 import { type KubeCallOptions, KubeConflictError, type KubePort } from '../kube/port.js';
-import { type FenceJournal, journalLeaseName, journalProblems } from './journal.js';
+import { type FenceJournal, journalLeaseName, journalProblems, upgradeJournal } from './journal.js';
 
 export interface JournalStoreDeps {
   kube: KubePort;
@@ -77,11 +78,13 @@ export function readJournal(lease: Lease | undefined, keys: readonly string[]): 
       ...summary,
     };
   }
-  const problems = journalProblems(value, name);
+  // Sealed by this deployment's key, possibly by the version before this one: read it in today's format.
+  const journal = upgradeJournal(value);
+  const problems = journalProblems(journal, name);
   if (problems.length > 0) {
     return { kind: 'rejected', lease, reason: `it is inconsistent: ${problems.join('; ')}`, ...summary };
   }
-  return { kind: 'trusted', journal: value as FenceJournal, lease, handoffDigest };
+  return { kind: 'trusted', journal: journal as FenceJournal, lease, handoffDigest };
 }
 
 /** Who holds the fence after a write, and the digest of the hand-over that may take it next. */
@@ -116,28 +119,20 @@ function journalLease(
   };
   if (hold.handoffDigest) annotations[KUBE_NAMES.handoffAnnotation] = hold.handoffDigest;
   else delete annotations[KUBE_NAMES.handoffAnnotation];
-  return {
-    apiVersion: 'coordination.k8s.io/v1',
-    kind: 'Lease',
-    metadata: {
-      name,
-      namespace,
-      ...(previous?.metadata?.resourceVersion ? { resourceVersion: previous.metadata.resourceVersion } : {}),
-      labels: {
-        ...(previous?.metadata?.labels ?? {}),
-        'app.kubernetes.io/managed-by': KUBE_NAMES.component,
-        [KUBE_NAMES.kindLabel]: 'journal',
-        [KUBE_NAMES.statusLabel]: journal.status,
-      },
-      annotations,
-    },
+  return ownedLease({
+    name,
+    namespace,
+    kind: 'journal',
+    previous,
+    labels: { [KUBE_NAMES.statusLabel]: journal.status },
+    annotations,
     spec: {
       holderIdentity: holder,
       leaseDurationSeconds: Math.max(1, Math.ceil(lockDurationMs / 1000)),
       acquireTime: (previous?.spec?.holderIdentity === holder && previous?.spec?.acquireTime) || renewTime,
       renewTime,
     },
-  };
+  });
 }
 
 /**

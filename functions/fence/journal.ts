@@ -10,7 +10,7 @@ import {
 } from './vocabulary.js';
 
 /** One completed phase. Each phase appears once in a journal, whatever the number of attempts. */
-export interface JournalStep {
+export interface PhaseRecord {
   phase: Phase;
   startedAt: string;
   finishedAt: string;
@@ -60,7 +60,11 @@ export interface FenceRecord {
   lastError?: string;
 }
 
-export const JOURNAL_VERSION = 2;
+/**
+ * The journal's format. Version 3 calls its record of completed phases `phases`; version 2 called it `steps`
+ * and is still read (see {@link upgradeJournal}), so an upgrade in the middle of a fence carries it on.
+ */
+export const JOURNAL_VERSION = 3;
 
 /**
  * The record of one fence, kept in the node's Lease in the alertfence namespace: the only shared state
@@ -107,14 +111,15 @@ export interface FenceJournal {
   verifiedOffAt?: string;
   powerOn: 'on' | 'off';
   release: ReleaseProgress;
-  steps: JournalStep[];
+  /** Each completed phase, once, in the order of the sequence. */
+  phases: PhaseRecord[];
   lastError?: JournalError;
   /**
    * Since when, and why, the fence waits for an operator (failed for good, or found stopped for longer than
    * ALERTFENCE_RESUME_WITHIN): recorded once, so the wait is announced once. A takeover clears it.
    */
   waiting?: { since: string; reason: string };
-  /** The phase that is waiting, and since when: its step's start once it completes. */
+  /** The phase that is waiting, and since when: its record's start once it completes. */
   pendingSince?: { phase: Phase; at: string };
   /** The node's earlier fences, oldest first, at most ALERTFENCE_HISTORY of them (sealed with the journal). */
   history?: FenceRecord[];
@@ -130,7 +135,7 @@ export function recordOf(journal: FenceJournal): FenceRecord {
     phase: journal.phase,
     startedAt: journal.startedAt,
     ...(journal.finishedAt ? { finishedAt: journal.finishedAt } : {}),
-    phases: journal.steps.map(({ phase, startedAt, finishedAt }) => ({ phase, startedAt, finishedAt })),
+    phases: journal.phases.map(({ phase, startedAt, finishedAt }) => ({ phase, startedAt, finishedAt })),
     poweredOff: hasCompleted(journal, 'PowerOff'),
     volumesDetached: journal.release.detachRequested,
     ...(journal.lastError ? { lastError: journal.lastError.message } : {}),
@@ -177,7 +182,7 @@ export function completePhase(
   now: number,
   detail?: string,
 ): FenceJournal {
-  const step: JournalStep = {
+  const record: PhaseRecord = {
     phase,
     startedAt: new Date(startedAt).toISOString(),
     finishedAt: new Date(now).toISOString(),
@@ -189,9 +194,9 @@ export function completePhase(
     ...journal,
     phase,
     status: done ? 'succeeded' : 'running',
-    steps: [...journal.steps.filter((existing) => existing.phase !== phase), step],
-    updatedAt: step.finishedAt,
-    ...(done ? { finishedAt: step.finishedAt } : {}),
+    phases: [...journal.phases.filter((existing) => existing.phase !== phase), record],
+    updatedAt: record.finishedAt,
+    ...(done ? { finishedAt: record.finishedAt } : {}),
     lastError: undefined,
     pendingSince: undefined,
   };
@@ -200,6 +205,18 @@ export function completePhase(
 /** Lease name of a node's journal: the node's name (both are DNS subdomains). */
 export function journalLeaseName(node: string): string {
   return node;
+}
+
+/**
+ * A journal as an earlier alertfence wrote it, in this version's format: version 2's `steps` become
+ * `phases`, nothing else changes. Applied only to a journal whose seal was verified (the seal covers the text
+ * as it was written), before its consistency checks; anything else is returned as it is, for them to judge.
+ */
+export function upgradeJournal(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const { version, steps, ...rest } = value as Record<string, unknown>;
+  if (version !== 2 || 'phases' in rest) return value;
+  return { ...rest, version: JOURNAL_VERSION, phases: steps };
 }
 
 const isString = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
@@ -227,10 +244,10 @@ export function journalProblems(value: unknown, leaseName: string): string[] {
   if (typeof journal.force !== 'boolean') problems.push('no force flag');
   if (!PHASES.includes(journal.phase as Phase)) return [...problems, `phase ${journal.phase}`];
   const reached = PHASES.slice(0, phaseIndex(journal.phase as Phase) + 1);
-  const recorded = (journal.steps ?? []).map((step) => step.phase);
+  const recorded = (journal.phases ?? []).map((record) => record.phase);
   // Every phase up to the last one completed, once each, in the order of the runbook: no phase skipped.
   if (recorded.join() !== reached.join()) {
-    problems.push(`steps ${recorded.join(', ') || '(none)'} are not the phases up to ${journal.phase}`);
+    problems.push(`phases ${recorded.join(', ') || '(none)'} are not the phases up to ${journal.phase}`);
   }
   const verified = phaseIndex(journal.phase as Phase) >= phaseIndex('VerifyOff');
   if (verified !== isTime(journal.verifiedOffAt)) {

@@ -4,7 +4,7 @@
  * never delays or fails a fence).
  */
 import type { FenceJournal } from './journal.js';
-import type { Outcome, Phase, TriggerKind } from './vocabulary.js';
+import type { FenceStatus, Outcome, Phase, TriggerKind } from './vocabulary.js';
 
 export type FenceEvent =
   /** A node of a request was decided on (accepted, refused, planned, …). */
@@ -25,11 +25,23 @@ export type FenceEvent =
   | {
       kind: 'finished';
       journal: FenceJournal;
-      status: 'succeeded' | 'aborted' | 'failed';
+      status: Exclude<FenceStatus, 'running'>;
       durationMs: number;
+      /** Why an aborted or failed fence ended: where, a stable word, and one sentence for a person. */
+      why?: FenceEndCause;
     }
   /** A fence waits for an operator (failed for good, stale, or its journal rejected). */
   | { kind: 'waiting-for-operator'; node: string; fence?: string; reason: string; message: string };
+
+/** Why a fence ended without succeeding. */
+export interface FenceEndCause {
+  /** The phase it was running when it ended. */
+  phase: Phase;
+  /** A word of `REASONS`: why it was aborted (`NodeReady`, `PlannedRemoval`, …), or `NeedsOperator`. */
+  reason: string;
+  /** What happened, as the journal's Event says it. */
+  message: string;
+}
 
 export interface FenceObserver {
   notice(event: FenceEvent): void;

@@ -9,6 +9,7 @@
  */
 import { KUBE_NAMES } from '../kube/names.js';
 import type { Lease } from '../kube/objects.js';
+import { ownedLease } from '../kube/owned-lease.js';
 import { type KubeCallOptions, KubeConflictError, type KubePort } from '../kube/port.js';
 import type { FenceJournal } from './journal.js';
 import { hasCompleted } from './journal.js';
@@ -67,25 +68,13 @@ export async function readPause(deps: PauseDeps, options?: KubeCallOptions): Pro
 }
 
 function pauseLease(namespace: string, state: object, previous: Lease | undefined): Lease {
-  return {
-    apiVersion: 'coordination.k8s.io/v1',
-    kind: 'Lease',
-    metadata: {
-      name: KUBE_NAMES.pauseLease,
-      namespace,
-      ...(previous?.metadata?.resourceVersion ? { resourceVersion: previous.metadata.resourceVersion } : {}),
-      labels: {
-        ...(previous?.metadata?.labels ?? {}),
-        'app.kubernetes.io/managed-by': KUBE_NAMES.component,
-        [KUBE_NAMES.kindLabel]: 'pause',
-      },
-      annotations: {
-        ...(previous?.metadata?.annotations ?? {}),
-        [KUBE_NAMES.pauseAnnotation]: JSON.stringify(state),
-      },
-    },
-    spec: { holderIdentity: '' },
-  };
+  return ownedLease({
+    name: KUBE_NAMES.pauseLease,
+    namespace,
+    kind: 'pause',
+    previous,
+    annotations: { ...previous?.metadata?.annotations, [KUBE_NAMES.pauseAnnotation]: JSON.stringify(state) },
+  });
 }
 
 /** Writes the pause state; the last writer wins (two operators pausing at once both mean "paused"). */

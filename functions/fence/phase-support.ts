@@ -8,16 +8,18 @@ import type { ExecutorDeps } from './deps.js';
 import { SafetyViolationError } from './errors.js';
 import { identityProblem } from './guards.js';
 import type { FenceJournal } from './journal.js';
+import type { Reason } from './vocabulary.js';
 
 /** What a phase handler concluded. `pending` means "not yet; run me again", after a bounded wait. */
-export type StepResult =
+export type PhaseResult =
   | { kind: 'done'; journal: FenceJournal; detail: string }
   | { kind: 'pending'; journal: FenceJournal; detail: string }
-  | { kind: 'abort'; detail: string };
+  /** The fence ends before any power-off; `reason` is a word of `REASONS` saying why. */
+  | { kind: 'abort'; reason: Reason; detail: string };
 
-export interface StepInput {
+export interface PhaseInput {
   journal: FenceJournal;
-  /** Deadline of this step: never past the invocation's, and short enough to renew the Lease in time. */
+  /** Deadline of this phase's run: never past the invocation's, and short enough to renew the Lease in time. */
   deadline: number;
   driver: PowerDriver;
   instance: InstanceRef;
@@ -25,7 +27,7 @@ export interface StepInput {
   force: boolean;
 }
 
-export type Handler = (deps: ExecutorDeps, input: StepInput, log: Logger) => Promise<StepResult>;
+export type Handler = (deps: ExecutorDeps, input: PhaseInput, log: Logger) => Promise<PhaseResult>;
 
 /**
  * Reads the instance now and insists it is off by the cloud's own record: stopped, terminated, or "not found"
@@ -33,7 +35,7 @@ export type Handler = (deps: ExecutorDeps, input: StepInput, log: Logger) => Pro
  * was verified off; one not found after any other state may be a credentials change while it runs. Either
  * way: stop releasing, an operator must look.
  */
-export async function requireOffNow(input: StepInput, action: string): Promise<InstanceDescription> {
+export async function requireOffNow(input: PhaseInput, action: string): Promise<InstanceDescription> {
   const { driver, instance, deadline, journal } = input;
   const description = await driver.describe(instance, { deadline });
   if (description.power === 'off') return description;
@@ -58,7 +60,7 @@ export function noteEnded(journal: FenceJournal, description: InstanceDescriptio
  * The live Node, checked to be the fence's own. Undefined when it is gone; a SafetyViolation when another
  * Node of that name stands in its place (never release what a new Node holds).
  */
-export async function ownNode(deps: ExecutorDeps, input: StepInput) {
+export async function ownNode(deps: ExecutorDeps, input: PhaseInput) {
   const node = await deps.kube.getNode(input.journal.node, { deadline: input.deadline });
   if (!node) return undefined;
   const problem = identityProblem(input.journal, node);

@@ -8,9 +8,9 @@ import { type FenceJournal, hasCompleted } from './journal.js';
 import { pauseRefusal, readPause } from './pause.js';
 import { type Handler, noteEnded, requireOffNow } from './phase-support.js';
 import { releaseWorkloads } from './release-phase.js';
-import type { Phase } from './vocabulary.js';
+import { type Phase, REASONS } from './vocabulary.js';
 
-export type { Handler, StepInput, StepResult } from './phase-support.js';
+export type { Handler, PhaseInput, PhaseResult } from './phase-support.js';
 
 /**
  * The fence's phases, one handler each, in the order of the runbook. A handler is idempotent: it looks
@@ -29,13 +29,16 @@ export const PHASE_HANDLERS: Record<Phase, Handler> = {
   async Mark(deps, input) {
     const { journal, deadline } = input;
     const node = await deps.kube.getNode(journal.node, { deadline });
-    if (!node) return { kind: 'abort', detail: 'the Node disappeared before power-off' };
+    if (!node)
+      return { kind: 'abort', reason: REASONS.nodeNotFound, detail: 'the Node disappeared before power-off' };
     const problem = identityProblem(journal, node);
-    if (problem) return { kind: 'abort', detail: problem };
+    if (problem) return { kind: 'abort', reason: REASONS.nodeReplaced, detail: problem };
     try {
       await deps.kube.addTaint(journal.node, fencingTaint(), { uid: journal.nodeUid, deadline });
     } catch (error) {
-      if (error instanceof KubePreconditionError) return { kind: 'abort', detail: error.message };
+      // The UID precondition failed: the Node of that name is another one now.
+      if (error instanceof KubePreconditionError)
+        return { kind: 'abort', reason: REASONS.nodeReplaced, detail: error.message };
       throw error;
     }
     return { kind: 'done', journal, detail: `taint ${fencingTaint().key}:NoSchedule added` };
@@ -53,9 +56,10 @@ export const PHASE_HANDLERS: Record<Phase, Handler> = {
     // Paused since this fence was decided on: it stops here, resumable, and waits for the pause to end.
     const paused = pauseRefusal(pause, journal);
     if (paused) throw new FencePausedError(paused.message);
-    if (!node) return { kind: 'abort', detail: 'the Node disappeared before power-off' };
+    if (!node)
+      return { kind: 'abort', reason: REASONS.nodeNotFound, detail: 'the Node disappeared before power-off' };
     const problem = identityProblem(journal, node);
-    if (problem) return { kind: 'abort', detail: problem };
+    if (problem) return { kind: 'abort', reason: REASONS.nodeReplaced, detail: problem };
     if (!input.force) {
       const refusal = healthRefusal(
         { node, kubeletLease },
@@ -65,7 +69,7 @@ export const PHASE_HANDLERS: Record<Phase, Handler> = {
       );
       if (refusal) {
         await deps.kube.removeTaint(journal.node, fencingTaint().key, { uid: journal.nodeUid, deadline });
-        return { kind: 'abort', detail: `${refusal.reason}: ${refusal.message}` };
+        return { kind: 'abort', reason: refusal.reason, detail: refusal.message };
       }
     }
     const description = await driver.describe(instance, { deadline });
@@ -115,7 +119,7 @@ export const PHASE_HANDLERS: Record<Phase, Handler> = {
       };
     } catch (error) {
       if (!(error instanceof DeadlineExceededError)) throw error;
-      const since = stepFinishedAt(journal, 'PowerOff');
+      const since = phaseFinishedAt(journal, 'PowerOff');
       if (deps.now() - since > deps.config.powerTimeoutMs) {
         throw new PowerTimeoutError(
           `instance ${instance.id} not off after ${deps.config.powerTimeoutMs / 1000}s`,
@@ -164,7 +168,7 @@ export const PHASE_HANDLERS: Record<Phase, Handler> = {
       return { kind: 'done', journal, detail: `instance ${instance.id} ${on.cloudState}` };
     } catch (error) {
       if (!(error instanceof DeadlineExceededError)) throw error;
-      if (deps.now() - stepFinishedAt(journal, 'DeleteNode') > deps.config.powerTimeoutMs) {
+      if (deps.now() - phaseFinishedAt(journal, 'DeleteNode') > deps.config.powerTimeoutMs) {
         throw new PowerTimeoutError(
           `instance ${instance.id} not on after ${deps.config.powerTimeoutMs / 1000}s`,
         );
@@ -176,7 +180,7 @@ export const PHASE_HANDLERS: Record<Phase, Handler> = {
   Done: async (_deps, { journal }) => ({ kind: 'done', journal, detail: 'fence complete' }),
 };
 
-function stepFinishedAt(journal: FenceJournal, phase: Phase): number {
-  const step = journal.steps.find((candidate) => candidate.phase === phase);
-  return step ? Date.parse(step.finishedAt) : Date.parse(journal.updatedAt);
+function phaseFinishedAt(journal: FenceJournal, phase: Phase): number {
+  const record = journal.phases.find((candidate) => candidate.phase === phase);
+  return record ? Date.parse(record.finishedAt) : Date.parse(journal.updatedAt);
 }

@@ -5,11 +5,11 @@ import type { PersistentVolume, Pod, VolumeAttachment } from '../kube/objects.js
 import { blockingPods, fencingTaint, volumesToDetach } from './fence-rules.js';
 import type { Phase } from './vocabulary.js';
 
-/** One step of a fence as an operator would read it in a dry-run. */
-export interface PlannedStep {
+/** One action of a fence's phase, as an operator reads it in a dry-run's plan. */
+export interface PlannedAction {
   phase: Phase;
   action: string;
-  /** What the step would touch: object names, instance and volume ids. */
+  /** What the action would touch: object names, instance and volume ids. */
   targets?: string[];
 }
 
@@ -26,7 +26,7 @@ export interface PlanInput {
  * The exact plan of a fence, from a read-only look at the cluster and the cloud. Pure: the dry-run answer
  * is this, and nothing is called to produce it but reads.
  */
-export function planFence(input: PlanInput): PlannedStep[] {
+export function planFence(input: PlanInput): PlannedAction[] {
   const { node, instance, config } = input;
   const pods = blockingPods(input.pods).map((pod) => `pod/${pod.metadata?.namespace}/${pod.metadata?.name}`);
   const attachments = input.attachments.map((va) => `volumeattachment/${va.metadata?.name}`);

@@ -16,7 +16,7 @@ import { nodeIdentity } from './fence-rules.js';
 import { type NodeSnapshot, resumeRefusal } from './guards.js';
 import type { Handoff } from './handoff.js';
 import { runOrHandOver } from './handover.js';
-import { type FenceJournal, type FenceTrigger, hasCompleted, isStale } from './journal.js';
+import { type FenceJournal, type FenceTrigger, hasCompleted, isStale, nextPhase } from './journal.js';
 import { writeJournal } from './journal-store.js';
 import { tell } from './observer.js';
 import { releaseSlot, takeSlot } from './slots.js';
@@ -72,6 +72,11 @@ export async function abandon(
     journal: aborted,
     status: 'aborted',
     durationMs: context.now() - Date.parse(aborted.startedAt),
+    why: {
+      phase: nextPhase(taken.journal) ?? aborted.phase,
+      reason: refusal.reason,
+      message: refusal.message,
+    },
   });
   log.warn('fence aborted on resume', {
     requestId,

@@ -11,6 +11,7 @@ import type { Config } from '../config.js';
 import { KUBE_NAMES } from '../kube/names.js';
 import { isLeaseHeld } from '../kube/node-facts.js';
 import type { Lease } from '../kube/objects.js';
+import { ownedLease } from '../kube/owned-lease.js';
 import { type KubeCallOptions, KubeConflictError } from '../kube/port.js';
 import { isActive, isStale, journalLeaseName } from './journal.js';
 import { type JournalStoreDeps, readJournal } from './journal-store.js';
@@ -53,25 +54,16 @@ function entriesOf(lease: Lease | undefined): SlotEntry[] {
 }
 
 function slotsLease(namespace: string, entries: SlotEntry[], previous: Lease | undefined): Lease {
-  return {
-    apiVersion: 'coordination.k8s.io/v1',
-    kind: 'Lease',
-    metadata: {
-      name: KUBE_NAMES.slotsLease,
-      namespace,
-      ...(previous?.metadata?.resourceVersion ? { resourceVersion: previous.metadata.resourceVersion } : {}),
-      labels: {
-        ...(previous?.metadata?.labels ?? {}),
-        'app.kubernetes.io/managed-by': KUBE_NAMES.component,
-        [KUBE_NAMES.kindLabel]: 'slots',
-      },
-      annotations: {
-        ...(previous?.metadata?.annotations ?? {}),
-        [KUBE_NAMES.slotsAnnotation]: JSON.stringify(entries),
-      },
+  return ownedLease({
+    name: KUBE_NAMES.slotsLease,
+    namespace,
+    kind: 'slots',
+    previous,
+    annotations: {
+      ...previous?.metadata?.annotations,
+      [KUBE_NAMES.slotsAnnotation]: JSON.stringify(entries),
     },
-    spec: { holderIdentity: '' },
-  };
+  });
 }
 
 /** The entries whose fences still run, by a look at each node's journal (at most the limit's worth of reads). */

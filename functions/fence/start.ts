@@ -99,7 +99,7 @@ function newJournal(
     updatedAt: iso,
     powerOn: context.config.powerOn,
     release: { detachRequested: [] },
-    steps: [],
+    phases: [],
     history: historyAfter(
       snapshot.journal.kind === 'trusted' ? snapshot.journal.journal : undefined,
       context.config.historyLength,

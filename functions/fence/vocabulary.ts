@@ -38,6 +38,21 @@ export type Outcome = (typeof OUTCOMES)[number];
 export const FENCE_STATUSES = ['running', 'succeeded', 'failed', 'aborted'] as const;
 export type FenceStatus = (typeof FENCE_STATUSES)[number];
 
+/**
+ * How one run of a fence (an invocation's share of it) ended: `continue` hands it on to the next invocation,
+ * `retry` asks for a later attempt, `lock-lost` means another invocation took it over.
+ */
+export const RUN_STATUSES = ['succeeded', 'continue', 'retry', 'failed', 'aborted', 'lock-lost'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/** Why a continuation ran nothing (`POST /v1/fences/continue` answers 409 with it). */
+export const CONTINUATION_REFUSALS = ['disarmed', 'stale', 'in-progress', 'refused'] as const;
+export type ContinuationRefusal = (typeof CONTINUATION_REFUSALS)[number];
+
+/** The fences `GET /v1/fences?status=` lists: running, failed, or waiting for an operator. */
+export const FENCE_LIST_FILTERS = ['running', 'failed', 'waiting'] as const;
+export type FenceListFilter = (typeof FENCE_LIST_FILTERS)[number];
+
 /** What asked for a fence, or for it to go on. */
 /**
  * `detected`: the scheduled tick found the node NotReady for longer than ALERTFENCE_DETECT_AFTER without any

@@ -19,7 +19,7 @@ export interface AppDeps {
   now?: () => number;
   /** Epoch ms by which this invocation must answer; Lambda and OpenFaaS pass their own limits. */
   deadlineOf?: (c: Context) => number;
-  /** True once the process is shutting down: fences run by a request save their step and stop. */
+  /** True once the process is shutting down: fences run by a request save their phase and stop. */
   stopping?: () => boolean;
   /** Serve the scheduled tick on `POST /` without a token (OpenFaaS' cron-connector), at most this often. */
   cronTick?: { minIntervalMs: number };

@@ -5,6 +5,7 @@
 import type { Hono } from 'hono';
 import * as z from 'zod';
 import { parseDuration } from '../config.js';
+import { FENCE_LIST_FILTERS } from '../fence/vocabulary.js';
 import type { AppContext, AppEnv } from './app-context.js';
 import { HttpError, invalidInput } from './errors.js';
 import { nodeParam, readJson } from './requests.js';
@@ -24,7 +25,7 @@ const pauseSchema = z
   .strict()
   .refine((body) => !(body.for && body.until), { message: 'give "for" or "until", not both' });
 
-const fencesQuery = z.object({ status: z.enum(['running', 'failed', 'waiting']).optional() }).strict();
+const fencesQuery = z.object({ status: z.enum(FENCE_LIST_FILTERS).optional() }).strict();
 
 const historyQuery = z.object({ limit: z.coerce.number().int().min(1).max(50).optional() }).strict();
 

@@ -1,4 +1,4 @@
-import { ConfigError } from '../config.js';
+import { ConfigError, type KubeAccessMode, type KubeSettings } from '../config.js';
 import { createKubeClient } from './client.js';
 import {
   inClusterEndpoint,
@@ -9,10 +9,8 @@ import {
 } from './kubeconfig.js';
 import type { KubePort } from './port.js';
 
-type Env = Record<string, string | undefined>;
-
-/** Where alertfence's Kubernetes identity comes from, in order of precedence. */
-export type KubeAccessMode = 'inline' | 'kubeconfig' | 'in-cluster' | 'eks';
+/** Where alertfence's Kubernetes identity comes from (the kube section of the configuration). */
+export type { KubeAccessMode };
 
 export interface KubeAccess {
   mode: KubeAccessMode;
@@ -25,53 +23,44 @@ export interface KubeAccess {
 export type EksTokenFactory = (options: { clusterName: string; region: string }) => () => Promise<string>;
 
 /**
- * Chooses the Kubernetes access mode from the environment:
- * - `ALERTFENCE_KUBECONFIG_INLINE` (or `_FILE`): a whole kubeconfig as text;
- * - `KUBECONFIG`: a kubeconfig path;
- * - in a cluster (`KUBERNETES_SERVICE_HOST`): the pod's service account;
- * - `ALERTFENCE_EKS_CLUSTER` with `ALERTFENCE_KUBE_SERVER` and `ALERTFENCE_KUBE_CA_DATA`: an EKS IAM token
- *   generated from the function's AWS role.
+ * Builds the Kubernetes client from the access the configuration names (`KubeSettings`, read from
+ * `ALERTFENCE_KUBECONFIG_INLINE`, `KUBECONFIG`, the in-cluster service, or `ALERTFENCE_EKS_CLUSTER`). Throws
+ * `ConfigError` when none is named or the one named cannot be loaded.
  */
-export function loadKubeAccess(env: Env, eksToken?: EksTokenFactory): KubeAccess {
+export function loadKubeAccess(settings: KubeSettings, eksToken?: EksTokenFactory): KubeAccess {
   let endpoint: KubeEndpoint;
-  let mode: KubeAccessMode;
-  const allowInsecureTls = /^(true|1|yes)$/i.test(env.ALERTFENCE_KUBE_ALLOW_INSECURE_TLS?.trim() ?? '');
+  const { allowInsecureTls } = settings;
   try {
-    if (env.ALERTFENCE_KUBECONFIG_INLINE) {
-      endpoint = parseKubeconfig(env.ALERTFENCE_KUBECONFIG_INLINE, {
-        baseDir: process.cwd(),
-        source: 'ALERTFENCE_KUBECONFIG_INLINE',
-        allowInsecureTls,
-      });
-      mode = 'inline';
-    } else if (env.KUBECONFIG) {
-      endpoint = loadKubeconfigFile(env.KUBECONFIG, { allowInsecureTls });
-      mode = 'kubeconfig';
-    } else if (env.KUBERNETES_SERVICE_HOST) {
-      endpoint = inClusterEndpoint(env);
-      mode = 'in-cluster';
-    } else if (env.ALERTFENCE_EKS_CLUSTER) {
-      const server = env.ALERTFENCE_KUBE_SERVER;
-      const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
-      if (!server || !region) {
-        throw new ConfigError(
-          'EKS access needs ALERTFENCE_KUBE_SERVER (the cluster endpoint) and AWS_REGION',
-        );
+    switch (settings.mode) {
+      case 'inline':
+        endpoint = parseKubeconfig(settings.kubeconfig, {
+          baseDir: process.cwd(),
+          source: 'ALERTFENCE_KUBECONFIG_INLINE',
+          allowInsecureTls,
+        });
+        break;
+      case 'kubeconfig':
+        endpoint = loadKubeconfigFile(settings.path, { allowInsecureTls });
+        break;
+      case 'in-cluster':
+        endpoint = inClusterEndpoint(settings);
+        break;
+      case 'eks': {
+        if (!eksToken) throw new ConfigError('EKS access is not available in this runtime');
+        const { caData, cluster, region, server } = settings;
+        // The EKS IAM token plugs in as the user's authenticator: asked for before every request.
+        endpoint = {
+          server,
+          tls: caData ? { ca: Buffer.from(caData, 'base64').toString('utf8') } : {},
+          bearerToken: eksToken({ clusterName: cluster, region }),
+          source: `EKS cluster ${cluster}`,
+        };
+        break;
       }
-      if (!eksToken) throw new ConfigError('EKS access is not available in this runtime');
-      const caData = env.ALERTFENCE_KUBE_CA_DATA;
-      // The EKS IAM token plugs in as the user's authenticator: asked for before every request.
-      endpoint = {
-        server,
-        tls: caData ? { ca: Buffer.from(caData, 'base64').toString('utf8') } : {},
-        bearerToken: eksToken({ clusterName: env.ALERTFENCE_EKS_CLUSTER, region }),
-        source: `EKS cluster ${env.ALERTFENCE_EKS_CLUSTER}`,
-      };
-      mode = 'eks';
-    } else {
-      throw new ConfigError(
-        'no Kubernetes access: set KUBECONFIG, ALERTFENCE_KUBECONFIG_INLINE(_FILE), run in a cluster, or set ALERTFENCE_EKS_CLUSTER',
-      );
+      case 'none':
+        throw new ConfigError(
+          'no Kubernetes access: set KUBECONFIG, ALERTFENCE_KUBECONFIG_INLINE(_FILE), run in a cluster, or set ALERTFENCE_EKS_CLUSTER',
+        );
     }
   } catch (error) {
     if (error instanceof ConfigError) throw error;
@@ -84,5 +73,5 @@ export function loadKubeAccess(env: Env, eksToken?: EksTokenFactory): KubeAccess
         `the API server's certificate is NOT checked (insecure-skip-tls-verify, allowed by ALERTFENCE_KUBE_ALLOW_INSECURE_TLS): anyone on the path to ${cluster.server} can tell alertfence a node is down`,
       ]
     : [];
-  return { mode, kube: createKubeClient(config), warnings };
+  return { mode: settings.mode, kube: createKubeClient(config), warnings };
 }

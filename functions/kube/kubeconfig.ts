@@ -267,17 +267,16 @@ export function loadKubeconfigFile(file: string, options: { allowInsecureTls?: b
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 /**
- * The pod's own identity: the API server from `KUBERNETES_SERVICE_HOST`/`_PORT`, its CA and the projected
+ * The pod's own identity: the API server at the in-cluster service (`KUBERNETES_SERVICE_HOST`/`_PORT`), its CA and the projected
  * token, which the kubelet rotates, so it is re-read rather than kept. Not the library's `loadFromCluster`:
  * that one reads `process.env` rather than the configuration given, and defers reading the CA to the first
  * request.
  */
 export function inClusterEndpoint(
-  env: Record<string, string | undefined>,
+  service: { host?: string | undefined; port?: string | undefined },
   accountDir: string = SERVICE_ACCOUNT_DIR,
 ): EndpointSpec {
-  const host = env.KUBERNETES_SERVICE_HOST;
-  const port = env.KUBERNETES_SERVICE_PORT ?? '443';
+  const { host, port = '443' } = service;
   if (!host) throw new KubeconfigError('not in a cluster: KUBERNETES_SERVICE_HOST is not set');
   let ca: string;
   try {

@@ -23,7 +23,7 @@ export interface NodeHealth {
   ready: boolean;
 }
 
-/** Options every call takes: the step's deadline, which bounds the request below the client's own limit. */
+/** Options every call takes: the phase's deadline, which bounds the request below the client's own limit. */
 export interface KubeCallOptions {
   /** Epoch ms by which the call must be answered. */
   deadline?: number;

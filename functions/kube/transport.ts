@@ -20,7 +20,7 @@ export interface KubeRequest {
   contentType?: string;
   /** Default `application/json`; a server-side Table asks for `application/json;as=Table;…`. */
   accept?: string;
-  /** Epoch ms by which the answer must be in: the caller's step deadline, when shorter than the time limit. */
+  /** Epoch ms by which the answer must be in: the caller's phase deadline, when shorter than the time limit. */
   deadline?: number;
 }
 
@@ -125,14 +125,14 @@ export function createTransport(config: KubeConfig, options: TransportOptions): 
     // material, as the library works them out from the kubeconfig.
     const credentials: RequestOptions = { headers: {} };
     await config.applyToHTTPSOptions(credentials);
-    // The shorter of the transport's limit and what is left of the caller's step: a step never outlives its
+    // The shorter of the transport's limit and what is left of the caller's phase: a phase never outlives its
     // deadline waiting on a hung API server.
     const limitMs =
       request.deadline === undefined
         ? options.timeoutMs
         : Math.min(options.timeoutMs, request.deadline - Date.now());
     if (limitMs <= 0)
-      throw new KubeTimeoutError(`the step's deadline passed before ${request.method} ${request.path}`);
+      throw new KubeTimeoutError(`the phase's deadline passed before ${request.method} ${request.path}`);
     const headers: Record<string, string | number> = {};
     for (const [name, value] of Object.entries(credentials.headers ?? {})) {
       if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;

@@ -11,16 +11,16 @@ export class DeadlineExceededError extends Error {
 }
 
 /**
- * What an invocation keeps back from its deadline, in ms. A step (a phase, a wait) ends by
+ * What an invocation keeps back from its deadline, in ms. A phase's run (and any wait in it) ends by
  * `deadline - save`; a runtime hands a fence on by `remaining - handoff`; an in-invocation retry is tried only
  * with `retry` left.
  */
 export const TIME_MARGINS = {
-  /** Saving the journal after the last step and handing the fence on. */
+  /** Saving the journal after the last phase and handing the fence on. */
   saveMs: 3_000,
   /** Sending the continuation (Lambda Invoke, the OpenFaaS queue) and answering, before the runtime cuts off. */
   handoffMs: 2_000,
-  /** Room an in-invocation retry needs to run a step and save it. */
+  /** Room an in-invocation retry needs to run a phase and save it. */
   retryMs: 10_000,
 } as const;
 

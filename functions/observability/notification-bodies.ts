@@ -89,6 +89,9 @@ export function slackMessage(notification: Notification): SlackMessage {
     ...(n.phase ? [field('Last phase', n.phase)] : []),
     ...(n.durationMs !== undefined ? [field('Duration', humanDuration(n.durationMs))] : []),
     ...(n.fence ? [field('Fence', `\`${inert(n.fence)}\``)] : []),
+    // Why it ended, beside the sentence: the first thing a person asks of a fence that did not succeed.
+    ...(n.error ? [field('Why', inert(`${n.error.phase}: ${n.error.message}`))] : []),
+    ...(n.abort ? [field('Why', inert(`${n.abort.reason}: ${n.abort.message}`))] : []),
   ].slice(0, FIELDS_MAX);
   return {
     text: cut(`${icon} alertfence${where}: ${message}`, SECTION_TEXT_MAX),

@@ -32,7 +32,7 @@ export interface Notification {
   phase?: Phase;
   /** `accepted` (started), `succeeded`, `failed`, `aborted`, `refused` or `waiting-for-operator`. */
   outcome: 'accepted' | 'succeeded' | 'failed' | 'aborted' | 'refused' | 'waiting-for-operator';
-  /** A stable word: the refusal's or the wait's reason, or the Kubernetes Event reason of the fence's step. */
+  /** A stable word: the refusal's or the wait's reason, or the Kubernetes Event reason of the fence's phase. */
   reason: string;
   /** One sentence for a person. */
   message: string;
@@ -41,6 +41,8 @@ export interface Notification {
   durationMs?: number;
   /** The phase that failed and why, for `fence.failed`. */
   error?: { phase: Phase; message: string };
+  /** Why the fence was aborted, for `fence.aborted`: the phase it was at, a reason word, one sentence. */
+  abort?: { phase: Phase; reason: string; message: string };
   /** PersistentVolume volumes that alertfence asked the cloud to detach. */
   volumesDetached?: string[];
   /** Always false: dry-run decisions are never notified. Kept so that a receiver never has to guess. */
@@ -94,7 +96,7 @@ function triggerText(journal: FenceJournal): string {
 }
 
 function finished(event: Extract<FenceEvent, { kind: 'finished' }>, stamp: Stamp): Notification {
-  const { journal, status, durationMs } = event;
+  const { journal, status, durationMs, why: cause } = event;
   const took = humanDuration(durationMs);
   const volumes = journal.release.detachRequested;
   const failedPhase = journal.lastError?.phase ?? journal.phase;
@@ -114,7 +116,9 @@ function finished(event: Extract<FenceEvent, { kind: 'finished' }>, stamp: Stamp
     aborted: {
       event: 'fence.aborted',
       reason: EVENT_REASONS.aborted,
-      message: `the fence of ${journal.node} was aborted after ${journal.phase}, before any power-off (the node came back, was excluded or replaced); see its journal`,
+      message: cause
+        ? `the fence of ${journal.node} was aborted at ${cause.phase}, before any power-off: ${cause.reason}: ${cause.message}`
+        : `the fence of ${journal.node} was aborted after ${journal.phase}, before any power-off (the node came back, was excluded or replaced); see its journal`,
     },
   } as const;
   return {
@@ -128,6 +132,9 @@ function finished(event: Extract<FenceEvent, { kind: 'finished' }>, stamp: Stamp
     reason: told[status].reason,
     message: told[status].message,
     ...(status === 'failed' ? { error: { phase: failedPhase, message: why } } : {}),
+    ...(status === 'aborted' && cause
+      ? { abort: { phase: cause.phase, reason: cause.reason, message: cause.message } }
+      : {}),
     volumesDetached: volumes,
     dryRun: false,
   };

@@ -5,12 +5,12 @@ import { createOpenStackDriver, loadOpenStackConfig } from '../../drivers/openst
 import { createRedfishDriver, loadRedfishConfig } from '../../drivers/redfish/index.js';
 import { createDriverRegistry } from '../../drivers/registry.js';
 import { SimulatedDriver } from '../../drivers/simulated/simulated-driver.js';
-import { type Config, ConfigError, type Env, loadConfig, resolveSecretFiles } from '../config.js';
+import { type Config, ConfigError, type Env, loadConfig } from '../config.js';
 import type { FenceService } from '../fence/api.js';
 import { type FenceObserver, observers } from '../fence/observer.js';
 import { createFenceService } from '../fence/service.js';
 import { readinessCheck } from '../http/readiness.js';
-import { loadKubeAccess } from '../kube/access.js';
+import { type KubeAccess, loadKubeAccess } from '../kube/access.js';
 import type { KubePort } from '../kube/port.js';
 import { sleep } from '../lib/wait.js';
 import { createLogger, type Logger } from '../log.js';
@@ -20,8 +20,6 @@ import { createNotifier, type Notifier } from '../observability/notifications.js
 /** Everything a runtime needs, built from the environment once per process (cold start). */
 export interface Assembly<M extends Instrumentation = Instrumentation> {
   config: Config;
-  /** The environment with every `ALERTFENCE_X_FILE` read into `ALERTFENCE_X`. */
-  env: Env;
   log: Logger;
   kube: KubePort;
   service: FenceService;
@@ -45,47 +43,43 @@ export interface AssembleOptions<M extends Instrumentation = Instrumentation> {
    * The runtime's metrics, built from the configuration: their observer hears the fence, and every driver
    * (injected ones too) is wrapped by them before it goes into the registry and the readiness check.
    */
-  instrument?: (config: Config, env: Env, log: Logger) => M;
+  instrument?: (config: Config, log: Logger) => M;
   /** Who else hears the fence, besides the notifications (a test's recorder). */
   observer?: FenceObserver;
 }
 
-/** A boolean switch of the runtime's settings: `true`, `1` or `yes`; `false`, `0`, `no` or unset is off. */
-export function enabled(env: Env, name: string): boolean {
-  const value = env[name]?.trim().toLowerCase() ?? '';
-  if (value === '' || ['false', '0', 'no'].includes(value)) return false;
-  if (['true', '1', 'yes'].includes(value)) return true;
-  throw new ConfigError(`${name} must be true or false, not "${env[name]}"`);
-}
-
-/** The enabled power drivers, configured the way each cloud configures its own tools. */
-export function driversFromEnv(config: Config, env: Env): PowerDriver[] {
+/** The enabled power drivers, built from their sections of the configuration. */
+export function driversFromConfig(config: Config): PowerDriver[] {
   return config.drivers.map((name) => {
     switch (name) {
-      case 'aws':
+      case 'aws': {
+        const aws = sectionOf(config.aws, name);
         return createEc2Driver({
-          ...(env.AWS_REGION ? { region: env.AWS_REGION } : {}),
-          ...(env.ALERTFENCE_AWS_ENDPOINT ? { endpoint: env.ALERTFENCE_AWS_ENDPOINT } : {}),
-          ...(env.ALERTFENCE_AWS_ROLE_ARN ? { roleArn: env.ALERTFENCE_AWS_ROLE_ARN } : {}),
-          ...(env.ALERTFENCE_AWS_CLUSTER_NAME ? { clusterName: env.ALERTFENCE_AWS_CLUSTER_NAME } : {}),
-          ...(env.ALERTFENCE_AWS_LOOKUP_TAG ? { lookupTagKey: env.ALERTFENCE_AWS_LOOKUP_TAG } : {}),
+          ...(aws.region ? { region: aws.region } : {}),
+          ...(aws.endpoint ? { endpoint: aws.endpoint } : {}),
+          ...(aws.roleArn ? { roleArn: aws.roleArn } : {}),
+          ...(aws.clusterName ? { clusterName: aws.clusterName } : {}),
+          ...(aws.lookupTagKey ? { lookupTagKey: aws.lookupTagKey } : {}),
           // Nodes without an aws:// providerID, looked up by tag or private DNS name and InternalIP together.
-          ...(enabled(env, 'ALERTFENCE_AWS_LOOKUP') ? { defaultDriver: true } : {}),
+          ...(aws.lookup ? { defaultDriver: true } : {}),
         });
-      case 'openstack':
+      }
+      case 'openstack': {
+        const settings = sectionOf(config.openstack, name);
         try {
           return createOpenStackDriver({
-            ...loadOpenStackConfig({ env }),
+            ...loadOpenStackConfig({ settings }),
             // Nodes without a providerID, looked up by name and InternalIP together.
-            lookupWithoutProviderID: enabled(env, 'ALERTFENCE_OPENSTACK_LOOKUP'),
+            lookupWithoutProviderID: settings.lookup,
           });
         } catch (error) {
           throw new ConfigError(`OpenStack driver: ${(error as Error).message}`, { cause: error });
         }
+      }
       case 'redfish':
         try {
           return createRedfishDriver({
-            ...loadRedfishConfig({ env }),
+            ...loadRedfishConfig({ settings: sectionOf(config.redfish, name) }),
             log: createLogger({
               level: config.logLevel,
               base: { component: 'alertfence', driver: 'redfish' },
@@ -102,6 +96,33 @@ export function driversFromEnv(config: Config, env: Env): PowerDriver[] {
   });
 }
 
+/** A driver's section, which `loadConfig` fills whenever the driver is enabled. */
+function sectionOf<T>(section: T | undefined, driver: string): T {
+  if (section === undefined)
+    throw new ConfigError(`the ${driver} driver is not enabled in ALERTFENCE_DRIVERS`);
+  return section;
+}
+
+/**
+ * Runs each builder and returns what each built; when any throws `ConfigError`, throws one that names every
+ * problem, so the files the configuration names (kubeconfig, clouds.yaml, a Redfish mapping) are reported
+ * together, as the variables are.
+ */
+function buildAll<T extends unknown[]>(...builders: { [K in keyof T]: () => T[K] }): T {
+  const problems: string[] = [];
+  const built = builders.map((build) => {
+    try {
+      return build();
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(error.message.replace(/^invalid configuration:\n {2}/, ''));
+      return undefined;
+    }
+  });
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  return built as T;
+}
+
 /**
  * Builds the configuration, the Kubernetes client, the drivers and the fence service. Throws `ConfigError`
  * with one message that says what to fix, so a misconfigured function refuses to start.
@@ -110,23 +131,19 @@ export function driversFromEnv(config: Config, env: Env): PowerDriver[] {
  * const { config, service, ready, log } = assemble(process.env);
  */
 export function assemble<M extends Instrumentation = Instrumentation>(
-  rawEnv: Env,
+  env: Env,
   options: AssembleOptions<M> = {},
 ): Assembly<M> {
-  // Once, here, so that every part reads secrets from files alike: configuration, Kubernetes access, drivers.
-  const env = resolveSecretFiles(rawEnv);
   const config = loadConfig(env);
   const log = options.log ?? createLogger({ level: config.logLevel, base: { component: 'alertfence' } });
-  let kube = options.kube;
-  if (!kube) {
-    const access = loadKubeAccess(env, eksBearerTokenProvider);
-    for (const warning of access.warnings) log.warn('INSECURE: Kubernetes access', { reason: warning });
-    kube = access.kube;
-  }
-  const metrics = options.instrument?.(config, env, log);
-  const enabledDrivers = (options.drivers ?? driversFromEnv(config, env)).map(
-    (driver) => metrics?.instrument(driver) ?? driver,
+  const [access, drivers] = buildAll(
+    () => (options.kube ? undefined : loadKubeAccess(config.kube, eksBearerTokenProvider)),
+    () => options.drivers ?? driversFromConfig(config),
   );
+  for (const warning of access?.warnings ?? []) log.warn('INSECURE: Kubernetes access', { reason: warning });
+  const kube = options.kube ?? (access as KubeAccess).kube;
+  const metrics = options.instrument?.(config, log);
+  const enabledDrivers = drivers.map((driver) => metrics?.instrument(driver) ?? driver);
   const notifier = createNotifier({ settings: config.notify, clusterName: config.clusterName, log });
   const service = createFenceService({
     observer: observers(
@@ -143,7 +160,6 @@ export function assemble<M extends Instrumentation = Instrumentation>(
   });
   return {
     config,
-    env,
     log,
     kube,
     service,

@@ -110,6 +110,11 @@ export interface Alerting {
   prometheusAlerts(): Promise<PrometheusAlert[]>;
   /** Active alerts as Alertmanager holds them (`GET /api/v2/alerts`). */
   alertmanagerAlerts(): Promise<AlertmanagerAlert[]>;
+  /**
+   * When Prometheus's own record (its `ALERTS` series, one sample per rule evaluation) first shows an alert
+   * with these labels firing between `from` and `to`; undefined if it never does.
+   */
+  firstFiring(labels: Record<string, string>, from: number, to: number): Promise<number | undefined>;
   logs(): Record<string, string>;
   stop(): Promise<void>;
 }
@@ -180,6 +185,23 @@ export async function startAlerting(options: AlertingOptions): Promise<Alerting>
       async alertmanagerAlerts() {
         const response = await fetch(`${alertmanagerUrl}/api/v2/alerts?active=true`);
         return (await response.json()) as AlertmanagerAlert[];
+      },
+      async firstFiring(labels, from, to) {
+        const matchers = Object.entries({ ...labels, alertstate: 'firing' })
+          .map(([name, value]) => `${name}=${JSON.stringify(value)}`)
+          .join(',');
+        const query = new URLSearchParams({
+          query: `ALERTS{${matchers}}`,
+          start: String(from / 1000),
+          end: String(to / 1000),
+          step: '1',
+        });
+        const response = await fetch(`${prometheus.url}/api/v1/query_range?${query}`);
+        const body = (await response.json()) as { data?: { result?: { values?: [number, string][] }[] } };
+        const times = (body.data?.result ?? [])
+          .flatMap((series) => series.values ?? [])
+          .map(([t]) => t * 1000);
+        return times.length > 0 ? Math.min(...times) : undefined;
       },
       logs: () => ({
         'kube-state-metrics': ksm.logs(),

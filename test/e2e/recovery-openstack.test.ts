@@ -15,6 +15,7 @@ import { PHASES } from '../../functions/fence/vocabulary.js';
 import { documentedAccessRules } from '../integration/openstack/cloud.js';
 import { type OpenStackCloud, startOpenStack } from '../peers/openstack.js';
 import { createAlertfenceCredential, openStackRunCloud } from './clouds.js';
+import { expectFenceObserved } from './fence-observability.js';
 import {
   baselineNumbers,
   markdownTable,
@@ -130,7 +131,7 @@ describe('e2e on a real OpenStack: the seed write-up reproduced, and fixed by al
       expect(at('nodeDeleted')).toBeLessThanOrEqual(at('poweredOn'));
       expect(run.timeline.has('nodeReregistered'), 'worker-1 back as a fresh Node').toBe(true);
       expect(run.journal?.status).toBe('succeeded');
-      expect(run.journal?.steps.map((step) => step.phase)).toEqual([...PHASES]);
+      expect(run.journal?.phases.map((step) => step.phase)).toEqual([...PHASES]);
       // One os-stop and one os-start, from alertfence's own user in Nova's request log.
       const actions = run.cloudCalls.filter((call) => call.action === 'POST /v2.1/servers/{id}/action');
       expect(actions.map((call) => call.status)).toEqual([202, 202]);
@@ -143,6 +144,13 @@ describe('e2e on a real OpenStack: the seed write-up reproduced, and fixed by al
       expect(run.final.pods.filter((pod) => pod.name.startsWith('web-'))).toMatchObject([
         { phase: 'Running', original: false },
       ]);
+      // What the operator saw without reading a log: the notifications and /metrics of the fence.
+      expectFenceObserved(run.observability, {
+        node: VICTIM,
+        fence: run.journal?.id,
+        driver: 'openstack',
+        finishedAt: run.journal?.finishedAt,
+      });
       expect(numbers.alertToRunning).toBeLessThanOrEqual(ALERT_TO_RUNNING_BOUND_S);
     },
     WINDOW_WITH_MS + START_BUDGET_MS,

@@ -9,6 +9,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { PHASES } from '../../functions/fence/vocabulary.js';
 import { startAwsCloud } from './clouds.js';
+import { expectFenceObserved } from './fence-observability.js';
 import { baselineNumbers, recoveryNumbers, writeReport } from './report.js';
 import { runScenario, type ScenarioResult, type ScenarioSettings, VICTIM } from './scenario.js';
 import type { MilestoneKey } from './timeline.js';
@@ -110,7 +111,7 @@ describe('e2e: a node dies, alertfence brings the StatefulSet back', () => {
 
       // The journal: every phase, once; one stop and one start at the cloud.
       expect(run.journal?.status).toBe('succeeded');
-      expect(run.journal?.steps.map((step) => step.phase)).toEqual([...PHASES]);
+      expect(run.journal?.phases.map((step) => step.phase)).toEqual([...PHASES]);
       expect(run.cloudCalls.filter((call) => call.action === 'StopInstances')).toHaveLength(1);
       expect(run.cloudCalls.filter((call) => call.action === 'StartInstances')).toHaveLength(1);
 
@@ -124,6 +125,14 @@ describe('e2e: a node dies, alertfence brings the StatefulSet back', () => {
       expect(web).toHaveLength(1);
       expect(web[0]).toMatchObject({ phase: 'Running', original: false });
       expect(run.final.victimNode).toBe('Ready');
+
+      // What the operator saw without reading a log: the notifications and /metrics of the fence.
+      expectFenceObserved(run.observability, {
+        node: VICTIM,
+        fence: run.journal?.id,
+        driver: 'aws',
+        finishedAt: run.journal?.finishedAt,
+      });
 
       // The headline number.
       expect(numbers.alertToRunning).toBeLessThanOrEqual(ALERT_TO_RUNNING_TARGET_S);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCommand } from '../peers/process.js';
 import { type Chart, type Lane, type Marker, renderChart, type Segment, type Tone } from './chart.js';
+import { type FenceObservability, metricsSnapshot, notificationSequence } from './fence-observability.js';
 import type { ScenarioResult } from './scenario.js';
 import { type MilestoneKey, seconds } from './timeline.js';
 
@@ -387,6 +388,20 @@ export function timelineDocument(result: ScenarioResult) {
     })),
     attacher: result.attacherEvents.map((event) => ({ ...event, t: seconds(result.t0, event.at) })),
     journal: result.journal,
+    ...(result.observability
+      ? {
+          notifications: notificationSequence(result.observability, result.t0),
+          metrics: {
+            before: result.observability.metricsBefore
+              ? new Date(result.observability.metricsBefore.at).toISOString()
+              : undefined,
+            after: result.observability.metricsAfter
+              ? new Date(result.observability.metricsAfter.at).toISOString()
+              : undefined,
+            series: metricsSnapshot(result.observability),
+          },
+        }
+      : {}),
     final: result.final,
     startupMs: result.startup,
   };
@@ -490,6 +505,7 @@ export function summaryMarkdown(
       '',
     );
   }
+  if (withRun?.observability) lines.push(...observabilityMarkdown(withRun, withRun.observability));
   for (const run of [withRun, withoutRun]) {
     if (!run) continue;
     lines.push(
@@ -508,6 +524,41 @@ export function summaryMarkdown(
     );
   }
   return `${lines.join('\n').trimEnd()}\n`;
+}
+
+const inline = (text: unknown) =>
+  String(text ?? '')
+    .replace(/\|/g, '\\|')
+    .replace(/\n/g, ' ');
+
+/** The notifications the receivers got and the `/metrics` snapshot, as Markdown. */
+export function observabilityMarkdown(run: ScenarioResult, observed: FenceObservability): string[] {
+  const sequence = notificationSequence(observed, run.t0);
+  const rows = metricsSnapshot(observed);
+  const value = (n: number | undefined) => (n === undefined ? '—' : String(Number(n.toFixed(3))));
+  return [
+    `## Notifications received (${run.name})`,
+    '',
+    ...markdownTable(
+      ['t (s)', 'received at', 'receiver', 'event', 'outcome / reason', 'message (JSON) or text (Slack)'],
+      sequence.map((n) => [
+        n.t.toFixed(2),
+        n.receivedAt,
+        n.format,
+        `\`${n.event}\``,
+        'outcome' in n ? `${inline(n.outcome)} / ${inline(n.reason)}` : '',
+        inline('message' in n ? n.message : n.text),
+      ]),
+    ),
+    '',
+    `## /metrics after the fence (${run.name}; before: scraped just before the kubelet died)`,
+    '',
+    ...markdownTable(
+      ['series', 'before', 'after'],
+      rows.map((row) => [`\`${row.series}\``, value(row.before), value(row.after)]),
+    ),
+    '',
+  ];
 }
 
 /** Writes `timeline.json`, `timeline.svg`, `timeline.png` (when rsvg-convert exists), `summary.md` and logs. */
@@ -539,6 +590,14 @@ export async function writeReport(
   await write('timeline.svg', renderChart(chartOf(withRun, withoutRun)));
   await write('summary.md', summaryMarkdown(withRun, withoutRun));
   for (const run of runs) {
+    if (run.observability?.metricsAfter)
+      await write(`${run.name}.metrics.txt`, run.observability.metricsAfter.text);
+    if (run.observability) {
+      await write(
+        `${run.name}.notifications.json`,
+        `${JSON.stringify(run.observability.notifications, null, 2)}\n`,
+      );
+    }
     for (const [name, text] of Object.entries(run.logs)) {
       await write(`${run.name}.${name.replace(/[^A-Za-z0-9_.-]+/g, '-')}.log`, text);
     }

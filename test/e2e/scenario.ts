@@ -28,6 +28,13 @@ import { type AttacherEvent, startAttacherShim } from './attacher-shim.js';
 import type { CloudCall } from './cloud-recorder.js';
 import type { E2eCloud } from './clouds.js';
 import {
+  type FenceObservability,
+  type NotificationReceivers,
+  scrapeMetrics,
+  startNotificationReceivers,
+  total,
+} from './fence-observability.js';
+import {
   registerWorker,
   startBootWatcher,
   startVolumeGate,
@@ -99,6 +106,8 @@ export interface ScenarioResult {
   startup: Record<string, number>;
   /** Webhook deliveries (alertfence's request log, or the stand-in receiver's). */
   webhooks: number[];
+  /** With alertfence: the notifications its two receivers got and its `/metrics` before and after the fence. */
+  observability?: FenceObservability;
   logs: Record<string, string>;
 }
 
@@ -123,6 +132,13 @@ const STORAGE_CLASS = 'e2e-rwo';
 export const VICTIM = 'worker-1';
 const WORKERS = ['worker-1', 'worker-2', 'worker-3'] as const;
 const TOKEN = `e2e-${randomBytes(16).toString('hex')}`;
+/** `ALERTFENCE_CLUSTER_NAME` of the run: the notifications name it. */
+const CLUSTER_NAME = 'e2e';
+/**
+ * How long after the fence's Done the run waits for its notifications and its counters: the notifier sends on
+ * a later turn of the event loop and a scrape reuses the cluster-wide state for up to 10 s.
+ */
+const AFTERMATH_MS = 15_000;
 /** Seals the run's journals: an armed alertfence needs one (ALERTFENCE_JOURNAL_KEY). */
 const JOURNAL_KEY = randomBytes(32).toString('hex');
 
@@ -409,7 +425,11 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     let webhookUrl: string;
     let receiver: Awaited<ReturnType<typeof startNullReceiver>> | undefined;
     let alertfenceUrl = '';
+    let notifications: NotificationReceivers | undefined;
     if (options.alertfence) {
+      // The operator's view: a JSON receiver (an incident tool) and a Slack-compatible one.
+      notifications = await startNotificationReceivers(CLUSTER_NAME);
+      stack.push(notifications);
       const port = await freePort();
       alertfenceUrl = `http://127.0.0.1:${port}`;
       webhookUrl = `${alertfenceUrl}/v1/alerts`;
@@ -435,6 +455,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
           ALERTFENCE_RELEASE_TIMEOUT: settings.releaseTimeout,
           // One dead worker of three: the default (30% of three, rounded down) would allow none.
           ALERTFENCE_MAX_UNHEALTHY: '1',
+          ...notifications.env,
           ...cloud.alertfenceEnv(),
           NODE_OPTIONS: undefined,
         },
@@ -481,6 +502,9 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
         },
       }),
     );
+
+    // The counters before the failure, so the run can tell what this fence added.
+    const metricsBefore = options.alertfence ? await scrapeMetrics(alertfenceUrl, TOKEN) : undefined;
 
     // The failure.
     say(`${options.name}: stopping the kubelet of ${VICTIM} (machine ${victimInstance} keeps running)`);
@@ -606,7 +630,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
           lastJournalRead = now;
           await readJournal();
           if (journal) {
-            const step = (phase: string) => journal?.steps.find((candidate) => candidate.phase === phase);
+            const step = (phase: string) => journal?.phases.find((candidate) => candidate.phase === phase);
             const journalMark = (key: MilestoneKey, phase: string) => {
               const finished = step(phase)?.finishedAt;
               if (finished)
@@ -670,7 +694,22 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     await observe();
     await readJournal();
     const end = Date.now();
+    let observability: FenceObservability | undefined;
+    if (options.alertfence && notifications) {
+      observability = await aftermath(
+        alertfenceUrl,
+        notifications,
+        metricsBefore,
+        journal,
+        say,
+        options.name,
+      );
+    }
     if (!options.alertfence || !recovered()) timeline.mark('bound', Math.min(end, deadline), 'harness');
+    // The harness sees "firing" only at its next pass, seconds late on a loaded machine; Prometheus's own
+    // record says when it started (to its 1 s evaluation), and the earlier sighting wins.
+    const firing = await alerts.firstFiring({ alertname: ALERT_NAME, node: VICTIM }, t0, Date.now());
+    if (firing !== undefined) timeline.mark('alertFiring', firing, 'Prometheus ALERTS series');
 
     // Where things stand at the end.
     const [pods, holdersAtEnd, node, events] = await Promise.all([
@@ -724,6 +763,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       ruleSource: alerts.ruleSource,
       startup,
       webhooks,
+      ...(observability ? { observability } : {}),
       logs: {
         ...logs,
         ...(alertfence ? { alertfence: alertfence.logs() } : {}),
@@ -738,6 +778,47 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       await peer.stop().catch(() => {});
     }
   }
+}
+
+/**
+ * After the run: waits (bounded) for the fence's last notification at both receivers and for `/metrics` to
+ * count the fence (the counters at once, the last success once the cluster-wide state is read again), then
+ * records what there is. It never throws for something missing: the tests assert on what it returns.
+ */
+async function aftermath(
+  baseUrl: string,
+  receivers: NotificationReceivers,
+  metricsBefore: FenceObservability['metricsBefore'],
+  journal: FenceJournal | undefined,
+  say: (line: string) => void,
+  name: string,
+): Promise<FenceObservability> {
+  const ended =
+    journal?.status === 'succeeded' || journal?.status === 'failed' || journal?.status === 'aborted';
+  if (ended) {
+    await receivers
+      .waitForEvent(`fence.${journal.status}`, AFTERMATH_MS)
+      .catch((error: unknown) => say(`${name}: ${String(error)}`));
+  }
+  const succeededBefore = total(metricsBefore?.text, 'alertfence_fences_total', { outcome: 'succeeded' });
+  const metricsAfter = await waitUntil(
+    async () => {
+      const scrape = await scrapeMetrics(baseUrl, TOKEN);
+      const counted =
+        total(scrape.text, 'alertfence_fences_total', { outcome: 'succeeded' }) > succeededBefore &&
+        total(scrape.text, 'alertfence_last_success_timestamp_seconds') > 0;
+      return counted || journal?.status !== 'succeeded' ? scrape : undefined;
+    },
+    { timeoutMs: AFTERMATH_MS, intervalMs: 500, what: '/metrics to count the fence' },
+  ).catch(async (error: unknown) => {
+    say(`${name}: ${String(error)}`);
+    return scrapeMetrics(baseUrl, TOKEN).catch(() => undefined);
+  });
+  return {
+    notifications: receivers.received(),
+    ...(metricsBefore ? { metricsBefore } : {}),
+    ...(metricsAfter ? { metricsAfter } : {}),
+  };
 }
 
 function nodeState(node: V1Node | undefined): FinalState['victimNode'] {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../functions/config.js';
-import { driversFromEnv } from '../../functions/runtimes/assemble.js';
+import { driversFromConfig } from '../../functions/runtimes/assemble.js';
 
 const base = { ALERTFENCE_TOKENS: 'settings-token-0123456789abcdef' };
 const OPENSTACK = {
@@ -11,8 +11,7 @@ const OPENSTACK = {
 const withoutProviderID = { name: 'worker-1', internalIPs: ['10.0.0.5'] };
 
 function drivers(env: Record<string, string>) {
-  const config = loadConfig({ ...base, ...env });
-  return driversFromEnv(config, { ...base, ...env });
+  return driversFromConfig(loadConfig({ ...base, ...env }));
 }
 
 describe('driver settings', () => {

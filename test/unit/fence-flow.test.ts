@@ -17,7 +17,7 @@ describe('fence flow', () => {
     expect(body.results).toEqual([expect.objectContaining({ node: 'worker-1', outcome: 'accepted' })]);
     const journal = await world.service.journal('worker-1');
     expect(journal?.status).toBe('succeeded');
-    expect(journal?.steps.map((step) => step.phase)).toEqual(PHASES);
+    expect(journal?.phases.map((step) => step.phase)).toEqual(PHASES);
     expect(world.kube.nodes.has('worker-1')).toBe(false);
     expect(world.driver.calls.filter((call) => call.method === 'powerOff')).toHaveLength(1);
     expect(

@@ -1,5 +1,5 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { ConfigError, type Env } from '../../config.js';
+import { ConfigError, type LambdaSettings } from '../../config.js';
 import type { Handoff } from '../../fence/handoff.js';
 import type { Continuation } from '../../http/continuation.js';
 import type { Logger } from '../../log.js';
@@ -65,32 +65,29 @@ export class LambdaContinuation implements Continuation {
  * `live` alias: a continuation then runs the deployment that is current, so one disarmed meanwhile refuses
  * it), else this very function at the version that is running.
  */
-export function workerFunctionName(env: Env): string {
-  const name = env.ALERTFENCE_WORKER_FUNCTION || env.AWS_LAMBDA_FUNCTION_NAME;
+export function workerFunctionName(settings: LambdaSettings): string {
+  const name = settings.workerFunction ?? settings.functionName;
   if (!name) {
     throw new ConfigError(
       'no function to continue fences in: AWS_LAMBDA_FUNCTION_NAME is unset (not on Lambda?); set ALERTFENCE_WORKER_FUNCTION',
     );
   }
-  const version = env.AWS_LAMBDA_FUNCTION_VERSION;
-  if (env.ALERTFENCE_WORKER_FUNCTION || !version || version === '$LATEST') return name;
+  const version = settings.functionVersion;
+  if (settings.workerFunction || !version || version === '$LATEST') return name;
   return `${name}:${version}`;
 }
 
 /**
- * Builds the continuation from the Lambda environment. `ALERTFENCE_LAMBDA_ENDPOINT` points the client at
- * another Lambda API (LocalStack, or the tests' stand-in for the emulator, which has no Invoke API).
+ * Builds the continuation from the lambda section. `ALERTFENCE_LAMBDA_ENDPOINT` points the client at another
+ * Lambda API (LocalStack, or the tests' stand-in for the emulator, which has no Invoke API).
  */
-export function lambdaContinuationFromEnv(env: Env, log: Logger): LambdaContinuation {
-  const endpoint = env.ALERTFENCE_LAMBDA_ENDPOINT;
-  if (endpoint !== undefined && endpoint !== '' && !URL.canParse(endpoint)) {
-    throw new ConfigError(`ALERTFENCE_LAMBDA_ENDPOINT: "${endpoint}" is not a URL`);
-  }
+export function lambdaContinuationFromConfig(settings: LambdaSettings, log: Logger): LambdaContinuation {
+  const { endpoint, region } = settings;
   const client = new LambdaClient({
-    ...(env.AWS_REGION ? { region: env.AWS_REGION } : {}),
+    ...(region ? { region } : {}),
     ...(endpoint ? { endpoint } : {}),
     // The SDK retries throttling and 5xx with backoff; an Event invoke is queued once Lambda answers 202.
     maxAttempts: 3,
   });
-  return new LambdaContinuation({ functionName: workerFunctionName(env), client, log });
+  return new LambdaContinuation({ functionName: workerFunctionName(settings), client, log });
 }

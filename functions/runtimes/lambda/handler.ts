@@ -1,9 +1,11 @@
 import type { LambdaContext } from 'hono/aws-lambda';
 import type { Env } from '../../config.js';
 import { isContinuationEvent, isHttpEvent, isTickEvent } from './events.js';
-import { type LambdaHandlerOptions, type LambdaRuntime, lambdaRuntime } from './runtime.js';
+import { flushNotifications } from './flush.js';
+import { type LambdaHandlerOptions, lambdaRuntime } from './runtime.js';
 import { tick, UnsupportedEventError, work } from './worker.js';
 
+export { LAMBDA_NOTIFY_FLUSH_MS } from './flush.js';
 export type { LambdaHandlerOptions } from './runtime.js';
 export { FenceRetryError, UnsupportedEventError, type WorkerResult } from './worker.js';
 
@@ -40,25 +42,6 @@ export function createLambdaHandler(env: Env, options: LambdaHandlerOptions = {}
       await flushNotifications(ready, context);
     }
   };
-}
-
-/**
- * How long an invocation waits, at its end, for its notifications to be sent. Short: a Function URL answers
- * only when the handler returns, so a receiver that hangs delays Alertmanager's answer by at most this.
- */
-export const LAMBDA_NOTIFY_FLUSH_MS = 2_000;
-/** Left of the invocation's time after the flush, to return before Lambda's timeout. */
-const FLUSH_MARGIN_MS = 500;
-
-async function flushNotifications(ready: LambdaRuntime, context: LambdaContext): Promise<void> {
-  const budget = Math.min(LAMBDA_NOTIFY_FLUSH_MS, context.getRemainingTimeInMillis() - FLUSH_MARGIN_MS);
-  const { pending } = await ready.assembly.notifier.flush(Date.now() + Math.max(0, budget));
-  if (pending > 0) {
-    ready.assembly.log.warn('notifications still pending as the invocation ends: sent when it next runs', {
-      requestId: context.awsRequestId,
-      pending,
-    });
-  }
 }
 
 /** The handler Lambda calls (`Handler: lambda.handler`). */

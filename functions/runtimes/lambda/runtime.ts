@@ -14,7 +14,7 @@ import { deadlineFrom } from '../../lib/deadline.js';
 import { captureProcessWarnings, createLogger, type Logger } from '../../log.js';
 import { createEmfMetrics, type EmfMetrics } from '../../observability/emf.js';
 import { type AssembleOptions, type Assembly, assemble } from '../assemble.js';
-import { lambdaContinuationFromEnv } from './continuation.js';
+import { lambdaContinuationFromConfig } from './continuation.js';
 import { resolveSecretArns, type SecretsClient } from './secrets.js';
 
 /** Tests and the demo inject these instead of building them from the environment. */
@@ -69,11 +69,10 @@ export function lambdaRuntime(env: Env, options: LambdaHandlerOptions = {}) {
     const resolved = await resolveSecretArns(env, options.secrets);
     const assembly = assemble(resolved, {
       ...options,
-      instrument: (config, env, log) =>
+      instrument: (config, log) =>
         createEmfMetrics({
           config,
-          // Each cluster's alertfence is its own function: its name tells their metrics apart in one account.
-          service: env.AWS_LAMBDA_FUNCTION_NAME || 'alertfence',
+          service: config.metrics.service,
           log,
           ...(options.metricsWrite ? { write: options.metricsWrite } : {}),
           ...(options.now ? { now: options.now } : {}),
@@ -81,7 +80,7 @@ export function lambdaRuntime(env: Env, options: LambdaHandlerOptions = {}) {
     });
     const { config, service, ready, log, metrics } = assembly;
     if (!metrics) throw new Error('the assembly was asked for metrics and built none');
-    const continuation = options.continuation ?? lambdaContinuationFromEnv(assembly.env, log);
+    const continuation = options.continuation ?? lambdaContinuationFromConfig(config.lambda, log);
     const app = createApp({
       config,
       service,

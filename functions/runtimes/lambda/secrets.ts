@@ -1,7 +1,5 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ConfigError, valueFromSecret } from '../../config.js';
-
-type Env = Record<string, string | undefined>;
+import { ConfigError, type Env, valueFromSecret } from '../../config.js';
 
 /** The part of the Secrets Manager client this module uses; tests pass one pointed at moto. */
 export type SecretsClient = Pick<SecretsManagerClient, 'send'>;

@@ -8,7 +8,7 @@ import type { Logger } from '../../log.js';
 /**
  * Continues fences inside this process (the Node server, OpenFaaS without a gateway): each hand-over runs in
  * the background with a fresh run budget, and hands itself over again when that runs out. `drain` stops new
- * work and waits for the running steps to be journaled.
+ * work and waits for the running phases to be journaled.
  */
 export class InProcessContinuation implements Continuation {
   private readonly running = new Set<Promise<void>>();
@@ -20,7 +20,7 @@ export class InProcessContinuation implements Continuation {
     private readonly log: Logger,
   ) {}
 
-  /** True once `drain` was called: the process is shutting down and running fences save their step and stop. */
+  /** True once `drain` was called: the process is shutting down and running fences save their phase and stop. */
   get stopping(): boolean {
     return this.draining;
   }
@@ -66,7 +66,7 @@ export class InProcessContinuation implements Continuation {
     return this.running.size;
   }
 
-  /** Asks running fences to save their current step and stop, and waits (at most `timeoutMs`) for them. */
+  /** Asks running fences to save their current phase and stop, and waits (at most `timeoutMs`) for them. */
   async drain(timeoutMs: number): Promise<boolean> {
     this.draining = true;
     const all = Promise.allSettled([...this.running]).then(() => true);

@@ -3,7 +3,7 @@ import type { Env } from '../../config.js';
 import { type AppDeps, createApp } from '../../http/app.js';
 import type { Continuation } from '../../http/continuation.js';
 import { createPrometheusMetrics, type PrometheusMetrics } from '../../observability/metrics.js';
-import { type AssembleOptions, type Assembly, assemble, enabled } from '../assemble.js';
+import { type AssembleOptions, type Assembly, assemble } from '../assemble.js';
 import { InProcessContinuation } from './in-process.js';
 
 /** What tests and the demo inject instead of the environment's Kubernetes access, drivers and logger. */
@@ -43,7 +43,7 @@ export function buildNodeRuntime(
 ): NodeRuntime {
   const assembly = assemble(env, {
     ...injected,
-    instrument: (config, _env, log) =>
+    instrument: (config, log) =>
       createPrometheusMetrics({
         config,
         runtime: options.name ?? 'node',
@@ -61,9 +61,9 @@ export function buildNodeRuntime(
     ready,
     log,
     metrics: () => metrics.render(),
-    metricsPublic: enabled(assembly.env, 'ALERTFENCE_METRICS_PUBLIC'),
+    metricsPublic: config.metrics.public,
     continuation: options.continuation?.(fences, assembly) ?? fences,
-    // A fence that runs inside its request (manual `wait`) stops at its next step as well.
+    // A fence that runs inside its request (manual `wait`) stops at its next phase as well.
     stopping: () => fences.stopping,
     ...(options.deadlineOf ? { deadlineOf: (c: Context) => options.deadlineOf?.(c, assembly) ?? 0 } : {}),
     ...(options.cronTick ? { cronTick: options.cronTick } : {}),

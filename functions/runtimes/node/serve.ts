@@ -9,7 +9,7 @@ import type { Assembly } from '../assemble.js';
 import type { InProcessContinuation } from './in-process.js';
 
 /**
- * How long a signal waits for running fences to journal their step and for requests in flight to answer;
+ * How long a signal waits for running fences to journal their phase and for requests in flight to answer;
  * below the 30 s that Kubernetes (`terminationGracePeriodSeconds`) and OpenFaaS give before SIGKILL.
  */
 export const SHUTDOWN_GRACE_MS = 25_000;
@@ -18,7 +18,7 @@ export const SHUTDOWN_GRACE_MS = 25_000;
 export interface ServedApp {
   server: ServerType;
   /**
-   * Stops gracefully, within `graceMs`: running fences save their step and stop, then the requests in flight
+   * Stops gracefully, within `graceMs`: running fences save their phase and stop, then the requests in flight
    * finish (a manual `wait` fence answers with its journal) and the listener closes, then the notifications
    * still queued are sent (see {@link NOTIFY_FLUSH_MIN_MS}). Resolves true when every
    * fence stopped in time. Calling it again returns the same promise.
@@ -42,6 +42,18 @@ export interface ServeAppOptions {
  */
 export const NOTIFY_FLUSH_MIN_MS = 2_000;
 
+/**
+ * The line both Node runtimes log once they listen: the port, armed or not, the drivers, and what the runtime
+ * adds (`extra`).
+ */
+export function logListening(
+  { config, log }: Pick<Assembly, 'config' | 'log'>,
+  extra: Record<string, unknown> = {},
+): (info: AddressInfo) => void {
+  return (info) =>
+    log.info('listening', { port: info.port, dryRun: config.dryRun, drivers: config.drivers, ...extra });
+}
+
 /** Serves the app and gives it the shutdown order both Node runtimes share. */
 export function serveApp(options: ServeAppOptions): ServedApp {
   const { fences } = options;
@@ -56,7 +68,7 @@ export function serveApp(options: ServeAppOptions): ServedApp {
     // until its own drain ends, so requests that still reach us meanwhile are answered.
     const drained = await fences.drain(graceMs);
     // Then the requests in flight, within what is left of the grace period (idle keep-alive connections
-    // close at once). A continuation step cut off here is resumed once its Lease hold expires.
+    // close at once). A continuation's phase cut off here is resumed once its Lease hold expires.
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       setTimeout(resolve, Math.max(0, graceEnds - Date.now())).unref();

@@ -1,7 +1,7 @@
 import type { Env } from '../../config.js';
 import { isMain, runMain } from '../main.js';
 import { buildNodeRuntime, type Injected } from './node-runtime.js';
-import { exitOnSignals, serveApp, startTicking } from './serve.js';
+import { exitOnSignals, logListening, serveApp, startTicking } from './serve.js';
 
 /**
  * The local Node server (`npm start`): the same app as the functions, fences continued in process, the
@@ -13,17 +13,14 @@ export function startServer(env: Env = process.env, injected: Injected = {}) {
   const { config, log } = assembly;
   const served = serveApp({
     fetch: app.fetch,
-    hostname: env.HOST ?? '0.0.0.0',
+    hostname: config.host,
     port: config.port,
     fences,
     notifier: assembly.notifier,
-    onListening: (info) =>
-      log.info('listening', {
-        port: info.port,
-        dryRun: config.dryRun,
-        drivers: config.drivers,
-        ...(config.dryRun ? { hint: 'disarmed: every fence is a plan until ALERTFENCE_DRY_RUN=false' } : {}),
-      }),
+    onListening: logListening(
+      assembly,
+      config.dryRun ? { hint: 'disarmed: every fence is a plan until ALERTFENCE_DRY_RUN=false' } : {},
+    ),
   });
   const stopTicking = startTicking(assembly, fences);
   exitOnSignals(served, fences, log);

@@ -1,4 +1,4 @@
-import { ConfigError, type Env } from '../../config.js';
+import type { OpenFaasSettings } from '../../config.js';
 import type { Handoff } from '../../fence/handoff.js';
 import type { Continuation } from '../../http/continuation.js';
 import { type RetryPolicy, retryWithin, sleep } from '../../lib/wait.js';
@@ -31,7 +31,7 @@ const ENQUEUE_RETRY: RetryPolicy = {
 /**
  * Continues a fence through the OpenFaaS gateway's asynchronous path: `POST /async-function/<fn>/v1/fences/continue`
  * answers 202 once the request is queued (NATS), and the queue worker later replays it, headers included,
- * to the function's `POST /v1/fences/continue`, which runs the next steps with a fresh `exec_timeout`.
+ * to the function's `POST /v1/fences/continue`, which runs the next phases with a fresh `exec_timeout`.
  */
 export class OpenFaasContinuation implements Continuation {
   private readonly url: string;
@@ -98,21 +98,11 @@ class GatewayAnswerError extends Error {
  * `ALERTFENCE_OPENFAAS_FUNCTION` names the function (default `alertfence`; add `.namespace` when the function
  * is not in the gateway's default namespace).
  */
-export function openFaasContinuationFromEnv(
-  env: Env,
+export function openFaasContinuationFromConfig(
+  settings: OpenFaasSettings,
   token: string,
   log: Logger,
 ): OpenFaasContinuation | undefined {
-  const gateway = env.ALERTFENCE_OPENFAAS_GATEWAY;
-  if (!gateway) return undefined;
-  if (!URL.canParse(gateway) || !/^https?:$/.test(new URL(gateway).protocol)) {
-    throw new ConfigError(`ALERTFENCE_OPENFAAS_GATEWAY: "${gateway}" is not an http(s) URL`);
-  }
-  const functionName = env.ALERTFENCE_OPENFAAS_FUNCTION || 'alertfence';
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)?$/.test(functionName)) {
-    throw new ConfigError(
-      `ALERTFENCE_OPENFAAS_FUNCTION: "${functionName}" is not a function name (name or name.namespace)`,
-    );
-  }
-  return new OpenFaasContinuation({ gateway, functionName, token, log });
+  const { gateway, functionName } = settings;
+  return gateway ? new OpenFaasContinuation({ gateway, functionName, token, log }) : undefined;
 }

@@ -1,9 +1,9 @@
 import type { Env } from '../../config.js';
 import { isMain, runMain } from '../main.js';
 import { buildNodeRuntime, type Injected } from '../node/node-runtime.js';
-import { exitOnSignals, serveApp } from '../node/serve.js';
-import { openFaasContinuationFromEnv } from './gateway.js';
-import { upstreamAddress, watchdogDeadline, watchdogDuration } from './watchdog.js';
+import { exitOnSignals, logListening, serveApp } from '../node/serve.js';
+import { openFaasContinuationFromConfig } from './gateway.js';
+import { watchdogDeadline } from './watchdog.js';
 
 /**
  * The cron-connector's tick (`POST /`, no token) runs at most this often per function instance, whatever
@@ -18,26 +18,22 @@ const CRON_TICK_MIN_INTERVAL_MS = 30_000;
  */
 export function startOpenFaas(env: Env = process.env, injected: Injected = {}) {
   const { assembly, metrics, fences, app } = buildNodeRuntime(env, injected, {
-    continuation: (inProcess, { env: resolved, config, log }) =>
-      openFaasContinuationFromEnv(resolved, config.tokens[0] ?? '', log) ?? inProcess,
-    deadlineOf: (c, { config }) => watchdogDeadline(env, c, config.runBudgetMs),
+    continuation: (inProcess, { config, log }) =>
+      openFaasContinuationFromConfig(config.openfaas, config.tokens[0] ?? '', log) ?? inProcess,
+    deadlineOf: (c, { config }) => watchdogDeadline(config.openfaas.execTimeoutMs, c, config.runBudgetMs),
     cronTick: { minIntervalMs: CRON_TICK_MIN_INTERVAL_MS },
     name: 'openfaas',
   });
   const { config, log } = assembly;
   const served = serveApp({
     fetch: app.fetch,
-    ...upstreamAddress(env),
+    ...config.openfaas.upstream,
     fences,
     notifier: assembly.notifier,
-    onListening: (info) =>
-      log.info('listening', {
-        port: info.port,
-        dryRun: config.dryRun,
-        drivers: config.drivers,
-        continuation: env.ALERTFENCE_OPENFAAS_GATEWAY ? 'gateway' : 'in-process',
-        execTimeoutMs: watchdogDuration(env.exec_timeout),
-      }),
+    onListening: logListening(assembly, {
+      continuation: config.openfaas.gateway ? 'gateway' : 'in-process',
+      execTimeoutMs: config.openfaas.execTimeoutMs,
+    }),
   });
   exitOnSignals(served, fences, log);
   return { ...served, runtime: { assembly, metrics, fences, app } };

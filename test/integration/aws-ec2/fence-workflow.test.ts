@@ -61,7 +61,7 @@ describe('fence workflow with the EC2 driver on moto', () => {
     expect(accepted.results[0]?.outcome).toBe('accepted');
     const journal = await service.journal('worker-1');
     expect(journal?.status).toBe('succeeded');
-    expect(journal?.steps.map((step) => step.phase)).toEqual(PHASES);
+    expect(journal?.phases.map((step) => step.phase)).toEqual(PHASES);
     expect(journal?.instance).toMatchObject({ provider: 'aws', id: deadId });
     expect(kube.nodes.has('worker-1')).toBe(false);
     const after = await readInstance(suite.ec2, deadId);

@@ -45,7 +45,8 @@ describe('/readyz with the EC2 driver on moto', () => {
 
     // Assess
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ status: 'ready' });
+    // Ready, and not paused (#14: /readyz shows the pause to anyone; its reason and expiry only with a token).
+    expect(await response.json()).toEqual({ status: 'ready', paused: false });
   });
 
   it('should answer 503 naming the driver when its pre-flight finds nothing to check in the region', async () => {

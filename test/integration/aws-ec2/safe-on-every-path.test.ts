@@ -364,7 +364,7 @@ describe('safe on every path, on a real API server and moto', () => {
     expect(tickBody.results).toEqual([
       expect.objectContaining({ node: 'disarm-2', outcome: 'accepted', reason: 'Resume' }),
     ]);
-    expect(done.steps.map((step) => step.phase)).toEqual([...PHASES]);
+    expect(done.phases.map((step) => step.phase)).toEqual([...PHASES]);
     expect(await powerCalls('StopInstances')).toEqual([instance.InstanceId]);
     expect(await powerCalls('StartInstances')).toEqual([instance.InstanceId]);
     expect(await readNode(suite.core, 'disarm-2')).toBeUndefined();
@@ -400,7 +400,7 @@ describe('safe on every path, on a real API server and moto', () => {
     expect(lateBody.results).toEqual([
       expect.objectContaining({ node: 'orphan-1', outcome: 'accepted', reason: 'Resume' }),
     ]);
-    expect(done.steps.map((step) => step.phase)).toEqual([...PHASES]);
+    expect(done.phases.map((step) => step.phase)).toEqual([...PHASES]);
     expect(await powerCalls('StopInstances')).toEqual([instance.InstanceId]);
     expect(await stateOf(instance)).toBe('running');
     expect(await readNode(suite.core, 'orphan-1')).toBeUndefined();

@@ -5,13 +5,19 @@
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadKubeAccess } from '../../../functions/kube/access.js';
+import { kubeSection } from '../../../functions/config/kube.js';
+import { type Env, readSection } from '../../../functions/config.js';
+import { type EksTokenFactory, loadKubeAccess } from '../../../functions/kube/access.js';
 import { createKubeClient } from '../../../functions/kube/client.js';
 import { inClusterEndpoint } from '../../../functions/kube/kubeconfig.js';
 import { KubeForbiddenError } from '../../../functions/kube/port.js';
 import { assemble } from '../../../functions/runtimes/assemble.js';
 import { tempDir } from '../../peers/process.js';
 import { alertfenceIdentity, useControlPlane } from './cluster.js';
+
+/** The access an environment names, read by the kube section as the function reads it at start. */
+const accessFrom = (env: Env, eksToken?: EksTokenFactory) =>
+  loadKubeAccess(readSection(kubeSection, env), eksToken);
 
 describe('loadKubeAccess against a real API server', () => {
   const suite = useControlPlane();
@@ -36,7 +42,7 @@ describe('loadKubeAccess against a real API server', () => {
     ],
   ] as const)('should reach the API server as alertfence with a %s kubeconfig', async (mode, env) => {
     // Prepare
-    const access = loadKubeAccess(await env());
+    const access = accessFrom(await env());
 
     // Act
     const [nodes, outsideRole] = await Promise.all([
@@ -55,7 +61,7 @@ describe('loadKubeAccess against a real API server', () => {
     // Prepare: the supplier stands in for the STS-presigned EKS token; here it hands out the ServiceAccount's.
     const { server, caData, token } = eksParts();
     let supplied = 0;
-    const access = loadKubeAccess(
+    const access = accessFrom(
       {
         ALERTFENCE_EKS_CLUSTER: 'prod',
         ALERTFENCE_KUBE_SERVER: server,
@@ -83,7 +89,7 @@ describe('loadKubeAccess against a real API server', () => {
   it('should refuse with KubeForbiddenError (401) when the supplied token is not accepted', async () => {
     // Prepare
     const { server, caData } = eksParts();
-    const access = loadKubeAccess(
+    const access = accessFrom(
       {
         ALERTFENCE_EKS_CLUSTER: 'prod',
         ALERTFENCE_KUBE_SERVER: server,
@@ -103,7 +109,7 @@ describe('loadKubeAccess against a real API server', () => {
 
   it('should authenticate with the client certificate of a kubeconfig (x509)', async () => {
     // Prepare: the admin kubeconfig carries a client certificate and key, no token.
-    const access = loadKubeAccess({ KUBECONFIG: suite.cluster.adminKubeconfig });
+    const access = accessFrom({ KUBECONFIG: suite.cluster.adminKubeconfig });
 
     // Act
     const leases = await access.kube.listLeases('kube-system');
@@ -144,7 +150,7 @@ describe('loadKubeAccess against a real API server', () => {
       'current-context: x',
     ].join('\n');
     await writeFile(join(dir, 'kubeconfig'), kubeconfig);
-    const access = loadKubeAccess({ KUBECONFIG: join(dir, 'kubeconfig') });
+    const access = accessFrom({ KUBECONFIG: join(dir, 'kubeconfig') });
 
     // Act
     await access.kube.listNodes();
@@ -162,9 +168,7 @@ describe('loadKubeAccess against a real API server', () => {
     await mkdir(dir);
     await writeFile(join(dir, 'ca.crt'), alertfenceIdentity(suite.cluster).tls.ca ?? '');
     await writeFile(join(dir, 'token'), 'expired-token');
-    const kube = createKubeClient(
-      inClusterEndpoint({ KUBERNETES_SERVICE_HOST: hostname, KUBERNETES_SERVICE_PORT: port }, dir),
-    );
+    const kube = createKubeClient(inClusterEndpoint({ host: hostname, port }, dir));
 
     // Act: the kubelet rotates the token between the two calls.
     const first = await kube.listNodes().catch((error: unknown) => error);
@@ -190,6 +194,9 @@ describe('loadKubeAccess against a real API server', () => {
 
     // Assess
     expect(Array.isArray(nodes)).toBe(true);
-    expect(runtime.env.ALERTFENCE_KUBECONFIG_INLINE).toContain('current-context');
+    expect(runtime.config.kube).toMatchObject({
+      mode: 'inline',
+      kubeconfig: expect.stringContaining('current-context'),
+    });
   });
 });

@@ -76,7 +76,7 @@ describe('alertfence RBAC on a real API server', () => {
     expect(runs.at(-1)?.status).toBe('succeeded');
     const journal = await fence.service.journal('worker-1');
     expect(journal?.status).toBe('succeeded');
-    expect(journal?.steps.map((step) => step.phase)).toEqual([...PHASES]);
+    expect(journal?.phases.map((step) => step.phase)).toEqual([...PHASES]);
     expect(journal?.release.forcedAt).toBeDefined();
     expect(journal?.release.detachRequested).toEqual(['vol-worker-1']);
     expect(await readNode(suite.core, 'worker-1')).toBeUndefined();

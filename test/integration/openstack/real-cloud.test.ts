@@ -484,7 +484,7 @@ describe('OpenStack driver against real Keystone, Nova and Cinder', () => {
       expect(accepted.results[0]?.outcome).toBe('accepted');
       const journal = await service.journal('worker-dead');
       expect(journal?.status).toBe('succeeded');
-      expect(journal?.steps.map((step) => step.phase)).toEqual(PHASES);
+      expect(journal?.phases.map((step) => step.phase)).toEqual(PHASES);
       expect(kube.nodes.has('worker-dead')).toBe(false);
       expect(await cloud.admin.server(serverId)).toMatchObject({
         status: 'ACTIVE',

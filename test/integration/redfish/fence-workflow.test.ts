@@ -98,9 +98,9 @@ describe('fence of a Redfish-backed node through the webhook on a real control p
     // Assess: the fence ran every phase, verified Off before releasing, and the controllers released the pod.
     const journal = await service.journal('metal-1');
     expect(journal?.status).toBe('succeeded');
-    expect(journal?.steps.map((step) => step.phase)).toEqual([...PHASES]);
+    expect(journal?.phases.map((step) => step.phase)).toEqual([...PHASES]);
     expect(journal?.instance).toEqual({ provider: 'redfish', id: `rack1/${dead.id}` });
-    expect(journal?.steps.find((step) => step.phase === 'VerifyOff')?.detail).toBe(
+    expect(journal?.phases.find((step) => step.phase === 'VerifyOff')?.detail).toBe(
       `instance rack1/${dead.id} verified Off`,
     );
     expect(journal?.release.forcedAt).toBeUndefined();

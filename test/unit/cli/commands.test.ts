@@ -717,6 +717,7 @@ describe('alertfence errors and output', () => {
       '--timeout: "soon" is not a duration',
     ],
     [{ ALERTFENCE_URL: 'URL', ALERTFENCE_TOKEN: TOKEN }, ['fence', 'Worker_1'], 'is not a Node name'],
+    [{ ALERTFENCE_URL: 'URL', ALERTFENCE_TOKEN: TOKEN }, ['history', 'Worker_1'], 'is not a Node name'],
     [
       { ALERTFENCE_URL: 'URL', ALERTFENCE_TOKEN: TOKEN },
       ['history', 'worker-1', '--limit', '500'],

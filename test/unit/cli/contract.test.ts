@@ -112,6 +112,32 @@ describe('alertfence CLI on the real app', () => {
     expect(document?.fences.lastSucceeded).toEqual({ node: 'worker-1', id, finishedAt: expect.any(String) });
   });
 
+  it.each([
+    [['status']],
+    [['fence', 'worker-1']],
+    [['history', 'worker-1']],
+    [['pause', '--reason', 'upgrade']],
+    [['resume']],
+  ])('should exit 3 for %o when the real app refuses the token, and change nothing', async (argv) => {
+    // Prepare
+    const world = createWorld();
+    const fetch: typeof globalThis.fetch = async (input, init) => world.app.request(String(input), init);
+
+    // Act
+    const result = await runCli(URL, argv, {
+      clock: world.clock,
+      fetch,
+      env: { ALERTFENCE_URL: URL, ALERTFENCE_TOKEN: 'not-the-token-0123456789abcdef' },
+    });
+
+    // Assess
+    expect(result.code).toBe(3);
+    expect(result.stderr).toMatch(/answered 401 unauthorized/);
+    expect(result.stderr).toContain('check ALERTFENCE_TOKEN');
+    expect(world.kube.mutations()).toEqual([]);
+    expect(world.driver.calls).toEqual([]);
+  });
+
   it('should exit 4 for the history of a node alertfence never heard of', async () => {
     // Prepare
     const cli = cliOn(createWorld());

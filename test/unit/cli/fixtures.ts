@@ -15,16 +15,16 @@ const STARTED = Date.parse('2026-11-22T10:00:00Z');
 /** A journal of worker-1 that completed every phase up to `phase`, a second each. */
 export function journalAt(phase: Phase, overrides: Partial<FenceJournal> = {}): FenceJournal {
   const done = PHASES.slice(0, PHASES.indexOf(phase) + 1);
-  const steps = done.map((name, index) => ({
+  const phases = done.map((name, index) => ({
     phase: name,
     startedAt: new Date(STARTED + index * 1000).toISOString(),
     finishedAt: new Date(STARTED + index * 1000 + 900).toISOString(),
     attempt: 1,
     ...(name === 'PowerOff' ? { detail: 'simulated i-worker-1 stopping' } : {}),
   }));
-  const last = steps.at(-1)?.finishedAt ?? new Date(STARTED).toISOString();
+  const last = phases.at(-1)?.finishedAt ?? new Date(STARTED).toISOString();
   return {
-    version: 2,
+    version: 3,
     id: FENCE_ID,
     node: 'worker-1',
     nodeUid: 'uid-worker-1',
@@ -40,7 +40,7 @@ export function journalAt(phase: Phase, overrides: Partial<FenceJournal> = {}): 
     ...(phase === 'Done' ? { finishedAt: last } : {}),
     powerOn: 'on',
     release: { detachRequested: [] },
-    steps,
+    phases,
     ...overrides,
   } as FenceJournal;
 }

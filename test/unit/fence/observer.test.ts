@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { DriverError } from '../../../drivers/driver.js';
 import type { FenceEvent } from '../../../functions/fence/observer.js';
-import { alertPayload, createWorld, type World } from '../../support/world.js';
+import type { Node } from '../../../functions/kube/objects.js';
+import { alertPayload, createWorld, kubeletLease, makeNode, type World } from '../../support/world.js';
 
 const kinds = (events: FenceEvent[]) =>
   events.map((event) => (event.kind === 'phase-completed' ? `phase:${event.phase}` : event.kind));
@@ -93,6 +94,95 @@ describe('the fence observer', () => {
     expect(world.events[3]).toMatchObject({ kind: 'finished', status: 'failed' });
     expect(world.events[4]).toMatchObject({ node: 'worker-1', reason: 'NeedsOperator' });
     expect((await world.service.journal('worker-1'))?.waiting).toMatchObject({ reason: 'NeedsOperator' });
+  });
+
+  it('should tell why a fence failed for good: the phase, the reason and the message', async () => {
+    // Prepare
+    const world = createWorld({ driverOptions: cloudRefusesAfterStart() });
+
+    // Act
+    await fenceWorker1(world);
+
+    // Assess
+    const finished = world.events.find((event) => event.kind === 'finished');
+    expect(finished).toMatchObject({
+      status: 'failed',
+      why: {
+        phase: 'PowerOff',
+        reason: 'NeedsOperator',
+        message: expect.stringContaining('UnauthorizedOperation: ec2:DescribeInstances'),
+      },
+    });
+  });
+
+  it('should tell why a fence was aborted before power-off when the node came back', async () => {
+    // Prepare: the alert is accepted, then the kubelet is back before the power-off.
+    const world = createWorld();
+    await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
+    world.kube.putNode(makeNode({ name: 'worker-1', ready: true }, world.clock.now()));
+    world.kube.putLease('kube-node-lease', kubeletLease('worker-1', world.clock.now()));
+
+    // Act
+    await world.drain();
+
+    // Assess
+    const finished = world.events.find((event) => event.kind === 'finished');
+    expect(finished).toMatchObject({
+      status: 'aborted',
+      why: { phase: 'Mark', reason: 'NodeReady', message: expect.stringContaining('Ready') },
+    });
+  });
+
+  it('should tell why a fence was aborted at its power-off when the kubelet came back while it ran', async () => {
+    // Prepare: the kubelet renews its Lease right after the fence marked the node, before the power-off looks.
+    const world = createWorld();
+    let marked = false;
+    world.kube.beforeCall = (call) => {
+      if (call.method === 'addTaint' && call.target.includes('alertfence.io/fencing')) marked = true;
+      else if (marked && call.method === 'getLease' && call.target.includes('worker-1')) {
+        marked = false;
+        world.kube.putLease('kube-node-lease', kubeletLease('worker-1', world.clock.now()));
+      }
+    };
+
+    // Act
+    await fenceWorker1(world);
+
+    // Assess
+    const finished = world.events.find((event) => event.kind === 'finished');
+    expect(finished).toMatchObject({
+      status: 'aborted',
+      why: { phase: 'PowerOff', reason: 'KubeletLeaseFresh', message: expect.any(String) },
+    });
+    expect(world.driver.calls.filter((call) => call.method === 'powerOff')).toEqual([]);
+  });
+
+  it('should tell why a fence was aborted on resume when the autoscaler took the node meanwhile', async () => {
+    // Prepare: a fence starts, its continuation is lost, the cluster autoscaler starts removing the node.
+    const world = createWorld();
+    await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
+    world.continuation.handoffs.length = 0;
+    const node = structuredClone(world.kube.nodes.get('worker-1')) as Node;
+    node.spec = {
+      ...node.spec,
+      taints: [...(node.spec?.taints ?? []), { key: 'ToBeDeletedByClusterAutoscaler', effect: 'NoSchedule' }],
+    };
+    world.kube.putNode(node);
+    world.clock.advance(world.config.lockDurationMs + 1_000);
+
+    // Act
+    await fenceWorker1(world);
+
+    // Assess
+    const finished = world.events.find((event) => event.kind === 'finished');
+    expect(finished).toMatchObject({
+      status: 'aborted',
+      why: {
+        phase: 'Mark',
+        reason: 'PlannedRemoval',
+        message: expect.stringContaining('ToBeDeletedByClusterAutoscaler'),
+      },
+    });
   });
 
   it('should announce a stale fence once, however many ticks find it', async () => {

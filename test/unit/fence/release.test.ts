@@ -20,7 +20,7 @@ describe('the Release phase', () => {
     expect(journal?.release.forcedAt).toBeDefined();
     expect(world.kube.calls.filter((call) => call.method === 'forceDeletePod')).toHaveLength(1);
     expect(world.kube.calls.filter((call) => call.method === 'deleteVolumeAttachment')).toHaveLength(1);
-    expect(stepSeconds(journal?.steps.find((step) => step.phase === 'Release'))).toBeGreaterThanOrEqual(120);
+    expect(stepSeconds(journal?.phases.find((step) => step.phase === 'Release'))).toBeGreaterThanOrEqual(120);
   });
 
   it('should force-delete pods Kubernetes already marked terminating without waiting for the timeout', async () => {
@@ -46,6 +46,6 @@ describe('the Release phase', () => {
     expect(world.kube.calls.filter((call) => call.method === 'forceDeletePod').map((c) => c.target)).toEqual([
       'default/db-0',
     ]);
-    expect(stepSeconds(journal?.steps.find((step) => step.phase === 'Release'))).toBeLessThan(10);
+    expect(stepSeconds(journal?.phases.find((step) => step.phase === 'Release'))).toBeLessThan(10);
   });
 });

@@ -33,7 +33,7 @@ describe('resume after a crash', () => {
       expect(repeat.results[0]).toMatchObject({ outcome: 'accepted', reason: 'Resume' });
       const journal = await world.service.journal('worker-1');
       expect(journal?.status).toBe('succeeded');
-      expect(journal?.steps.map((step) => step.phase)).toEqual(PHASES);
+      expect(journal?.phases.map((step) => step.phase)).toEqual(PHASES);
       expect(journal?.attempt).toBeGreaterThanOrEqual(2);
       expect(world.driver.calls.filter((call) => call.method === 'powerOff')).toHaveLength(1);
     },

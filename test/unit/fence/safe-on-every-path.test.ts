@@ -348,14 +348,14 @@ describe('Safe on every path: the continuation endpoint is a bypass', () => {
     const shown = await world.app.request('/v1/nodes/worker-1/fence', {
       headers: { authorization: `Bearer ${TOKEN}` },
     });
-    const journal = (await shown.json()) as { id: string; steps: Array<{ phase: string; detail?: string }> };
+    const journal = (await shown.json()) as { id: string; phases: Array<{ phase: string; detail?: string }> };
     const text = JSON.stringify(journal);
 
     // Act: a continuation made of what GET shows (and of nothing at all).
     const forged = await world.post('/v1/fences/continue', {
       node: 'worker-1',
       fenceId: journal.id,
-      holder: journal.steps.find((step) => step.phase === 'Lock')?.detail ?? 'anyone',
+      holder: journal.phases.find((step) => step.phase === 'Lock')?.detail ?? 'anyone',
     });
 
     // Assess: refused, and GET shows no secret of the hand-over.
@@ -405,8 +405,8 @@ describe('Safe on every path: the journal is obeyed as written', () => {
     editJournal(world.kube, 'worker-1', (journal) => {
       journal.phase = 'VerifyOff';
       journal.verifiedOffAt = at;
-      journal.steps = [
-        ...(journal.steps as unknown[]),
+      journal.phases = [
+        ...(journal.phases as unknown[]),
         ...['Mark', 'PowerOff', 'VerifyOff'].map((phase) => ({
           phase,
           startedAt: at,

@@ -653,7 +653,7 @@ const kinds = [
         const at = new Date(world.clock.now()).toISOString();
         journal.phase = 'VerifyOff';
         journal.verifiedOffAt = at;
-        journal.steps = PHASES.slice(0, PHASES.indexOf('VerifyOff' as Phase) + 1).map((phase) => ({
+        journal.phases = PHASES.slice(0, PHASES.indexOf('VerifyOff' as Phase) + 1).map((phase) => ({
           phase,
           startedAt: at,
           finishedAt: at,

@@ -580,3 +580,144 @@ describe('bad input: unreachable API server', () => {
     expectUntouched(world);
   });
 });
+
+describe('bad input: operator routes (pause, fence list, history)', () => {
+  const authorized = { authorization: `Bearer ${TOKEN}` };
+  const get = (world: World, path: string) => world.app.request(path, { headers: authorized });
+
+  it.each([
+    ['GET', '/v1/pause'],
+    ['POST', '/v1/pause'],
+    ['DELETE', '/v1/pause'],
+    ['GET', '/v1/fences'],
+    ['GET', '/v1/nodes/worker-1/fences'],
+    ['GET', '/v1/nodes/no-such-node/fences'],
+  ])('should answer %s %s without a token with 401, before looking at anything', async (method, path) => {
+    // Prepare
+    const world = createWorld();
+
+    // Act
+    const response = await world.app.request(path, {
+      method,
+      headers: json,
+      ...(method === 'POST' ? { body: '{"reason":"upgrade"}' } : {}),
+    });
+
+    // Assess
+    await expectError(response, 401, 'unauthorized');
+    expectUntouched(world);
+  });
+
+  it.each([
+    ['no reason', { for: '1h' }, 'reason'],
+    ['a reason of the wrong type', { reason: 42 }, 'reason'],
+    ['an unknown field', { reason: 'upgrade', forever: true }, 'forever'],
+    ['both for and until', { reason: 'upgrade', for: '1h', until: '2026-11-22T12:00:00Z' }, 'not both'],
+    ['a duration that is none', { reason: 'upgrade', for: 'soon' }, 'for:'],
+  ])('should answer a pause with %s with 400 and details naming the problem', async (_name, body, named) => {
+    // Prepare
+    const world = createWorld();
+
+    // Act
+    const response = await world.post('/v1/pause', body);
+
+    // Assess
+    const error = await expectError(response, 400, 'invalid_input');
+    expect(error.error.details).toEqual(expect.arrayContaining([expect.stringContaining(named)]));
+    expectNothingDestructive(world);
+  });
+
+  it.each([
+    ['an empty body', '', /empty body/],
+    ['a body that is not JSON', '{"reason":', /not valid JSON/],
+  ])('should answer a pause with %s with 400', async (_name, body, message) => {
+    // Prepare
+    const world = createWorld();
+
+    // Act
+    const response = await world.post('/v1/pause', body);
+
+    // Assess
+    const error = await expectError(response, 400, 'invalid_input');
+    expect(error.error.message).toMatch(message);
+    expectNothingDestructive(world);
+  });
+
+  it('should answer a pause sent as text/plain with 415', async () => {
+    // Prepare
+    const world = createWorld();
+
+    // Act
+    const response = await world.post('/v1/pause', { reason: 'upgrade' }, { 'content-type': 'text/plain' });
+
+    // Assess
+    await expectError(response, 415, 'unsupported_media_type');
+    expectNothingDestructive(world);
+  });
+
+  it('should answer a pause body over ALERTFENCE_MAX_BODY_BYTES with 413', async () => {
+    // Prepare
+    const world = createWorld({ env: { ALERTFENCE_MAX_BODY_BYTES: '64' } });
+
+    // Act
+    const response = await world.post('/v1/pause', { reason: 'x'.repeat(100) });
+
+    // Assess
+    await expectError(response, 413, 'payload_too_large');
+    expectNothingDestructive(world);
+  });
+
+  it.each([
+    ['an unknown status', '/v1/fences?status=everything', 'status'],
+    ['an unknown parameter', '/v1/fences?sort=asc', 'sort'],
+    ['a limit of zero', '/v1/nodes/worker-1/fences?limit=0', 'limit'],
+    ['a limit that is no number', '/v1/nodes/worker-1/fences?limit=many', 'limit'],
+    ['a limit over 50', '/v1/nodes/worker-1/fences?limit=51', 'limit'],
+    ['an unknown parameter of the history', '/v1/nodes/worker-1/fences?since=yesterday', 'since'],
+  ])('should answer a listing with %s with 400 and details naming it', async (_name, path, named) => {
+    // Prepare
+    const world = createWorld();
+
+    // Act
+    const response = await get(world, path);
+
+    // Assess
+    const error = await expectError(response, 400, 'invalid_input');
+    expect(error.error.details).toEqual(expect.arrayContaining([expect.stringContaining(named)]));
+    expectNothingDestructive(world);
+  });
+
+  it.each([
+    ['uppercase', 'Worker-1'],
+    ['an underscore', 'a_b'],
+    ['a percent-encoded slash', 'worker%2F1'],
+    ['254 characters', 'a'.repeat(254)],
+  ])(
+    'should answer the history of a node name with %s with 400, without asking the API server',
+    async (_name, node) => {
+      // Prepare
+      const world = createWorld();
+
+      // Act
+      const response = await get(world, `/v1/nodes/${node}/fences`);
+
+      // Assess
+      const error = await expectError(response, 400, 'invalid_input');
+      expect(error.error.message).toMatch(/node name/);
+      expectUntouched(world);
+    },
+  );
+
+  it('should answer the history of an unknown node, never fenced, with 404 naming it', async () => {
+    // Prepare
+    const world = createWorld();
+
+    // Act
+    const response = await get(world, '/v1/nodes/no-such-node/fences');
+
+    // Assess
+    const error = await expectError(response, 404, 'not_found');
+    expect(error.error.message).toContain('no-such-node');
+    expectNothingDestructive(world);
+  });
+});

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeResult } from '../../../functions/fence/api.js';
 import type { FenceJournal } from '../../../functions/fence/journal.js';
-import type { PlannedStep } from '../../../functions/fence/plan.js';
+import type { PlannedAction } from '../../../functions/fence/plan.js';
 import { PHASES } from '../../../functions/fence/vocabulary.js';
 import { alertPayload, createWorld, makeNode, SECOND_TOKEN, TOKEN, type World } from '../../support/world.js';
 
@@ -245,7 +245,7 @@ describe('POST /v1/nodes/{node}/fence', () => {
     const journal = body.journal as FenceJournal;
     expect(journal.status).toBe('succeeded');
     expect(journal.node).toBe('worker-1');
-    expect(journal.steps.map((step) => step.phase)).toEqual(PHASES);
+    expect(journal.phases.map((step) => step.phase)).toEqual(PHASES);
     expect(journal.verifiedOffAt).toEqual(expect.any(String));
     expect(powerOffs(world)).toHaveLength(1);
     expect(world.kube.nodes.has('worker-1')).toBe(false);
@@ -263,7 +263,7 @@ describe('POST /v1/nodes/{node}/fence', () => {
     // Assess
     expect(response.status).toBe(200);
     expect(body).toMatchObject({ dryRun: true, node: 'worker-1', outcome: 'planned', reason: 'DryRun' });
-    const plan = body.plan as PlannedStep[];
+    const plan = body.plan as PlannedAction[];
     const targets = plan.flatMap((step) => step.targets ?? []);
     expect(targets).toContain('pod/default/db-0');
     expect(targets).toContain('volumeattachment/csi-pv-worker-1');
@@ -380,7 +380,7 @@ describe('GET /v1/nodes/{node}/fence', () => {
     // Assess
     expect(response.status).toBe(200);
     expect(journal.status).toBe('succeeded');
-    expect(journal.steps.map((step) => step.phase)).toEqual(PHASES);
+    expect(journal.phases.map((step) => step.phase)).toEqual(PHASES);
   });
 
   it('should answer 404 with the error body when the node was never fenced', async () => {

@@ -164,11 +164,8 @@ describe('inClusterEndpoint', () => {
     writeFileSync(join(dir, 'ca.crt'), 'CLUSTER CA');
 
     // Act
-    const v4 = inClusterEndpoint(
-      { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' },
-      dir,
-    );
-    const v6 = inClusterEndpoint({ KUBERNETES_SERVICE_HOST: 'fd00::1' }, dir);
+    const v4 = inClusterEndpoint({ host: '10.96.0.1', port: '443' }, dir);
+    const v6 = inClusterEndpoint({ host: 'fd00::1' }, dir);
 
     // Assess
     expect(v4).toEqual({
@@ -182,7 +179,7 @@ describe('inClusterEndpoint', () => {
 
   it('should say what is missing outside a pod', () => {
     expect(() => inClusterEndpoint({})).toThrow(/KUBERNETES_SERVICE_HOST/);
-    expect(() => inClusterEndpoint({ KUBERNETES_SERVICE_HOST: 'h' }, '/nonexistent')).toThrow(/ca\.crt/);
+    expect(() => inClusterEndpoint({ host: 'h' }, '/nonexistent')).toThrow(/ca\.crt/);
   });
 });
 

@@ -14,7 +14,7 @@ import { slackMessage } from '../../../functions/observability/notification-bodi
 import { createNotifier, NO_NOTIFIER, QUEUE_LIMIT } from '../../../functions/observability/notifications.js';
 import { slackProblems } from '../../support/notifications.js';
 import { type ScriptedAnswer, scriptedFetch } from '../../support/scripted-fetch.js';
-import { alertPayload, createWorld, TOKEN, type World } from '../../support/world.js';
+import { alertPayload, createWorld, kubeletLease, makeNode, TOKEN, type World } from '../../support/world.js';
 
 const RECEIVER = 'https://hooks.example.com/services/T000/B000/XXXXSECRETPATH';
 const SECRET = 'notify-secret-0123456789abcdef';
@@ -265,6 +265,48 @@ describe('the notifier', () => {
       error: { phase: 'PowerOff', message: expect.stringContaining('UnauthorizedOperation') },
       message: expect.stringMatching(/failed at PowerOff .*it waits for an operator$/),
     });
+  });
+
+  it('should say why a fence was aborted, in the JSON and the Slack body', async () => {
+    // Prepare: the alert is accepted, then the kubelet is back before the power-off.
+    const { notifier, bodies } = notifierFor({});
+    const world = createWorld({ observer: notifier });
+    await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
+    world.kube.putNode(makeNode({ name: 'worker-1', ready: true }, world.clock.now()));
+    world.kube.putLease('kube-node-lease', kubeletLease('worker-1', world.clock.now()));
+
+    // Act
+    await world.drain();
+    await notifier.flush(Date.now() + 1_000);
+    const aborted = bodies()[1] as unknown as Notification;
+    const slack = JSON.stringify(slackMessage(aborted));
+
+    // Assess
+    expect(bodies().map((body) => body.event)).toEqual(['fence.started', 'fence.aborted']);
+    expect(aborted).toMatchObject({
+      outcome: 'aborted',
+      reason: 'FenceAborted',
+      abort: { phase: 'Mark', reason: 'NodeReady', message: expect.stringContaining('Ready') },
+      message: expect.stringMatching(
+        /^the fence of worker-1 was aborted at Mark, before any power-off: NodeReady: /,
+      ),
+    });
+    expect(slack).toContain('*Why*\\nNodeReady: ');
+    expect(slackProblems(slackMessage(aborted))).toEqual([]);
+  });
+
+  it('should say why a fence failed in the Slack body', async () => {
+    // Prepare
+    const { notifier, bodies } = notifierFor({});
+    const world = createWorld({ observer: notifier, driverOptions: cloudRefusesAfterStart() });
+    await fenceWorker1(world);
+    await notifier.flush(Date.now() + 1_000);
+
+    // Act
+    const slack = JSON.stringify(slackMessage(bodies()[1] as unknown as Notification));
+
+    // Assess
+    expect(slack).toContain('*Why*\\nPowerOff: DriverError: UnauthorizedOperation: ec2:DescribeInstances');
   });
 
   it('should send the wait for an operator when fence.failed is not among the events', async () => {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadOpenStackConfig, OpenStackConfigError } from '../../../drivers/openstack/config.js';
+import { openStackSection } from '../../../functions/config/openstack.js';
+import { ConfigError, readSection } from '../../../functions/config.js';
 
 const HOME = '/home/fn';
 const CWD = '/srv/app';
@@ -10,7 +12,9 @@ function files(entries: Record<string, string>) {
 }
 
 function load(env: Record<string, string>, fs: Record<string, string> = {}) {
-  return loadOpenStackConfig({ env, readFile: files(fs), homeDir: HOME, cwd: CWD });
+  // The variables as the function reads them at start (the openstack section), then the files they name.
+  const settings = readSection(openStackSection, env);
+  return loadOpenStackConfig({ settings, readFile: files(fs), homeDir: HOME, cwd: CWD });
 }
 
 function failure(run: () => unknown): Error {
@@ -299,7 +303,6 @@ describe('loadOpenStackConfig from OS_* variables', () => {
 
   it.each([
     [{}, /set OS_CLOUD \(with a clouds.yaml\) or OS_AUTH_URL/],
-    [{ ...OPENRC, OS_PASSWORD_FILE: '/run/secrets/pw' }, /both OS_PASSWORD and OS_PASSWORD_FILE are set/],
     [{ ...OPENRC, OS_PASSWORD: '', OS_PASSWORD_FILE: '/run/secrets/missing' }, /which does not exist/],
     [{ ...OPENRC, OS_PASSWORD: '' }, /password is missing/],
     [{ ...OPENRC, OS_USER_DOMAIN_NAME: '' }, /user_domain_name or user_domain_id is missing/],
@@ -313,6 +316,21 @@ describe('loadOpenStackConfig from OS_* variables', () => {
 
     // Assess
     expect(error).toBeInstanceOf(OpenStackConfigError);
+    expect(error.message).toMatch(message);
+  });
+
+  it.each([
+    [
+      { ...OPENRC, OS_PASSWORD_FILE: '/run/secrets/pw' },
+      /OS_PASSWORD: both OS_PASSWORD and OS_PASSWORD_FILE are set/,
+    ],
+    [{ ...OPENRC, OS_INSECURE: 'maybe' }, /OS_INSECURE must be true or false/],
+  ])('should refuse %j in the openstack section, naming the variable', (env, message) => {
+    // Act
+    const error = failure(() => load(env));
+
+    // Assess
+    expect(error).toBeInstanceOf(ConfigError);
     expect(error.message).toMatch(message);
   });
 });

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadRedfishConfig, RedfishConfigError } from '../../../drivers/redfish/index.js';
-import { loadConfig } from '../../../functions/config.js';
-import { driversFromEnv } from '../../../functions/runtimes/assemble.js';
+import { redfishSection } from '../../../functions/config/redfish.js';
+import { ConfigError, loadConfig, readSection } from '../../../functions/config.js';
+import { driversFromConfig } from '../../../functions/runtimes/assemble.js';
 
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 
@@ -41,11 +42,12 @@ function files(overrides: Record<string, string | undefined> = {}): Record<strin
 
 function load(env: Record<string, string>, fileMap = files()) {
   return loadRedfishConfig({
-    env: {
+    // The variables as the function reads them at start (the redfish section), then the files they name.
+    settings: readSection(redfishSection, {
       ALERTFENCE_REDFISH_MAPPING: '/etc/redfish/mapping.yaml',
       ALERTFENCE_REDFISH_CREDENTIALS: '/secrets/shared',
       ...env,
-    },
+    }),
     readFile: (path) => {
       const text = fileMap[path];
       if (text === undefined) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
@@ -205,30 +207,42 @@ describe('loadRedfishConfig', () => {
       files(),
       /contradict each other/,
     ],
-    [
-      'an unknown auth mode',
-      { ALERTFENCE_REDFISH_AUTH: 'digest' },
-      files(),
-      /ALERTFENCE_REDFISH_AUTH: "digest" is not basic or session/,
-    ],
-    [
-      'a request timeout under a second',
-      { ALERTFENCE_REDFISH_REQUEST_TIMEOUT: '500ms' },
-      files(),
-      /under 1s/,
-    ],
-    [
-      'a node key prefix that is no label prefix',
-      { ALERTFENCE_REDFISH_NODE_KEYS: 'Not A Prefix' },
-      files(),
-      /is not a label key prefix/,
-    ],
   ])('should refuse %s with a message that says what to fix', (_what, env, fileMap, message) => {
     // Act
     const loading = () => load(env as Record<string, string>, fileMap);
 
     // Assess
     expect(loading).toThrow(RedfishConfigError);
+    expect(loading).toThrow(message);
+  });
+
+  it.each([
+    [
+      'an unknown auth mode',
+      { ALERTFENCE_REDFISH_AUTH: 'digest' },
+      /ALERTFENCE_REDFISH_AUTH: must be basic or session/,
+    ],
+    [
+      'a request timeout under a second',
+      { ALERTFENCE_REDFISH_REQUEST_TIMEOUT: '500ms' },
+      /ALERTFENCE_REDFISH_REQUEST_TIMEOUT: must be at least 1s/,
+    ],
+    [
+      'a node key prefix that is no label prefix',
+      { ALERTFENCE_REDFISH_NODE_KEYS: 'Not A Prefix' },
+      /ALERTFENCE_REDFISH_NODE_KEYS: must be a label key prefix/,
+    ],
+    [
+      'an insecure switch that is no boolean',
+      { ALERTFENCE_REDFISH_INSECURE: 'maybe' },
+      /ALERTFENCE_REDFISH_INSECURE must be true or false/,
+    ],
+  ])('should refuse %s in the redfish section, naming the variable', (_what, env, message) => {
+    // Act
+    const loading = () => load(env);
+
+    // Assess
+    expect(loading).toThrow(ConfigError);
     expect(loading).toThrow(message);
   });
 
@@ -272,10 +286,10 @@ describe('infra/redfish/mapping.example.yaml', () => {
 
     // Act
     const config = loadRedfishConfig({
-      env: {
+      settings: readSection(redfishSection, {
         ALERTFENCE_REDFISH_MAPPING: '/etc/redfish/mapping.yaml',
         ALERTFENCE_REDFISH_CREDENTIALS: '/secrets/shared',
-      },
+      }),
       readFile: (path) => {
         const text =
           fileMap[path] ??
@@ -291,15 +305,32 @@ describe('infra/redfish/mapping.example.yaml', () => {
   });
 });
 
-describe('driversFromEnv with ALERTFENCE_DRIVERS=redfish', () => {
-  it('should stop the start with the Redfish problem named', () => {
+describe('the configuration with ALERTFENCE_DRIVERS=redfish', () => {
+  it('should stop the start with the missing mapping named', () => {
     // Prepare
     const env = { ALERTFENCE_TOKENS: 'test-token-0123456789abcdef', ALERTFENCE_DRIVERS: 'redfish' };
 
     // Act
-    const building = () => driversFromEnv(loadConfig(env), env);
+    const building = () => driversFromConfig(loadConfig(env));
 
     // Assess
-    expect(building).toThrow('Redfish driver: ALERTFENCE_REDFISH_MAPPING is not set');
+    expect(building).toThrow(ConfigError);
+    expect(building).toThrow('ALERTFENCE_REDFISH_MAPPING: required with ALERTFENCE_DRIVERS=redfish');
+  });
+
+  it('should name a missing mapping file as a Redfish driver problem', () => {
+    // Prepare
+    const env = {
+      ALERTFENCE_TOKENS: 'test-token-0123456789abcdef',
+      ALERTFENCE_DRIVERS: 'redfish',
+      ALERTFENCE_REDFISH_MAPPING: '/nonexistent/alertfence/mapping.yaml',
+    };
+
+    // Act
+    const building = () => driversFromConfig(loadConfig(env));
+
+    // Assess
+    expect(building).toThrow(ConfigError);
+    expect(building).toThrow('Redfish driver: ALERTFENCE_REDFISH_MAPPING: cannot read');
   });
 });

@@ -83,7 +83,7 @@ export async function assessFencedOnApiServer(
     release: { outOfServiceTaintAt: expect.any(String), detachRequested: [] },
   });
   expect(journal?.release.forcedAt).toBeUndefined();
-  expect(journal?.steps.map((step) => step.phase)).toEqual([...PHASES]);
+  expect(journal?.phases.map((step) => step.phase)).toEqual([...PHASES]);
 
   const oos = outOfServiceTaint();
   expect(await taints.deleted()).toContainEqual(expect.objectContaining(oos));
