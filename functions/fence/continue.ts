@@ -19,7 +19,7 @@ import { nonceMatches } from './journal-store.js';
 import { pauseRefusal, readPause } from './pause.js';
 import { abandon, instanceProblem, takeOver, waitsForOperator } from './resume.js';
 import { takeSlot } from './slots.js';
-import { readCluster, readNodeSnapshot } from './snapshot.js';
+import { readCounts, readNodeSnapshot } from './snapshot.js';
 import { type ContinuationRefusal, REASONS, type Reason } from './vocabulary.js';
 
 /** Backoff of in-invocation retries after a transient failure; then the next alert repeat or tick resumes. */
@@ -73,7 +73,7 @@ async function continueOnce(
   if (waiting) return refused('refused', waiting.reason as Reason, waiting.message);
   const paused = pauseRefusal(await readPause(context, { deadline }), journal);
   if (paused) return refused('refused', paused.reason, paused.message);
-  const cluster = await readCluster(context, { deadline });
+  const cluster = await readCounts(context, snapshot.node ? [snapshot.node] : [], { deadline });
   const refusal = resumeRefusal(journal, snapshot, cluster, config, context.now(), journal.force);
   if (refusal) {
     if (refusal.abort) await abandon(context, read, refusal, options.requestId);

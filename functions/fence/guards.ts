@@ -103,13 +103,11 @@ export function decide(
 }
 
 /**
- * The part of Confirm the request's snapshot of the cluster answers alone (no read of the node's own Leases):
- * the Node exists, is not cooling down, is in scope, and its zone, region and cluster are not in a storm.
- * Asked first, so a grouped alert of a whole zone is refused without a read per node.
+ * The part of Confirm the node's own Node and journal answer: it exists, is not cooling down, is in scope.
+ * Asked before anything is counted.
  */
-export function clusterRefusal(
+export function nodeRefusal(
   snapshot: Pick<NodeSnapshot, 'node' | 'journal'>,
-  cluster: ClusterSnapshot,
   config: GuardConfig,
   now: number,
 ): Decision | undefined {
@@ -125,9 +123,21 @@ export function clusterRefusal(
       );
     }
   }
-  const outOfScope = scopeRefusal(node, config);
-  if (outOfScope) return outOfScope;
-  return stormRefusal(cluster, config, node);
+  return scopeRefusal(node, config);
+}
+
+/**
+ * The part of Confirm the request's look at the cluster answers alone (no read of the node's own Leases):
+ * `nodeRefusal`, then whether its zone, region and cluster are in a storm. Asked first, so a grouped alert of a
+ * whole zone is refused without a read per node.
+ */
+export function clusterRefusal(
+  snapshot: Pick<NodeSnapshot, 'node' | 'journal'>,
+  cluster: ClusterSnapshot,
+  config: GuardConfig,
+  now: number,
+): Decision | undefined {
+  return nodeRefusal(snapshot, config, now) ?? stormRefusal(cluster, config, snapshot.node);
 }
 
 /**

@@ -1,14 +1,17 @@
 /**
  * A request names nodes (an Alertmanager webhook, a manual fence, the tick): for each, a journal alertfence
  * will not obey is refused, a fence that stopped part-way is resumed, and otherwise Confirm decides whether a
- * new fence starts. One look at the cluster serves the whole request.
+ * new fence starts. One look at the cluster serves the whole request; the cluster is counted only for a node
+ * that could be fenced.
  */
+import { readiness } from '../kube/node-facts.js';
 
 import { journalRejected, summary } from './answers.js';
 import type { FenceTarget, NodeResult, RequestOptions } from './api.js';
 import type { FenceContext } from './context.js';
+import { refuse } from './decision.js';
 import { describeError, isRetryable } from './errors.js';
-import { capRefusal, clusterRefusal, decide } from './guards.js';
+import { capRefusal, decide, nodeRefusal } from './guards.js';
 import type { Handoff } from './handoff.js';
 import { isActive } from './journal.js';
 import { tell } from './observer.js';
@@ -16,6 +19,7 @@ import { pauseRefusal } from './pause.js';
 import { resumeFence } from './resume.js';
 import { completeSnapshot, type RequestSnapshot, readRequestSnapshot } from './snapshot.js';
 import { startFence } from './start.js';
+import { stormRefusal } from './storm-guard.js';
 import { REASONS } from './vocabulary.js';
 
 /** One node of a request: a journal refused, a fence resumed, or a new fence decided on. */
@@ -36,25 +40,28 @@ async function decideNode(
     const paused = pauseRefusal(cluster.pause, read.journal);
     if (paused) return { node: target.node, ...paused, fence: summary(read.journal) };
     const snapshot = await completeSnapshot(context, target.node, node, read, callOptions);
-    return resumeFence(context, target.trigger, snapshot, read, cluster.cluster, options, handoffs);
+    const counts = await cluster.counts();
+    return resumeFence(context, target.trigger, snapshot, read, counts, options, handoffs);
   }
   const fence = read.kind === 'trusted' ? { fence: summary(read.journal) } : {};
   const paused = node ? pauseRefusal(cluster.pause) : undefined;
   if (paused) return { node: target.node, ...paused, ...fence };
-  const early = clusterRefusal({ node, journal: read }, cluster.cluster, context.config, context.now());
+  const early = nodeRefusal({ node, journal: read }, context.config, context.now());
   if (early) return { node: target.node, ...early, ...fence };
+  // A Ready node is never fenced without force (safety invariant 2), whatever the counts would say: its own
+  // consistent read answers, and the cluster is not counted for it.
+  if (!target.trigger.force && node && readiness(node).status === 'True') {
+    return { node: target.node, ...refuse(REASONS.nodeReady, 'node is Ready'), ...fence };
+  }
+  const counts = await cluster.counts();
+  const storm = stormRefusal(counts, context.config, node);
+  if (storm) return { node: target.node, ...storm, ...fence };
   const previous = read.kind === 'trusted' ? read.journal : undefined;
   const capped =
     target.trigger.kind === 'manual' ? undefined : capRefusal(previous, context.config, context.now());
   if (capped) return { node: target.node, ...capped, ...fence };
   const snapshot = await completeSnapshot(context, target.node, node, read, callOptions);
-  const decision = decide(
-    { force: target.trigger.force },
-    snapshot,
-    cluster.cluster,
-    context.config,
-    context.now(),
-  );
+  const decision = decide({ force: target.trigger.force }, snapshot, counts, context.config, context.now());
   if (decision.outcome !== 'accepted') return { node: target.node, ...decision, ...fence };
   return startFence(context, target.trigger, snapshot, decision.message, options, handoffs);
 }
@@ -83,10 +90,11 @@ export async function requestFences(
   const { log } = context;
   let snapshot: Promise<RequestSnapshot> | undefined = read ? Promise.resolve(read) : undefined;
   const results: NodeResult[] = [];
+  const names = targets.map((target) => target.node);
   for (const target of targets) {
     try {
       // Read once for the whole request; a failed read is tried again for the next node.
-      snapshot ??= readRequestSnapshot(context, { deadline: options.deadline }).catch((error) => {
+      snapshot ??= readRequestSnapshot(context, names, { deadline: options.deadline }).catch((error) => {
         snapshot = undefined;
         throw error;
       });

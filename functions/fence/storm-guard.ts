@@ -6,6 +6,7 @@ import type { Limit } from '../config.js';
 import { KUBE_NAMES } from '../kube/names.js';
 import { readiness } from '../kube/node-facts.js';
 import type { Node } from '../kube/objects.js';
+import type { NodeHealth } from '../kube/port.js';
 import { type Decision, type GuardConfig, refuse } from './decision.js';
 import { scopeRefusal } from './scope.js';
 import { REASONS } from './vocabulary.js';
@@ -50,6 +51,67 @@ export function summarizeCluster(nodes: Node[], config: GuardConfig): ClusterSna
     if (region) add(regions, region, unhealthy);
   }
   return { nodes, health: { cluster, zones, regions } };
+}
+
+/**
+ * The label part of alertfence's scope (`scopeRefusal`) as a selector the API server applies: the operator's
+ * selector, without the exclusion labels, without control-plane nodes unless allowed. Taints are not labels:
+ * a Node an autoscaler is removing is in what it selects (see `countHealthRows`).
+ */
+export function scopeSelector(config: GuardConfig): string {
+  return [
+    ...(config.nodeSelector ? [config.nodeSelector] : []),
+    `!${config.excludeLabel}`,
+    `!${KUBE_NAMES.medik8sExcludeLabel}`,
+    ...(config.allowControlPlane ? [] : KUBE_NAMES.controlPlaneLabels.map((label) => `!${label}`)),
+  ].join(',');
+}
+
+/**
+ * The storm guards' counts from a table of the Nodes `scopeSelector` selects (name and readiness, from the
+ * watch cache), when that table settles them; `undefined` when only the Nodes themselves can.
+ *
+ * A table has no taints, so its rows include Nodes an autoscaler is removing, which the guards leave out of
+ * every count (`scopeRefusal`). It can only overcount the unhealthy nodes in scope, and the guards always allow
+ * one: with at most one unhealthy row in the whole cluster, no zone, region or cluster count can refuse, which
+ * is exactly what the full list would say. With more, the taints can change the numbers both ways (an
+ * autoscaler's Ready nodes out of the base, its NotReady ones out of the unhealthy), so the caller reads the
+ * full list. The named nodes are taken from their own consistent read: an unhealthy one in scope counts
+ * whatever the cache says, one out of scope not at all.
+ */
+export function countHealthRows(
+  rows: readonly NodeHealth[],
+  named: readonly Node[],
+  config: GuardConfig,
+): ClusterSnapshot | undefined {
+  const reserved = new Set<string>([KUBE_NAMES.slotsLease, KUBE_NAMES.pauseLease]);
+  const inScope = new Set<string>();
+  const unhealthy = new Set<string>();
+  for (const row of rows) {
+    if (reserved.has(row.name)) continue;
+    inScope.add(row.name);
+    if (!row.ready) unhealthy.add(row.name);
+  }
+  for (const node of named) {
+    const name = node.metadata?.name ?? '';
+    if (scopeRefusal(node, config)) {
+      inScope.delete(name);
+      unhealthy.delete(name);
+      continue;
+    }
+    inScope.add(name);
+    if (readiness(node).status !== 'True') unhealthy.add(name);
+  }
+  if (unhealthy.size > 1) return undefined;
+  return {
+    nodes: [...named],
+    // Zones and regions hold at most the cluster's one unhealthy node: no domain count can refuse, none kept.
+    health: {
+      cluster: { inScope: inScope.size, unhealthy: unhealthy.size },
+      zones: new Map(),
+      regions: new Map(),
+    },
+  };
 }
 
 /** How many unhealthy nodes of `size` a limit allows: a count, or a percent rounded down. */

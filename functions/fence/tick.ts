@@ -62,7 +62,7 @@ export async function tick(
 ): Promise<Answered<NodeResult[]>> {
   const { config, log } = context;
   // One look at the cluster serves the whole tick: the journals to resume, the nodes to detect, the pause.
-  const snapshot = await readRequestSnapshot(context, { deadline: options.deadline });
+  const snapshot = await readRequestSnapshot(context, 'all', { deadline: options.deadline });
   const targets: FenceTarget[] = [];
   const results: NodeResult[] = [];
   for (const [node, read] of snapshot.journals) {

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { type ExecRunner, KubeCredentialError, withAuthenticators } from './authenticators.js';
 import { type KubeEndpoint, toKubeConfig } from './kubeconfig.js';
 import { KUBE_NAMES } from './names.js';
+import { readiness } from './node-facts.js';
 import type {
   KubeEvent,
   Lease,
@@ -22,6 +23,7 @@ import {
   type KubePort,
   KubePreconditionError,
   KubeUnavailableError,
+  type NodeHealth,
   type ObjectCallOptions,
 } from './port.js';
 import { createTransport, type KubeRequest, KubeStatusError } from './transport.js';
@@ -40,6 +42,36 @@ const PATCH_ATTEMPTS = 5;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
 
 const JSON_PATCH = 'application/json-patch+json';
+
+/**
+ * A server-side Table (`meta.k8s.io/v1`), what `kubectl get` prints, or a plain list from a server that cannot
+ * print one (the `Accept` header offers both, as kubectl's does).
+ */
+const TABLE_OR_LIST = 'application/json;as=Table;v=v1;g=meta.k8s.io, application/json';
+
+interface Table {
+  kind: 'Table';
+  columnDefinitions?: Array<{ name?: string }>;
+  rows?: Array<{ cells?: unknown[] }>;
+}
+
+/**
+ * Name and readiness of each row of a Node Table. The printer's Status column starts with `Ready` exactly when
+ * the `Ready` condition is `True` (`NotReady` for False or Unknown, `Unknown` without the condition), then
+ * `,SchedulingDisabled` for a cordoned Node (pkg/printers/internalversion/printers.go, printNode).
+ */
+function nodeHealthRows(table: Table): NodeHealth[] {
+  const columns = (table.columnDefinitions ?? []).map((column) => column.name);
+  const name = columns.indexOf('Name');
+  const status = columns.indexOf('Status');
+  if (name < 0 || status < 0) {
+    throw new KubeError(`the API server's Node table has no Name or Status column (${columns.join(', ')})`);
+  }
+  return (table.rows ?? []).map((row) => ({
+    name: String(row.cells?.[name] ?? ''),
+    ready: String(row.cells?.[status] ?? '').split(',')[0] === 'Ready',
+  }));
+}
 
 /** An Event about a cluster-scoped object (a Node) must be filed in `default` (legacyValidateEvent). */
 const CLUSTER_SCOPED_EVENT_NAMESPACE = 'default';
@@ -233,6 +265,23 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
   return {
     getNode: (name, options) => read<Node>(`get node ${name}`, paths.node(name), options),
     listNodes: (options) => list<Node>('list nodes', paths.nodes, undefined, options),
+    listNodeHealth: async (labelSelector, options) => {
+      const answer = await call<Table | (ObjectList<Node> & { kind?: string })>('list node health', {
+        method: 'GET',
+        path: paths.nodes,
+        // resourceVersion=0: from the watch cache, never a read of every Node from etcd. Since 1.31 a list
+        // without it is served from the cache too, but an older API server reads etcd and decodes every Node
+        // (5 times the API server's CPU for 1,000 Nodes, measured with ConsistentListFromCache off).
+        query: { labelSelector, includeObject: 'None', resourceVersion: '0' },
+        accept: TABLE_OR_LIST,
+        ...deadlineOf(options),
+      });
+      if (answer.kind === 'Table') return nodeHealthRows(answer as Table);
+      return ((answer as ObjectList<Node>).items ?? []).map((node) => ({
+        name: node.metadata?.name ?? '',
+        ready: readiness(node).status === 'True',
+      }));
+    },
     addTaint: (node, taint, options) =>
       patchTaints(
         node,

@@ -16,6 +16,13 @@ export interface EventInput {
   message: string;
 }
 
+/** A Node as the API server's own table printer shows it (`kubectl get nodes`): its name, and whether it is Ready. */
+export interface NodeHealth {
+  name: string;
+  /** The `Ready` condition is `True`. */
+  ready: boolean;
+}
+
 /** Options every call takes: the phase's deadline, which bounds the request below the client's own limit. */
 export interface KubeCallOptions {
   /** Epoch ms by which the call must be answered. */
@@ -41,6 +48,12 @@ export interface ObjectCallOptions extends KubeCallOptions {
 export interface KubePort {
   getNode(name: string, options?: KubeCallOptions): Promise<Node | undefined>;
   listNodes(options?: KubeCallOptions): Promise<Node[]>;
+  /**
+   * The Nodes that match a label selector, as name and readiness only: a server-side Table without the objects
+   * (about 170 bytes a Node, where the Node itself is 4 KB or more), served from the API server's watch cache.
+   * For counting (the storm guards), never for deciding about one Node: the cache may be a moment behind.
+   */
+  listNodeHealth(labelSelector?: string, options?: KubeCallOptions): Promise<NodeHealth[]>;
   /**
    * Adds a taint, keeping every other taint (JSON patch guarded by `resourceVersion`). No-op when present or
    * when the Node is gone; `KubePreconditionError` when the Node is not the UID named.

@@ -1,3 +1,4 @@
+import { matchesSelector, readiness } from '../../functions/kube/node-facts.js';
 import type {
   KubeEvent,
   Lease,
@@ -112,6 +113,13 @@ export class FakeKube implements KubePort {
   async listNodes() {
     await this.enter('listNodes', '*');
     return [...this.nodes.values()].map((node) => structuredClone(node));
+  }
+
+  async listNodeHealth(labelSelector?: string) {
+    await this.enter('listNodeHealth', labelSelector ?? '*');
+    return [...this.nodes.values()]
+      .filter((node) => matchesSelector(node.metadata?.labels, labelSelector))
+      .map((node) => ({ name: node.metadata?.name ?? '', ready: readiness(node).status === 'True' }));
   }
 
   /** A UID precondition, as the API server applies it: the object of that name must have that UID. */

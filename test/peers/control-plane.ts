@@ -65,6 +65,11 @@ export interface ControlPlaneOptions {
    * node stages (heartbeats) in place.
    */
   kwokStages?: string;
+  /**
+   * Flags added to a component's own, e.g. a controller-manager allowed more than its default 20 requests per
+   * second when hundreds of Nodes change at once (`--kube-api-qps`).
+   */
+  extraArgs?: Partial<Record<'kube-apiserver' | 'kube-controller-manager', string[]>>;
 }
 
 /** How long each part of the start took, in ms. */
@@ -335,6 +340,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
           // The `kubernetes` Service's endpoints would point at loopback, which Endpoints validation refuses.
           '--endpoint-reconciler-type=none',
           '--profiling=false',
+          ...(options.extraArgs?.['kube-apiserver'] ?? []),
         ],
         // /readyz waits for the post-start hooks, bootstrap RBAC roles included.
         ready: () => httpsOk(`${server}/readyz`, adminTls),
@@ -409,6 +415,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
             `--root-ca-file=${ca.certPath}`,
             `--cluster-signing-cert-file=${ca.certPath}`,
             `--cluster-signing-key-file=${ca.keyPath}`,
+            ...(options.extraArgs?.['kube-controller-manager'] ?? []),
           ],
           healthz(port),
         ),

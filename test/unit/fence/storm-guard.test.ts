@@ -180,14 +180,14 @@ describe('the storm guard cluster-wide', () => {
 
 describe('one look at the cluster per request', () => {
   it('should refuse a grouped alert of a dark zone from one list of Nodes and one of journals', async () => {
-    // Prepare: zone a is dark (30 nodes), zones b and c healthy.
+    // Prepare: zone a is dark (60 nodes: more than a grouped alert reads one by one), zones b and c healthy.
     const spec = (name: string, z: string, ready: boolean): NodeSpec => ({
       name,
       ready,
       labels: { [ZONE]: z },
     });
     const nodes = [
-      ...Array.from({ length: 30 }, (_, i) => spec(`a-${i}`, 'a', false)),
+      ...Array.from({ length: 60 }, (_, i) => spec(`a-${i}`, 'a', false)),
       ...Array.from({ length: 30 }, (_, i) => spec(`b-${i}`, 'b', true)),
       ...Array.from({ length: 30 }, (_, i) => spec(`c-${i}`, 'c', true)),
     ];
@@ -196,12 +196,12 @@ describe('one look at the cluster per request', () => {
     // Act
     const response = await world.post(
       '/v1/alerts',
-      alertPayload(nodes.slice(0, 30).map((n) => ({ node: n.name }))),
+      alertPayload(nodes.slice(0, 60).map((n) => ({ node: n.name }))),
     );
     const body = (await response.json()) as { results: NodeResult[] };
 
     // Assess: every node refused for its zone, after two reads in all.
-    expect(body.results).toHaveLength(30);
+    expect(body.results).toHaveLength(60);
     expect(body.results.every((result) => result.reason === 'FailureDomainStormGuard')).toBe(true);
     expect(world.kube.calls.map((call) => call.method).sort()).toEqual(['listLeases', 'listNodes']);
     expect(world.driver.calls).toEqual([]);

@@ -238,10 +238,10 @@ describe('the notifier', () => {
     notifier.notice(refusal('worker-9', 'StormGuard', true));
     await turns();
 
-    // Assess
+    // Assess: worker-1 refused by the storm guard, worker-3 as Ready (a Ready node is answered before counting).
     expect(world.events.map((event) => event.kind === 'decided' && [event.reason, event.dryRun])).toEqual([
       ['StormGuard', true],
-      ['StormGuard', true],
+      ['NodeReady', true],
     ]);
     expect(receiver.sent).toEqual([]);
     expect(notifier.stats().queued).toBe(0);
