@@ -24,6 +24,7 @@ describe('Lambda bundle under the emulator, fencing on a real API server', () =>
         env: {
           ALERTFENCE_TOKENS: TOKEN,
           ALERTFENCE_DRY_RUN: 'false',
+          ALERTFENCE_JOURNAL_KEY: 'emulator-test-journal-key-0123456789abcdef',
           // The demo cloud lives in the execution environment, which the emulator keeps warm between events.
           ALERTFENCE_DRIVERS: 'simulated',
           ALERTFENCE_LAMBDA_ENDPOINT: lambdaApi.url,

@@ -21,12 +21,19 @@ describe('Lambda bundle under the Runtime Interface Emulator', () => {
     async () => {
       const bundles = await functionBundles();
       const dir = await tempDir('alertfence-lambda');
-      // Runtime-contract tests: an API server that refuses connections stands for "unreachable".
+      // Runtime-contract tests: an API server that refuses connections stands for "unreachable". Armed, so
+      // that a continuation gets as far as the API server (a disarmed deployment refuses it before any read).
       const kubeconfig = await writeKubeconfig(dir.path, await refusedAddress());
       const rie = await startRie({
         handlerFile: bundles.file('lambda'),
         bootstrapFile: bundles.file('lambda-bootstrap'),
-        env: { ALERTFENCE_TOKENS: TOKEN, KUBECONFIG: kubeconfig, ALERTFENCE_DRIVERS: 'simulated' },
+        env: {
+          ALERTFENCE_TOKENS: TOKEN,
+          KUBECONFIG: kubeconfig,
+          ALERTFENCE_DRIVERS: 'simulated',
+          ALERTFENCE_DRY_RUN: 'false',
+          ALERTFENCE_JOURNAL_KEY: 'emulator-test-journal-key-0123456789abcdef',
+        },
       });
       return { dir, rie };
     },
@@ -103,7 +110,7 @@ describe('Lambda bundle under the Runtime Interface Emulator', () => {
     // Arrange
     const event = {
       alertfence: 'continue',
-      handoff: { node: 'worker-1', fenceId: 'f-1', holder: 'req-1/h' },
+      handoff: { node: 'worker-1', fenceId: 'f-1', nonce: 'rie-test-nonce-0123456789' },
     };
 
     // Act
@@ -172,6 +179,7 @@ describe('Lambda continuation hand-off under the Runtime Interface Emulator', ()
         env: {
           ALERTFENCE_TOKENS: TOKEN,
           ALERTFENCE_DRY_RUN: 'false',
+          ALERTFENCE_JOURNAL_KEY: 'emulator-test-journal-key-0123456789abcdef',
           ALERTFENCE_DRIVERS: 'simulated',
           ALERTFENCE_LAMBDA_ENDPOINT: lambdaApi.url,
           FIXTURE_TRANSITION_MS: '4000',
@@ -213,7 +221,7 @@ describe('Lambda continuation hand-off under the Runtime Interface Emulator', ()
       authorization: expect.stringMatching(
         /^AWS4-HMAC-SHA256 Credential=test\/\d{8}\/us-east-1\/lambda\/aws4_request/,
       ),
-      payload: { alertfence: 'continue', handoff: { node: 'worker-1', fenceId, holder: expect.any(String) } },
+      payload: { alertfence: 'continue', handoff: { node: 'worker-1', fenceId, nonce: expect.any(String) } },
     });
 
     // Act 2: the repeat of the same notification while the fence is held.

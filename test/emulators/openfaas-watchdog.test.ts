@@ -143,6 +143,7 @@ describe("OpenFaaS continuation through the gateway's /async-function/ path", ()
         env: {
           ALERTFENCE_TOKENS: TOKEN,
           ALERTFENCE_DRY_RUN: 'false',
+          ALERTFENCE_JOURNAL_KEY: 'emulator-test-journal-key-0123456789abcdef',
           ALERTFENCE_DRIVERS: 'simulated',
           ALERTFENCE_OPENFAAS_GATEWAY: gateway.url,
           ALERTFENCE_OPENFAAS_FUNCTION: 'alertfence',
