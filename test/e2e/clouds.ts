@@ -38,6 +38,8 @@ export interface AttacherCloud {
   attach(volumeId: string, instanceId: string): Promise<string | undefined>;
   /** Asks for the detach; `holders` tells when it is done. */
   detach(volumeId: string, instanceId: string): Promise<void>;
+  /** The CSI controller's words for an attach refused because the volume is on another machine. */
+  inUseMessage?(volumeId: string, heldBy: string): string;
 }
 
 /** One cloud of the scenario. */
@@ -240,6 +242,8 @@ export async function openStackRunCloud(
         },
       );
     },
+    // Cinder CSI's own check, until v1.19 (cloud-provider-openstack#1073), and the seed write-up's words.
+    inUseMessage: (volumeId, heldBy) => `disk ${volumeId} is attached to a different instance (${heldBy})`,
     async power(instanceIds) {
       const states = new Map<string, MachinePower>();
       for (const id of instanceIds) {

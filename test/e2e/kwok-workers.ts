@@ -172,18 +172,31 @@ export function startBootWatcher(
      * reboot of the fake virt driver is over before a poll could see it.
      */
     wasDown?: Set<string>;
+    /**
+     * How long a machine boots: from the first time the watcher sees it running again to its kubelet's
+     * registration. 0 (the default) registers at once; the cloud's fakes have no guest to boot.
+     */
+    bootMs?: number;
   },
   intervalMs = 250,
 ): Loop {
   const core = options.kubeconfig.makeApiClient(CoreV1Api);
   const wasDown = options.wasDown ?? new Set<string>();
   const registering = new Set<string>();
+  const upSince = new Map<string, number>();
   return every(intervalMs, async () => {
     const states = await options.cloud.power(options.machines.map((machine) => machine.instanceId));
     for (const machine of options.machines) {
       const state = states.get(machine.instanceId);
-      if (state === 'stopped' || state === 'transition') wasDown.add(machine.instanceId);
+      if (state === 'stopped' || state === 'transition') {
+        wasDown.add(machine.instanceId);
+        upSince.delete(machine.instanceId);
+      }
       if (state !== 'running' || !wasDown.has(machine.instanceId) || registering.has(machine.name)) continue;
+      // Booting: the guest and its kubelet take `bootMs` once the cloud shows the machine running.
+      const since = upSince.get(machine.instanceId) ?? Date.now();
+      upSince.set(machine.instanceId, since);
+      if (Date.now() - since < (options.bootMs ?? 0)) continue;
       const exists = await core.readNode({ name: machine.name }).then(
         () => true,
         (error: unknown) => {
@@ -195,6 +208,7 @@ export function startBootWatcher(
       if (exists) continue;
       registering.add(machine.name);
       wasDown.delete(machine.instanceId);
+      upSince.delete(machine.instanceId);
       try {
         await registerWorker(options.cluster, machine);
         options.onRegistered?.(machine.name, Date.now());

@@ -24,7 +24,7 @@ import type { FenceJournal } from '../../functions/fence/journal.js';
 import { startControlPlane } from '../peers/control-plane.js';
 import { freePort, type PeerProcess, startProcess, waitUntil } from '../peers/process.js';
 import { ALERT_NAME, startAlerting } from './alerting.js';
-import { type AttacherEvent, startAttacherShim } from './attacher-shim.js';
+import { type AttacherEvent, type AttacherMode, startAttacherShim } from './attacher-shim.js';
 import type { CloudCall } from './cloud-recorder.js';
 import type { E2eCloud } from './clouds.js';
 import {
@@ -74,6 +74,13 @@ export interface ScenarioOptions {
    * reboot of the machine, then the Node deleted. Default `nothing`.
    */
   procedure?: Exclude<Procedure, 'alertfence'>;
+  /** The CSI attacher stand-in's mode (attacher-shim.ts); default `remembers`. */
+  attacherMode?: AttacherMode;
+  /**
+   * How long a machine that was down (stopped or rebooted) boots before its kubelet registers the Node again;
+   * default 0, at once. A run that depends on the Node staying away sets it.
+   */
+  bootMs?: number;
   /** Makes the run's cloud; stopped when the run ends. */
   cloud: () => Promise<E2eCloud>;
   settings: ScenarioSettings;
@@ -89,6 +96,15 @@ export interface ScenarioResult {
   cloud: { kind: E2eCloud['kind']; label: string; words: E2eCloud['words'] };
   /** When the write-up's procedure hard-rebooted the machine and deleted the Node. */
   writeup?: { rebootAt: number; nodeDeletedAt: number };
+  attacherMode: AttacherMode;
+  bootMs: number;
+  /** Whether any observation pass saw the hung machine off (`stopped` / `SHUTOFF`). */
+  victimSeenOff: boolean;
+  /**
+   * The StatefulSet's volume as the cloud showed it at each observation pass after the kubelet died: how many
+   * passes, how many showed it attached to the hung machine, and the first pass that did not (if any).
+   */
+  dbVolumeOnVictim: { passes: number; onVictim: number; firstOffAt?: number };
   settings: ScenarioSettings;
   t0: number;
   end: number;
@@ -370,6 +386,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       kubeconfig: admin,
       cloud,
       driverName: cloud.csiDriver,
+      ...(options.attacherMode ? { mode: options.attacherMode } : {}),
       instanceOf: (node) => instanceOf.get(node),
       onEvent: (event) => {
         if (deathAt === undefined || event.at < deathAt) return;
@@ -381,6 +398,9 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
             const released = Math.max(...all.map((e) => e.releasedAt ?? e.at));
             timeline.mark('attachmentsReleased', released, 'attacher shim');
           }
+        }
+        if (event.kind === 'detach-lost' && event.node === VICTIM) {
+          timeline.mark('detachLost', event.at, 'attacher shim', `${event.volumeId} on ${event.instanceId}`);
         }
         if (
           event.kind === 'attached' &&
@@ -497,6 +517,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
         cluster,
         machines,
         wasDown,
+        bootMs: options.bootMs ?? 0,
         onRegistered: (name, at) => {
           if (name === VICTIM) reregistered.push(at);
         },
@@ -520,6 +541,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     let victimSeenStopped = false;
     let lastJournalRead = 0;
     let writeup: ScenarioResult['writeup'];
+    const dbVolumeOnVictim: ScenarioResult['dbVolumeOnVictim'] = { passes: 0, onVictim: 0 };
 
     const readJournal = async () => {
       if (!options.alertfence) return;
@@ -589,6 +611,9 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       if (onVictim.length === 0) mark('attachmentsReleased');
       if ([...holders.values()].every((ids) => !ids.includes(victimInstance))) mark('volumesDetachedInCloud');
       const dbVolumeHolders = holders.get(volumes[WORKLOADS.db.pv] ?? '') ?? [];
+      dbVolumeOnVictim.passes++;
+      if (dbVolumeHolders.includes(victimInstance)) dbVolumeOnVictim.onVictim++;
+      else dbVolumeOnVictim.firstOffAt ??= now;
       const dbNode = db?.spec?.nodeName;
       if (dbNode && dbVolumeHolders.includes(instanceOf.get(dbNode) ?? '')) {
         mark(
@@ -746,6 +771,10 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       procedure,
       cloud: { kind: cloud.kind, label: cloud.label, words: cloud.words },
       ...(writeup ? { writeup } : {}),
+      attacherMode: attacher.mode,
+      bootMs: options.bootMs ?? 0,
+      victimSeenOff: victimSeenStopped,
+      dbVolumeOnVictim,
       settings,
       t0,
       end,

@@ -20,6 +20,8 @@ export const MILESTONES = {
   podsEvicted: 'old pods marked for deletion (Terminating)',
   oldPodsGone: 'old pods gone',
   attachmentsReleased: 'VolumeAttachments of the node gone',
+  detachLost:
+    'CSI attacher (model forgets-deleted-node): detach asked, its Node object gone, nothing sent to the cloud',
   volumesDetachedInCloud: 'volumes detached in the cloud (DescribeVolumes / Cinder)',
   releaseDone: 'Release phase done',
   nodeDeleted: 'Node object deleted',
