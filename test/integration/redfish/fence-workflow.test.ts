@@ -40,8 +40,9 @@ describe('fence of a Redfish-backed node through the webhook on a real control p
     const { service, app, post, drain, logs } = wireFence({
       kube: suite.kube,
       drivers: [driver],
+      // The driver is injected, built from the test's BMC, so no driver is configured from the environment
+      // (ALERTFENCE_DRIVERS=redfish would require its mapping file, which this test does not need).
       env: {
-        ALERTFENCE_DRIVERS: 'redfish',
         ALERTFENCE_UNHEALTHY_FOR: `${UNHEALTHY_FOR_MS / 1000}s`,
         ALERTFENCE_MAX_UNHEALTHY: '50%',
         ALERTFENCE_RELEASE_TIMEOUT: '10m',
