@@ -38,6 +38,20 @@ function pauseLease(annotation: string): Lease {
   };
 }
 
+/** Writes a pause the moment the fence adds the taint `key`: a pause that comes while the fence runs. */
+function pauseWhenTainted(world: World, key: string): void {
+  world.kube.beforeCall = (call) => {
+    if (call.method === 'addTaint' && call.target.includes(key)) {
+      world.kube.putLease(
+        'alertfence',
+        pauseLease(
+          JSON.stringify({ paused: true, reason: 'freeze', by: 'bob', since: '2026-11-22T10:00:00Z' }),
+        ),
+      );
+    }
+  };
+}
+
 const alertWorker1 = async (world: World) =>
   (await (await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]))).json()) as Results;
 
@@ -96,16 +110,7 @@ describe('the pause', () => {
   it('should stop a running fence at its power-off when the pause comes while it runs', async () => {
     // Prepare: the pause is written while the fence marks the node (right before its power-off).
     const world = createWorld();
-    world.kube.beforeCall = (call) => {
-      if (call.method === 'addTaint' && call.target.includes(KUBE_NAMES.fencingTaintKey)) {
-        world.kube.putLease(
-          'alertfence',
-          pauseLease(
-            JSON.stringify({ paused: true, reason: 'freeze', by: 'bob', since: '2026-11-22T10:00:00Z' }),
-          ),
-        );
-      }
-    };
+    pauseWhenTainted(world, KUBE_NAMES.fencingTaintKey);
 
     // Act
     await alertWorker1(world);
@@ -122,16 +127,7 @@ describe('the pause', () => {
   it('should let a fence past its power-off finish: its machine is off and its workloads must move', async () => {
     // Prepare: the pause is written while the fence releases the node's workloads.
     const world = createWorld();
-    world.kube.beforeCall = (call) => {
-      if (call.method === 'addTaint' && call.target.includes(KUBE_NAMES.outOfServiceTaintKey)) {
-        world.kube.putLease(
-          'alertfence',
-          pauseLease(
-            JSON.stringify({ paused: true, reason: 'freeze', by: 'bob', since: '2026-11-22T10:00:00Z' }),
-          ),
-        );
-      }
-    };
+    pauseWhenTainted(world, KUBE_NAMES.outOfServiceTaintKey);
 
     // Act
     await alertWorker1(world);
