@@ -29,6 +29,32 @@ function emfOn(now: () => number = Date.now) {
 }
 
 /** Every line is a valid EMF document; the metrics CloudWatch would extract from them. */
+/** The Lambda handler, armed, around a world's cluster and cloud; the EMF lines it writes are in `lines`. */
+function lambdaOn(world: ReturnType<typeof createWorld>, env: Record<string, string> = {}) {
+  const lines: string[] = [];
+  const continuation = new RecordingContinuation();
+  const handler = createLambdaHandler(
+    {
+      ALERTFENCE_TOKENS: TOKEN,
+      ALERTFENCE_DRY_RUN: 'false',
+      ALERTFENCE_JOURNAL_KEY: JOURNAL_KEY,
+      ALERTFENCE_DRIVERS: 'simulated',
+      ALERTFENCE_MAX_UNHEALTHY: '50%',
+      ...env,
+    },
+    {
+      kube: world.kube,
+      drivers: [world.driver],
+      continuation,
+      log: createLogger({ write: () => {} }),
+      now: world.clock.now,
+      sleep: world.clock.sleep,
+      metricsWrite: (line) => lines.push(line),
+    },
+  );
+  return { handler, lines, continuation };
+}
+
 function extracted(lines: readonly string[]) {
   for (const line of lines) expect(emfProblems(line), line).toEqual([]);
   return emfMetrics(lines);
@@ -215,27 +241,7 @@ describe('the EMF metrics', () => {
   it('should write the EMF lines of each Lambda invocation when it ends: the webhook, the worker, the tick', async () => {
     // Prepare: the Lambda handler around a world's cluster and cloud.
     const world = createWorld();
-    const lines: string[] = [];
-    const continuation = new RecordingContinuation();
-    const handler = createLambdaHandler(
-      {
-        ALERTFENCE_TOKENS: TOKEN,
-        ALERTFENCE_DRY_RUN: 'false',
-        ALERTFENCE_JOURNAL_KEY: JOURNAL_KEY,
-        ALERTFENCE_DRIVERS: 'simulated',
-        ALERTFENCE_MAX_UNHEALTHY: '50%',
-        AWS_LAMBDA_FUNCTION_NAME: 'alertfence-prod',
-      },
-      {
-        kube: world.kube,
-        drivers: [world.driver],
-        continuation,
-        log: createLogger({ write: () => {} }),
-        now: world.clock.now,
-        sleep: world.clock.sleep,
-        metricsWrite: (line) => lines.push(line),
-      },
-    );
+    const { handler, lines, continuation } = lambdaOn(world, { AWS_LAMBDA_FUNCTION_NAME: 'alertfence-prod' });
     const context = (id: string) =>
       ({ awsRequestId: id, getRemainingTimeInMillis: () => 600_000 }) as unknown as LambdaContext;
 
@@ -283,26 +289,7 @@ describe('the EMF metrics', () => {
         },
       },
     });
-    const lines: string[] = [];
-    const continuation = new RecordingContinuation();
-    const handler = createLambdaHandler(
-      {
-        ALERTFENCE_TOKENS: TOKEN,
-        ALERTFENCE_DRY_RUN: 'false',
-        ALERTFENCE_JOURNAL_KEY: JOURNAL_KEY,
-        ALERTFENCE_DRIVERS: 'simulated',
-        ALERTFENCE_MAX_UNHEALTHY: '50%',
-      },
-      {
-        kube: world.kube,
-        drivers: [world.driver],
-        continuation,
-        log: createLogger({ write: () => {} }),
-        now: world.clock.now,
-        sleep: world.clock.sleep,
-        metricsWrite: (line) => lines.push(line),
-      },
-    );
+    const { handler, lines, continuation } = lambdaOn(world);
     const context = {
       awsRequestId: 'w1',
       getRemainingTimeInMillis: () => 600_000,
