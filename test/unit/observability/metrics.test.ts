@@ -40,6 +40,19 @@ function overview(parts: Partial<Overview> = {}): Overview {
   return { pause: undefined, fences: [], rejected: [], ...parts };
 }
 
+/** A fence of worker-1 running its power-off, as the overview lists it. */
+const RUNNING_FENCE = {
+  node: 'worker-1',
+  id: 'f1',
+  status: 'running',
+  phase: 'PowerOff',
+  trigger: 'alert',
+  startedAt: '2026-11-22T09:50:00Z',
+  updatedAt: '2026-11-22T09:55:00Z',
+  held: true,
+} as const;
+const UPGRADE_PAUSE = { reason: 'upgrade', by: 'ops', since: '2026-11-22T09:00:00Z' };
+
 describe('the Prometheus metrics', () => {
   it('should count a whole fence: the decision, its start, each phase and its end', async () => {
     // Prepare
@@ -202,18 +215,9 @@ describe('the Prometheus metrics', () => {
     metrics.watch({
       overview: async () =>
         overview({
-          pause: { reason: 'upgrade', by: 'ops', since: '2026-11-22T09:00:00Z' },
+          pause: UPGRADE_PAUSE,
           fences: [
-            {
-              node: 'worker-1',
-              id: 'f1',
-              status: 'running',
-              phase: 'PowerOff',
-              trigger: 'alert',
-              startedAt: '2026-11-22T09:50:00Z',
-              updatedAt: '2026-11-22T09:55:00Z',
-              held: true,
-            },
+            RUNNING_FENCE,
             {
               node: 'worker-2',
               id: 'f2',
@@ -268,19 +272,8 @@ describe('the Prometheus metrics', () => {
     const clock = new VirtualClock();
     const metrics = metricsOn(clock);
     let state = overview({
-      pause: { reason: 'upgrade', by: 'ops', since: '2026-11-22T09:00:00Z' },
-      fences: [
-        {
-          node: 'worker-1',
-          id: 'f1',
-          status: 'running',
-          phase: 'PowerOff',
-          trigger: 'alert',
-          startedAt: '2026-11-22T09:50:00Z',
-          updatedAt: '2026-11-22T09:55:00Z',
-          held: true,
-        },
-      ],
+      pause: UPGRADE_PAUSE,
+      fences: [RUNNING_FENCE],
     });
     metrics.watch({ overview: async () => state });
     await render(metrics);
@@ -344,7 +337,7 @@ describe('the Prometheus metrics', () => {
     metrics.watch({
       overview: async () => {
         if (down) throw new Error('API server unavailable');
-        return overview({ pause: { reason: 'upgrade', by: 'ops', since: '2026-11-22T09:00:00Z' } });
+        return overview({ pause: UPGRADE_PAUSE });
       },
       ready: async () => {
         if (down) throw new Error('API server unavailable');
