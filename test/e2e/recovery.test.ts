@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PHASES } from '../../functions/fence/vocabulary.js';
 import { startAwsCloud } from './clouds.js';
 import { expectFenceObserved } from './fence-observability.js';
+import { expectInOrder } from './milestone-order.js';
 import { baselineNumbers, recoveryNumbers, writeReport } from './report.js';
 import { runScenario, type ScenarioResult, type ScenarioSettings, VICTIM } from './scenario.js';
 import type { MilestoneKey } from './timeline.js';
@@ -98,27 +99,9 @@ describe('e2e: a node dies, alertfence brings the StatefulSet back', () => {
         'attachmentsReleased',
         'nodeDeleted',
       ];
-      expect(
-        releaseOrder.filter((key) => !run.timeline.has(key)),
-        'release milestones never seen',
-      ).toEqual([]);
-      for (const [earlier, later] of releaseOrder
-        .slice(0, -1)
-        .map((key, i) => [key, releaseOrder[i + 1]] as const)) {
-        expect(at(earlier), `${earlier} before ${later ?? ''}`).toBeLessThanOrEqual(
-          at(later as MilestoneKey) + SAMPLING_SLACK_MS,
-        );
-      }
-      expect(
-        story.filter((key) => !run.timeline.has(key)),
-        'milestones never seen',
-      ).toEqual([]);
+      expectInOrder(run.timeline, releaseOrder, SAMPLING_SLACK_MS, 'release');
       // …in order, as seen from outside alertfence (a milestone seen by polling may be one pass late).
-      for (const [earlier, later] of story.slice(0, -1).map((key, i) => [key, story[i + 1]] as const)) {
-        expect(at(earlier), `${earlier} before ${later ?? ''}`).toBeLessThanOrEqual(
-          at(later as MilestoneKey) + SAMPLING_SLACK_MS,
-        );
-      }
+      expectInOrder(run.timeline, story, SAMPLING_SLACK_MS, 'story');
       // Invariant 1 and 7, seen from the cloud and the API: nothing released before the instance was off,
       // the instance powered on only after its Node was deleted.
       expect(at('powerOffVerified')).toBeLessThanOrEqual(at('outOfServiceTaint'));
