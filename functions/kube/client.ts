@@ -1,4 +1,4 @@
-// Over 300 lines: the sixteen calls of the port, each a few lines over the helpers they share.
+// Over 300 lines: the eighteen calls of the port, each a few lines over the helpers they share.
 import { hostname } from 'node:os';
 import { type ExecRunner, KubeCredentialError, withAuthenticators } from './authenticators.js';
 import { type KubeEndpoint, toKubeConfig } from './kubeconfig.js';
@@ -20,10 +20,13 @@ import {
   KubeConflictError,
   KubeError,
   KubeForbiddenError,
+  KubeGoneError,
   type KubePort,
   KubePreconditionError,
   KubeUnavailableError,
   type NodeHealth,
+  type NodeWatchEvent,
+  type NodeWatchPort,
   type ObjectCallOptions,
 } from './port.js';
 import { createTransport, type KubeRequest, KubeStatusError } from './transport.js';
@@ -73,6 +76,26 @@ function nodeHealthRows(table: Table): NodeHealth[] {
   }));
 }
 
+/** How long after its `timeoutSeconds` a watch the API server has not ended counts as a dead connection. */
+const WATCH_END_SLACK_SECONDS = 3;
+
+/**
+ * One line of a watch. An `ERROR` line carries a `Status`: its code (410 when the `resourceVersion` asked
+ * for is older than the API server keeps) is thrown as the status of the whole watch.
+ */
+function watchEvent(value: unknown): NodeWatchEvent {
+  const event = value as {
+    type?: string;
+    object?: Node & { code?: number; reason?: string; message?: string };
+  };
+  const { type, object } = event;
+  if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED' || type === 'BOOKMARK') {
+    return { type, node: object ?? {} };
+  }
+  if (type === 'ERROR') throw new KubeStatusError(object?.code ?? 500, object?.reason, object?.message);
+  throw new KubeError(`a watch event of unknown type ${String(type)}`);
+}
+
 /** An Event about a cluster-scoped object (a Node) must be filed in `default` (legacyValidateEvent). */
 const CLUSTER_SCOPED_EVENT_NAMESPACE = 'default';
 
@@ -103,6 +126,7 @@ function classify(error: unknown, what: string): KubeError {
     const { status } = error;
     const message = `${what}: ${error.message}`;
     if (status === 409) return new KubeConflictError(message, { status, cause: error });
+    if (status === 410) return new KubeGoneError(message, { status, cause: error });
     if (status === 401 || status === 403) return new KubeForbiddenError(message, { status, cause: error });
     if (status === 429 || status >= 500) return new KubeUnavailableError(message, { status, cause: error });
     return new KubeError(message, { status, cause: error });
@@ -138,7 +162,10 @@ function precondition(resourceVersion: string | undefined) {
  * const kube = createKubeClient(loadKubeconfigFile(process.env.KUBECONFIG));
  * const node = await kube.getNode('worker-1');
  */
-export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOptions = {}): KubePort {
+export function createKubeClient(
+  endpoint: KubeEndpoint,
+  options: KubeClientOptions = {},
+): KubePort & NodeWatchPort {
   const { config, forget } = withAuthenticators(toKubeConfig(endpoint), options.runExec);
   const transport = createTransport(config, {
     timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
@@ -265,6 +292,38 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
   return {
     getNode: (name, options) => read<Node>(`get node ${name}`, paths.node(name), options),
     listNodes: (options) => list<Node>('list nodes', paths.nodes, undefined, options),
+    listNodesToWatch: async (labelSelector, options) => {
+      // resourceVersion=0: from the watch cache, as client-go's reflector lists before it watches.
+      const answer = await call<ObjectList<Node>>('list nodes to watch', {
+        method: 'GET',
+        path: paths.nodes,
+        query: { labelSelector, resourceVersion: '0' },
+        ...deadlineOf(options),
+      });
+      return { nodes: answer.items ?? [], resourceVersion: answer.metadata?.resourceVersion ?? '' };
+    },
+    watchNodes: async (labelSelector, resourceVersion, timeoutSeconds, handlers, signal) => {
+      const what = 'watch nodes';
+      const request: KubeRequest = {
+        method: 'GET',
+        path: paths.nodes,
+        query: { watch: 'true', labelSelector, resourceVersion, timeoutSeconds, allowWatchBookmarks: 'true' },
+      };
+      try {
+        // The API server ends the watch after `timeoutSeconds`; a few seconds more and the connection is dead.
+        await transport.stream(
+          request,
+          (timeoutSeconds + WATCH_END_SLACK_SECONDS) * 1000,
+          {
+            onOpen: handlers.onOpen,
+            onObject: (value) => handlers.onEvent(watchEvent(value)),
+          },
+          signal,
+        );
+      } catch (error) {
+        throw classify(error, what);
+      }
+    },
     listNodeHealth: async (labelSelector, options) => {
       const answer = await call<Table | (ObjectList<Node> & { kind?: string })>('list node health', {
         method: 'GET',

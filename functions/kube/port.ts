@@ -23,6 +23,42 @@ export interface NodeHealth {
   ready: boolean;
 }
 
+/** A change to a Node a watch reports; `BOOKMARK` only moves the watch's `resourceVersion` on. */
+export interface NodeWatchEvent {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK';
+  node: Node;
+}
+
+/** What a watch's caller hears: that the API server accepted it, then each change as it comes. */
+export interface NodeWatchHandlers {
+  onOpen(): void;
+  onEvent(event: NodeWatchEvent): void;
+}
+
+/**
+ * The two calls that follow the Nodes (`node-view.ts`): a list, then watches from its `resourceVersion`.
+ * Only a process that stays up uses them; a port without them (a test's fake, a Lambda) has no Node view.
+ */
+export interface NodeWatchPort {
+  /** The Nodes a label selector selects, from the watch cache, and the `resourceVersion` to watch from. */
+  listNodesToWatch(
+    labelSelector: string,
+    options?: KubeCallOptions,
+  ): Promise<{ nodes: Node[]; resourceVersion: string }>;
+  /**
+   * Watches the Nodes a label selector selects from `resourceVersion`, with bookmarks, until the API server ends
+   * the watch after `timeoutSeconds` (resolves) or it fails (rejects; `KubeGoneError` when `resourceVersion`
+   * is too old and only a new list can go on).
+   */
+  watchNodes(
+    labelSelector: string,
+    resourceVersion: string,
+    timeoutSeconds: number,
+    handlers: NodeWatchHandlers,
+    signal?: AbortSignal,
+  ): Promise<void>;
+}
+
 /** Options every call takes: the phase's deadline, which bounds the request below the client's own limit. */
 export interface KubeCallOptions {
   /** Epoch ms by which the call must be answered. */
@@ -109,6 +145,11 @@ export class KubePreconditionError extends KubeError {
 /** The API server could not be reached or failed (5xx, 429, network): do nothing destructive, retry later. */
 export class KubeUnavailableError extends KubeError {
   override name = 'KubeUnavailableError';
+}
+
+/** 410: a watch's `resourceVersion` is older than the API server keeps; list again. */
+export class KubeGoneError extends KubeError {
+  override name = 'KubeGoneError';
 }
 
 /** 401/403: alertfence's identity or RBAC is wrong; configuration to fix, never retried. */

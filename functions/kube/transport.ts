@@ -46,9 +46,28 @@ export class KubeTimeoutError extends Error {
   override name = 'KubeTimeoutError';
 }
 
+/** What a watch's caller hears: that the API server accepted it, then each event as it arrives. */
+export interface StreamHandlers {
+  /** The API server answered 200: from now on every change after the `resourceVersion` asked for comes. */
+  onOpen(): void;
+  /** One line of the answer, parsed (a watch event). */
+  onObject(value: unknown): void;
+}
+
 export interface KubeTransport {
   /** Sends one request and resolves with the parsed JSON answer (`undefined` when empty). */
   request<T>(request: KubeRequest): Promise<T>;
+  /**
+   * Sends a request whose answer is a stream of JSON objects, one a line (a watch), and hands each to
+   * `handlers` as it arrives. Resolves when the API server ends the answer; rejects on an error status, a
+   * broken connection, a line that is not JSON, `signal`, or when the answer outlives `limitMs`.
+   */
+  stream(
+    request: KubeRequest,
+    limitMs: number,
+    handlers: StreamHandlers,
+    signal?: AbortSignal,
+  ): Promise<void>;
   /** Closes idle keep-alive connections (a server shutting down, a test ending). */
   close(): void;
 }
@@ -114,7 +133,8 @@ export function createTransport(config: KubeConfig, options: TransportOptions): 
   const send = secure ? httpsRequest : httpRequest;
   const basePath = base.pathname.replace(/\/+$/, '');
 
-  async function once<T>(request: KubeRequest): Promise<T> {
+  /** The request's wire form: its URL, this request's credentials and TLS material, and its headers. */
+  async function prepare(request: KubeRequest) {
     const query = new URLSearchParams();
     for (const [name, value] of Object.entries(request.query ?? {})) {
       if (value !== undefined) query.set(name, String(value));
@@ -125,14 +145,6 @@ export function createTransport(config: KubeConfig, options: TransportOptions): 
     // material, as the library works them out from the kubeconfig.
     const credentials: RequestOptions = { headers: {} };
     await config.applyToHTTPSOptions(credentials);
-    // The shorter of the transport's limit and what is left of the caller's phase: a phase never outlives its
-    // deadline waiting on a hung API server.
-    const limitMs =
-      request.deadline === undefined
-        ? options.timeoutMs
-        : Math.min(options.timeoutMs, request.deadline - Date.now());
-    if (limitMs <= 0)
-      throw new KubeTimeoutError(`the phase's deadline passed before ${request.method} ${request.path}`);
     const headers: Record<string, string | number> = {};
     for (const [name, value] of Object.entries(credentials.headers ?? {})) {
       if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
@@ -146,35 +158,46 @@ export function createTransport(config: KubeConfig, options: TransportOptions): 
       headers['content-type'] = request.contentType ?? 'application/json';
       headers['content-length'] = payload.length;
     }
+    const wire: RequestOptions = {
+      protocol: base.protocol,
+      hostname: base.hostname.replace(/^\[|\]$/g, ''),
+      port: base.port,
+      path: `${basePath}${request.path}${search}`,
+      method: request.method,
+      headers,
+      ...(credentials.auth ? { auth: credentials.auth } : {}),
+      ...tlsOptions(credentials),
+      // Through a `proxy-url`, the library's proxy agent; else the kept-alive one.
+      agent: cluster?.proxyUrl ? credentials.agent : agent,
+    };
+    return { wire, payload };
+  }
+
+  async function once<T>(request: KubeRequest): Promise<T> {
+    const { wire, payload } = await prepare(request);
+    // The shorter of the transport's limit and what is left of the caller's phase: a phase never outlives its
+    // deadline waiting on a hung API server.
+    const limitMs =
+      request.deadline === undefined
+        ? options.timeoutMs
+        : Math.min(options.timeoutMs, request.deadline - Date.now());
+    if (limitMs <= 0)
+      throw new KubeTimeoutError(`the phase's deadline passed before ${request.method} ${request.path}`);
 
     return new Promise((resolve, reject) => {
-      const outgoing = send(
-        {
-          protocol: base.protocol,
-          hostname: base.hostname.replace(/^\[|\]$/g, ''),
-          port: base.port,
-          path: `${basePath}${request.path}${search}`,
-          method: request.method,
-          headers,
-          ...(credentials.auth ? { auth: credentials.auth } : {}),
-          ...tlsOptions(credentials),
-          // Through a `proxy-url`, the library's proxy agent; else the kept-alive one.
-          agent: cluster?.proxyUrl ? credentials.agent : agent,
-        },
-        (response) => {
-          readBody(response).then((text) => {
-            clearTimeout(timer);
-            const status = response.statusCode ?? 0;
-            if (status === 401) options.onUnauthorized?.();
-            if (status < 200 || status >= 300) return reject(statusError(status, text));
-            try {
-              resolve((text ? JSON.parse(text) : undefined) as T);
-            } catch {
-              reject(new Error(`HTTP ${status} with a body that is not JSON`));
-            }
-          }, reject);
-        },
-      );
+      const outgoing = send(wire, (response) => {
+        readBody(response).then((text) => {
+          clearTimeout(timer);
+          const status = response.statusCode ?? 0;
+          if (status === 401) options.onUnauthorized?.();
+          if (status < 200 || status >= 300) return reject(statusError(status, text));
+          try {
+            resolve((text ? JSON.parse(text) : undefined) as T);
+          } catch {
+            reject(new Error(`HTTP ${status} with a body that is not JSON`));
+          }
+        }, reject);
+      });
       // One limit for the whole exchange: connect, send, wait, and read the answer to its end.
       const timer = setTimeout(
         () => outgoing.destroy(new KubeTimeoutError(`no answer within ${limitMs} ms`)),
@@ -193,6 +216,73 @@ export function createTransport(config: KubeConfig, options: TransportOptions): 
     });
   }
 
+  async function stream(
+    request: KubeRequest,
+    limitMs: number,
+    handlers: StreamHandlers,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const { wire, payload } = await prepare(request);
+    signal?.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      // Set once the stream failed: a chunk already read is not handed on after that.
+      let failed = false;
+      const outgoing = send(wire, (response) => {
+        const status = response.statusCode ?? 0;
+        if (status === 401) options.onUnauthorized?.();
+        if (status < 200 || status >= 300) {
+          readBody(response).then((text) => fail(statusError(status, text)), fail);
+          return;
+        }
+        handlers.onOpen();
+        const body =
+          response.headers['content-encoding'] === 'gzip' ? response.pipe(createGunzip()) : response;
+        let pending = '';
+        body.on('data', (chunk: Buffer) => {
+          if (failed) return;
+          pending += chunk.toString('utf8');
+          let end = pending.indexOf('\n');
+          while (end >= 0) {
+            const line = pending.slice(0, end).trim();
+            pending = pending.slice(end + 1);
+            end = pending.indexOf('\n');
+            if (!line || failed) continue;
+            try {
+              handlers.onObject(JSON.parse(line));
+            } catch (error) {
+              return fail(error instanceof SyntaxError ? new Error('a watch line that is not JSON') : error);
+            }
+          }
+        });
+        body.on('end', () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', abort);
+          resolve();
+        });
+        body.on('error', fail);
+        if (body !== response) response.on('error', fail);
+      });
+      const fail = (error: unknown) => {
+        failed = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', abort);
+        outgoing.destroy();
+        reject(error);
+      };
+      const abort = () => fail(signal?.reason ?? new Error('aborted'));
+      signal?.addEventListener('abort', abort, { once: true });
+      // The API server ends a watch after its `timeoutSeconds`; one that outlives the limit is a dead connection.
+      const timer = setTimeout(
+        () => fail(new KubeTimeoutError(`the stream was not ended within ${limitMs} ms`)),
+        limitMs,
+      );
+      outgoing.on('error', fail);
+      // A watch never holds the process up: it ends when everything else has (the agent refs a reused socket).
+      outgoing.on('socket', (socket) => socket.unref());
+      outgoing.end(payload);
+    });
+  }
+
   return {
     async request<T>(request: KubeRequest): Promise<T> {
       try {
@@ -202,6 +292,7 @@ export function createTransport(config: KubeConfig, options: TransportOptions): 
         return once<T>(request);
       }
     },
+    stream,
     close: () => agent.destroy(),
   };
 }

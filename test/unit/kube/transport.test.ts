@@ -11,8 +11,10 @@ import { type EndpointSpec, parseKubeconfig } from '../../../functions/kube/kube
 import {
   KubeError,
   KubeForbiddenError,
+  KubeGoneError,
   KubePreconditionError,
   KubeUnavailableError,
+  type NodeWatchEvent,
 } from '../../../functions/kube/port.js';
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => void;
@@ -333,4 +335,93 @@ describe('the Kubernetes transport', () => {
     expect(tunnels).toEqual([`CONNECT ${new URL(endpoint.server).host}`]);
     expect(seen).toEqual([expect.objectContaining({ url: '/api/v1/nodes', authorization: 'Bearer t0k3n' })]);
   });
+});
+
+describe('a watch of Nodes', () => {
+  const handlers = (events: NodeWatchEvent[], opened: string[]) => ({
+    onOpen: () => opened.push('open'),
+    onEvent: (event: NodeWatchEvent) => events.push(event),
+  });
+
+  it('should hand on each event as it comes, lines split across chunks included, and end with the answer', async () => {
+    // Prepare: two events, the second split in the middle, then a bookmark; the server ends the watch.
+    const endpoint = await apiServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      const a = JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'a', resourceVersion: '5' } } });
+      const b = JSON.stringify({
+        type: 'MODIFIED',
+        object: { metadata: { name: 'a', resourceVersion: '6' } },
+      });
+      response.write(`${a}\n${b.slice(0, 10)}`);
+      setTimeout(() => {
+        response.write(`${b.slice(10)}\n`);
+        response.end(
+          `${JSON.stringify({ type: 'BOOKMARK', object: { metadata: { resourceVersion: '9' } } })}\n`,
+        );
+      }, 20);
+    });
+    const events: NodeWatchEvent[] = [];
+    const opened: string[] = [];
+
+    // Act
+    await createKubeClient(endpoint).watchNodes('pool=a', '4', 5, handlers(events, opened));
+
+    // Assess
+    expect(opened).toEqual(['open']);
+    expect(events.map((event) => [event.type, event.node.metadata?.resourceVersion])).toEqual([
+      ['ADDED', '5'],
+      ['MODIFIED', '6'],
+      ['BOOKMARK', '9'],
+    ]);
+    expect(seen[0]?.url).toBe(
+      '/api/v1/nodes?watch=true&labelSelector=pool%3Da&resourceVersion=4&timeoutSeconds=5&allowWatchBookmarks=true',
+    );
+  });
+
+  it('should fail as gone when the API server no longer has the version asked for', async () => {
+    // Prepare: the API server accepts the watch, then says 410 in the stream, as it does.
+    const endpoint = await apiServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(
+        `${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version: 4 (90)' } })}\n`,
+      );
+    });
+
+    // Act
+    const watching = createKubeClient(endpoint).watchNodes('', '4', 5, handlers([], []));
+
+    // Assess
+    await expect(watching).rejects.toBeInstanceOf(KubeGoneError);
+  });
+
+  it('should refuse a watch the API server forbids, before anything is handed on', async () => {
+    // Prepare
+    const endpoint = await apiServer(
+      json(403, { kind: 'Status', reason: 'Forbidden', message: 'cannot watch' }),
+    );
+    const opened: string[] = [];
+
+    // Act
+    const watching = createKubeClient(endpoint).watchNodes('', '4', 5, handlers([], opened));
+
+    // Assess
+    await expect(watching).rejects.toBeInstanceOf(KubeForbiddenError);
+    expect(opened).toEqual([]);
+  });
+
+  it('should give up on a watch the API server does not end in time: a dead connection', async () => {
+    // Prepare: accepted, then silence; the watch asked for 1 s, the transport allows 3 s more.
+    const endpoint = await apiServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.write('');
+    });
+    const started = Date.now();
+
+    // Act
+    const watching = createKubeClient(endpoint).watchNodes('', '4', 1, handlers([], []));
+
+    // Assess
+    await expect(watching).rejects.toBeInstanceOf(KubeUnavailableError);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3_900);
+  }, 10_000);
 });
