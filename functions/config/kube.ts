@@ -9,6 +9,11 @@ export type KubeAccessMode = 'inline' | 'kubeconfig' | 'in-cluster' | 'eks';
 export type KubeSettings = {
   /** Accept a kubeconfig with `insecure-skip-tls-verify` (`ALERTFENCE_KUBE_ALLOW_INSECURE_TLS`). */
   allowInsecureTls: boolean;
+  /**
+   * Keep the Nodes in memory with a watch where the process stays up (the Node server, OpenFaaS), so an alert
+   * counts the cluster without reading it (`ALERTFENCE_FOLLOW_NODES`, on by default; a Lambda never does).
+   */
+  followNodes: boolean;
 } & (
   | { mode: 'inline'; kubeconfig: string }
   | { mode: 'kubeconfig'; path: string }
@@ -40,6 +45,7 @@ export const kubeSection = z
     AWS_REGION: z.string().optional(),
     AWS_DEFAULT_REGION: z.string().optional(),
     ALERTFENCE_KUBE_ALLOW_INSECURE_TLS: bool('ALERTFENCE_KUBE_ALLOW_INSECURE_TLS').default(false),
+    ALERTFENCE_FOLLOW_NODES: bool('ALERTFENCE_FOLLOW_NODES').default(true),
   })
   .refine(
     // Checked even when other variables are bad (`when`), so that one message names them all.
@@ -54,22 +60,25 @@ export const kubeSection = z
     },
   )
   .transform((c): KubeSettings => {
-    const allowInsecureTls = c.ALERTFENCE_KUBE_ALLOW_INSECURE_TLS;
+    const common = {
+      allowInsecureTls: c.ALERTFENCE_KUBE_ALLOW_INSECURE_TLS,
+      followNodes: c.ALERTFENCE_FOLLOW_NODES,
+    };
     if (c.ALERTFENCE_KUBECONFIG_INLINE) {
-      return { allowInsecureTls, mode: 'inline', kubeconfig: c.ALERTFENCE_KUBECONFIG_INLINE };
+      return { ...common, mode: 'inline', kubeconfig: c.ALERTFENCE_KUBECONFIG_INLINE };
     }
-    if (c.KUBECONFIG) return { allowInsecureTls, mode: 'kubeconfig', path: c.KUBECONFIG };
+    if (c.KUBECONFIG) return { ...common, mode: 'kubeconfig', path: c.KUBECONFIG };
     if (c.KUBERNETES_SERVICE_HOST) {
       return {
-        allowInsecureTls,
+        ...common,
         mode: 'in-cluster',
         host: c.KUBERNETES_SERVICE_HOST,
         port: c.KUBERNETES_SERVICE_PORT,
       };
     }
-    if (!c.ALERTFENCE_EKS_CLUSTER) return { allowInsecureTls, mode: 'none' };
+    if (!c.ALERTFENCE_EKS_CLUSTER) return { ...common, mode: 'none' };
     return {
-      allowInsecureTls,
+      ...common,
       mode: 'eks',
       cluster: c.ALERTFENCE_EKS_CLUSTER,
       // Both there: the refinement above refused the configuration otherwise.

@@ -1,14 +1,18 @@
 import { randomUUID } from 'node:crypto';
+import type { NodeView } from '../kube/node-view.js';
 import type { ExecutorDeps } from './deps.js';
 
 /** What the fence service is built from: the executor's ports, and ids (injectable for tests). */
 export interface FenceDeps extends ExecutorDeps {
   newId?: () => string;
+  /** The Nodes a long-running process follows, for the storm guards' counts (`followNodes`); none on a Lambda. */
+  nodeView?: Pick<NodeView, 'current'>;
 }
 
 /** The fence service's dependencies as its modules share them. */
 export interface FenceContext extends ExecutorDeps {
   newId: () => string;
+  nodeView?: Pick<NodeView, 'current'>;
   /** The keys that verify journal seals (ALERTFENCE_JOURNAL_KEY). */
   keys: readonly string[];
 }

@@ -47,10 +47,19 @@ async function mapInFlight<T, R>(items: readonly T[], limit: number, task: (item
   return results;
 }
 
+/** The followed Nodes with the named ones as their own consistent read shows them. */
+function withNamed(followed: readonly Node[], named: readonly Node[]): Node[] {
+  const byName = new Map(followed.map((node) => [node.metadata?.name ?? '', node]));
+  for (const node of named) byName.set(node.metadata?.name ?? '', node);
+  return [...byName.values()];
+}
+
 /**
- * The storm guards' counts for a decision about `named`: from a table of the Nodes in scope (name and
- * readiness, about 170 bytes a Node, from the watch cache) when it settles them, else from every Node. Decisions
- * about the named Nodes themselves never come from here: they are read consistently by the caller.
+ * The storm guards' counts for a decision about `named`: from the Nodes this process follows when it can vouch
+ * for them (`NodeView`: what the watch cache holds, kept in memory), else from a table of the Nodes in scope
+ * (name and readiness, about 170 bytes a Node, from the watch cache) when it settles them, else from every
+ * Node. Decisions about the named Nodes themselves never come from here: they are read consistently by the
+ * caller, and their reads replace what the view or the table says of them.
  */
 export async function readCounts(
   context: FenceContext,
@@ -58,6 +67,8 @@ export async function readCounts(
   options: KubeCallOptions,
 ): Promise<ClusterSnapshot> {
   const { kube, config } = context;
+  const followed = context.nodeView?.current();
+  if (followed) return summarizeCluster(withNamed(followed, named), config);
   const rows = await kube.listNodeHealth(scopeSelector(config), options);
   return countHealthRows(rows, named, config) ?? summarizeCluster(await kube.listNodes(options), config);
 }

@@ -9,8 +9,10 @@ import { type Config, ConfigError, type Env, loadConfig } from '../config.js';
 import type { FenceService } from '../fence/api.js';
 import { type FenceObserver, observers } from '../fence/observer.js';
 import { createFenceService } from '../fence/service.js';
+import { scopeSelector } from '../fence/storm-guard.js';
 import { readinessCheck } from '../http/readiness.js';
 import { type KubeAccess, loadKubeAccess } from '../kube/access.js';
+import { canWatchNodes, followNodes, type NodeView } from '../kube/node-view.js';
 import type { KubePort } from '../kube/port.js';
 import { sleep } from '../lib/wait.js';
 import { createLogger, type Logger } from '../log.js';
@@ -29,6 +31,8 @@ export interface Assembly<M extends Instrumentation = Instrumentation> {
   metrics?: M;
   /** Outbound webhooks about fences; a runtime that freezes or exits flushes it first. */
   notifier: Notifier;
+  /** The Nodes followed for the storm guards' counts (`AssembleOptions.followNodes`); closed with the process. */
+  nodeView?: NodeView;
 }
 
 /** What tests and the demo inject instead of the environment's, and what the runtime adds. */
@@ -46,6 +50,11 @@ export interface AssembleOptions<M extends Instrumentation = Instrumentation> {
   instrument?: (config: Config, log: Logger) => M;
   /** Who else hears the fence, besides the notifications (a test's recorder). */
   observer?: FenceObserver;
+  /**
+   * Follow the Nodes with a watch for the storm guards' counts: for a process that stays up between requests
+   * (never a Lambda, frozen in between). Needs the real Kubernetes client and `ALERTFENCE_FOLLOW_NODES`.
+   */
+  followNodes?: boolean;
 }
 
 /** The enabled power drivers, built from their sections of the configuration. */
@@ -145,6 +154,10 @@ export function assemble<M extends Instrumentation = Instrumentation>(
   const metrics = options.instrument?.(config, log);
   const enabledDrivers = drivers.map((driver) => metrics?.instrument(driver) ?? driver);
   const notifier = createNotifier({ settings: config.notify, clusterName: config.clusterName, log });
+  const nodeView =
+    options.followNodes && config.kube.followNodes && canWatchNodes(kube)
+      ? followNodes(kube, { labelSelector: scopeSelector(config), log })
+      : undefined;
   const service = createFenceService({
     observer: observers(
       notifier,
@@ -157,6 +170,7 @@ export function assemble<M extends Instrumentation = Instrumentation>(
     log,
     now: options.now ?? Date.now,
     sleep: options.sleep ?? ((ms) => sleep(ms)),
+    ...(nodeView ? { nodeView } : {}),
   });
   return {
     config,
@@ -166,5 +180,6 @@ export function assemble<M extends Instrumentation = Instrumentation>(
     ready: readinessCheck(kube, enabledDrivers),
     notifier,
     ...(metrics ? { metrics } : {}),
+    ...(nodeView ? { nodeView } : {}),
   };
 }

@@ -13,6 +13,7 @@ import { type FenceEvent, type FenceObserver, observers } from '../../functions/
 import { createFenceService } from '../../functions/fence/service.js';
 import { createApp } from '../../functions/http/app.js';
 import type { Continuation } from '../../functions/http/continuation.js';
+import type { NodeView } from '../../functions/kube/node-view.js';
 import type { KubePort } from '../../functions/kube/port.js';
 import { createLogger } from '../../functions/log.js';
 
@@ -41,6 +42,8 @@ export interface FenceWiringOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Who else hears the fence (the test's recording observer always does). */
   observer?: FenceObserver;
+  /** The Nodes the process follows (a long-running runtime's `NodeView`); none by default. */
+  nodeView?: Pick<NodeView, 'current'>;
 }
 
 export interface FenceWiring {
@@ -88,6 +91,7 @@ export function wireFence(options: FenceWiringOptions): FenceWiring {
     log,
     now,
     sleep,
+    ...(options.nodeView ? { nodeView: options.nodeView } : {}),
   });
   const app = createApp({ config, service, continuation, ready: () => kube.ping(), log, now });
   let invocation = 0;

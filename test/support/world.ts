@@ -3,6 +3,7 @@ import type { Config } from '../../functions/config.js';
 import type { FenceService } from '../../functions/fence/api.js';
 import type { FenceEvent, FenceObserver } from '../../functions/fence/observer.js';
 import type { createApp } from '../../functions/http/app.js';
+import type { NodeView } from '../../functions/kube/node-view.js';
 import {
   type Lease,
   microTime,
@@ -130,6 +131,8 @@ export interface WorldOptions {
   driverOptions?: Partial<ConstructorParameters<typeof SimulatedDriver>[0]>;
   /** Who else hears the fence (`events` records it all anyway). */
   observer?: FenceObserver;
+  /** The Nodes a long-running runtime follows, for the storm guards' counts; none by default. */
+  nodeView?: Pick<NodeView, 'current'>;
 }
 
 export interface World {
@@ -175,6 +178,7 @@ export function createWorld(options: WorldOptions = {}): World {
     now: clock.now,
     sleep: clock.sleep,
     ...(options.observer ? { observer: options.observer } : {}),
+    ...(options.nodeView ? { nodeView: options.nodeView } : {}),
   });
   const nodes = options.nodes ?? [
     { name: 'worker-1', ready: false, downFor: 3_600_000 },

@@ -43,6 +43,8 @@ export function buildNodeRuntime(
 ): NodeRuntime {
   const assembly = assemble(env, {
     ...injected,
+    // This process stays up between requests: it keeps the Nodes in memory for the storm guards' counts.
+    followNodes: true,
     instrument: (config, log) =>
       createPrometheusMetrics({
         config,

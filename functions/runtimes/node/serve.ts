@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import type { Continuation } from '../../http/continuation.js';
+import type { NodeView } from '../../kube/node-view.js';
 import { deadlineFrom } from '../../lib/deadline.js';
 import { captureProcessWarnings, type Logger } from '../../log.js';
 import type { Notifier } from '../../observability/notifications.js';
@@ -33,6 +34,8 @@ export interface ServeAppOptions {
   fences: InProcessContinuation;
   /** Sent before the process exits: what the fences told the notifications (their ends, above all). */
   notifier?: Pick<Notifier, 'flush'>;
+  /** The Nodes the process follows: their watch stops with the fences. */
+  nodeView?: Pick<NodeView, 'close'>;
   onListening?: (info: AddressInfo) => void;
 }
 
@@ -67,6 +70,7 @@ export function serveApp(options: ServeAppOptions): ServedApp {
     // Fences first, with the listener still open: of-watchdog forwards SIGTERM at once and keeps proxying
     // until its own drain ends, so requests that still reach us meanwhile are answered.
     const drained = await fences.drain(graceMs);
+    options.nodeView?.close();
     // Then the requests in flight, within what is left of the grace period (idle keep-alive connections
     // close at once). A continuation's phase cut off here is resumed once its Lease hold expires.
     await new Promise<void>((resolve) => {

@@ -17,6 +17,7 @@ export function startServer(env: Env = process.env, injected: Injected = {}) {
     port: config.port,
     fences,
     notifier: assembly.notifier,
+    ...(assembly.nodeView ? { nodeView: assembly.nodeView } : {}),
     onListening: logListening(
       assembly,
       config.dryRun ? { hint: 'disarmed: every fence is a plan until ALERTFENCE_DRY_RUN=false' } : {},

@@ -30,6 +30,7 @@ export function startOpenFaas(env: Env = process.env, injected: Injected = {}) {
     ...config.openfaas.upstream,
     fences,
     notifier: assembly.notifier,
+    ...(assembly.nodeView ? { nodeView: assembly.nodeView } : {}),
     onListening: logListening(assembly, {
       continuation: config.openfaas.gateway ? 'gateway' : 'in-process',
       execTimeoutMs: config.openfaas.execTimeoutMs,

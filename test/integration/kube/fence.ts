@@ -6,7 +6,7 @@
 import { SimulatedDriver, type SimulatedDriverOptions } from '../../../drivers/simulated/simulated-driver.js';
 import type { RunResult } from '../../../functions/fence/executor.js';
 import type { KubePort } from '../../../functions/kube/port.js';
-import { type FenceWiring, wireFence } from '../../support/fence-wiring.js';
+import { type FenceWiring, type FenceWiringOptions, wireFence } from '../../support/fence-wiring.js';
 
 export interface RealFence extends Omit<FenceWiring, 'drain'> {
   driver: SimulatedDriver;
@@ -20,6 +20,8 @@ export interface RealFenceOptions {
   /** A cloud shared with other fence services, as separate invocations share the real one. */
   driver?: SimulatedDriver;
   driverOptions?: SimulatedDriverOptions;
+  /** The Nodes the process follows (a long-running runtime's); none by default. */
+  nodeView?: FenceWiringOptions['nodeView'];
 }
 
 export function createRealFence(kube: KubePort, options: RealFenceOptions = {}): RealFence {
@@ -29,6 +31,7 @@ export function createRealFence(kube: KubePort, options: RealFenceOptions = {}):
     kube,
     drivers: [driver],
     env: { ALERTFENCE_DRIVERS: 'simulated', ...options.env },
+    ...(options.nodeView ? { nodeView: options.nodeView } : {}),
   });
   return {
     ...wired,

@@ -148,7 +148,10 @@ describe('alertfence RBAC on a real API server', () => {
         return core.replaceNode({ name: 'rbac-bystander', body: node });
       },
     ],
-    ['watching Nodes', (kc) => kc.makeApiClient(CoreV1Api).listNode({ watch: true, timeoutSeconds: 1 })],
+    [
+      'watching Pods (only Nodes are watched)',
+      (kc) => kc.makeApiClient(CoreV1Api).listPodForAllNamespaces({ watch: true, timeoutSeconds: 1 }),
+    ],
     [
       'writing a kubelet Lease',
       (kc) =>

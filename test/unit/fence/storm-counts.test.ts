@@ -2,13 +2,16 @@
  * What one alert reads of a large cluster: a Ready node's alert only its own Node, a dead node's counts from a
  * table of names and readiness when that settles the storm guard, the full list of Nodes when it does not. The
  * decision is the same either way: the table path and the list path are compared on random clusters with
- * every scope rule (selector, exclusion labels, control plane, planned-removal taints).
+ * every scope rule (selector, exclusion labels, control plane, planned-removal taints). A process that follows
+ * the Nodes counts from what it holds, and that path is compared too.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../functions/config.js';
+import { type Config, loadConfig } from '../../../functions/config.js';
 import type { NodeResult } from '../../../functions/fence/api.js';
+import type { FenceContext } from '../../../functions/fence/context.js';
 import { clusterRefusal } from '../../../functions/fence/guards.js';
+import { readCounts } from '../../../functions/fence/snapshot.js';
 import {
   countHealthRows,
   scopeSelector,
@@ -17,8 +20,10 @@ import {
 } from '../../../functions/fence/storm-guard.js';
 import { KUBE_NAMES } from '../../../functions/kube/names.js';
 import { matchesSelector, readiness } from '../../../functions/kube/node-facts.js';
+import { guardFacts } from '../../../functions/kube/node-view.js';
 import type { Node } from '../../../functions/kube/objects.js';
 import { KubeError } from '../../../functions/kube/port.js';
+import { wireFence } from '../../support/fence-wiring.js';
 import { alertPayload, createWorld, makeNode, type NodeSpec } from '../../support/world.js';
 
 const NOW = Date.parse('2026-11-22T10:00:00Z');
@@ -154,6 +159,82 @@ describe('a dead node’s counts', () => {
   });
 });
 
+describe('a dead node’s counts in a process that follows the Nodes', () => {
+  /** A view that vouches for the fake API server's Nodes now, as a long-running runtime's watch keeps them. */
+  const followedView = (world: { kube: { nodes: Map<string, Node> } }) => ({
+    current: () => [...world.kube.nodes.values()].map(guardFacts),
+  });
+
+  it('should come from the followed Nodes, with no table and no list, even with several unhealthy', async () => {
+    // Prepare: two dead nodes, which a table alone cannot settle.
+    const nodes: NodeSpec[] = [
+      ...Array.from({ length: 58 }, (_, i) => ({ name: `w-${i}` })),
+      { name: 'dead-0', ready: false },
+      { name: 'dead-1', ready: false },
+    ];
+    const holder: { kube: { nodes: Map<string, Node> } } = { kube: { nodes: new Map() } };
+    const world = createWorld({ nodes, env: { ALERTFENCE_DRY_RUN: 'true' }, nodeView: followedView(holder) });
+    holder.kube = world.kube;
+
+    // Act
+    const response = await world.post('/v1/alerts', alertPayload([{ node: 'dead-0' }]));
+    const body = (await response.json()) as { results: NodeResult[] };
+
+    // Assess
+    expect(body.results[0]).toMatchObject({ outcome: 'planned' });
+    expect(methods(world)).not.toContain('listNodeHealth');
+    expect(methods(world)).not.toContain('listNodes');
+  });
+
+  it('should read the table when the view cannot vouch for what it holds', async () => {
+    // Prepare: the watch is down (the view answers nothing).
+    const nodes: NodeSpec[] = [{ name: 'w-0' }, { name: 'dead-0', ready: false }];
+    const world = createWorld({
+      nodes,
+      env: { ALERTFENCE_DRY_RUN: 'true' },
+      nodeView: { current: () => undefined },
+    });
+
+    // Act
+    const response = await world.post('/v1/alerts', alertPayload([{ node: 'dead-0' }]));
+    const body = (await response.json()) as { results: NodeResult[] };
+
+    // Assess
+    expect(body.results[0]).toMatchObject({ outcome: 'planned' });
+    expect(methods(world)).toContain('listNodeHealth');
+  });
+
+  it('should count the named node as its own read says, whatever the view still holds', async () => {
+    // Prepare: three nodes, one dead by the view; the alerted node is dead by its own read but Ready in a
+    // view a moment behind. Two of three unhealthy is over a 50 % limit.
+    const nodes: NodeSpec[] = [
+      { name: 'w-0' },
+      { name: 'dead-0', ready: false },
+      { name: 'dead-1', ready: false },
+    ];
+    const world = createWorld({ nodes, env: { ALERTFENCE_MAX_UNHEALTHY: '40%' } });
+    const behind = [...world.kube.nodes.values()].map((node) =>
+      node.metadata?.name === 'dead-0' ? makeNode({ name: 'dead-0' }, NOW) : node,
+    );
+    const { service } = wireFence({
+      kube: world.kube,
+      drivers: [world.driver],
+      env: { ALERTFENCE_MAX_UNHEALTHY: '40%' },
+      nodeView: { current: () => behind.map(guardFacts) },
+    });
+
+    // Act
+    const answer = await service.request(
+      [{ node: 'dead-0', trigger: { kind: 'alert', reason: 'KubeNodeNotReady', force: false } }],
+      { requestId: 'behind', deadline: Date.now() + 10_000, dryRun: true },
+    );
+
+    // Assess: 2 of 3 unhealthy, refused by the storm guard; nothing done.
+    expect(answer.answer[0]).toMatchObject({ outcome: 'refused', reason: 'StormGuard' });
+    expect(world.driver.calls).toEqual([]);
+  });
+});
+
 describe('a grouped alert', () => {
   it('should read each named Node when it names 50 or fewer', async () => {
     // Prepare
@@ -209,10 +290,14 @@ function buildNode(spec: NodeChoice, index: number, excludeLabel: string): Node 
   return node;
 }
 
-describe('the table path and the list path', () => {
-  it('should give the same decision for the same cluster, whatever is out of scope', () => {
-    fc.assert(
-      fc.property(
+/** What `readCounts` needs of a process that follows `followed`; a table or list read would throw. */
+const viewContext = (config: Config, followed: Node[]) =>
+  ({ config, nodeView: { current: () => followed }, kube: {} }) as unknown as FenceContext;
+
+describe('the table path, the view path and the list path', () => {
+  it('should give the same decision for the same cluster, whatever is out of scope', async () => {
+    await fc.assert(
+      fc.asyncProperty(
         fc.array(nodeArbitrary, { minLength: 1, maxLength: 40 }),
         fc.nat(),
         fc.record({
@@ -221,7 +306,7 @@ describe('the table path and the list path', () => {
           maxUnhealthy: fc.constantFrom('40%', '2', '10%'),
           perZone: fc.constantFrom('30%', '1', '60%'),
         }),
-        (specs, pick, settings) => {
+        async (specs, pick, settings) => {
           // Prepare
           const config = loadConfig({
             ALERTFENCE_TOKENS: 'storm-token-0123456789abcdef',
@@ -245,9 +330,19 @@ describe('the table path and the list path', () => {
             countHealthRows(tableOf(nodes, scopeSelector(config)), [named], config) ??
             summarizeCluster(nodes, config);
           const byTable = clusterRefusal({ node: named, journal }, counted, config, NOW);
+          const followed = nodes
+            .filter((node) => matchesSelector(node.metadata?.labels, scopeSelector(config)))
+            .map(guardFacts);
+          const byView = clusterRefusal(
+            { node: named, journal },
+            await readCounts(viewContext(config, followed), [named], {}),
+            config,
+            NOW,
+          );
 
           // Assess
           expect(byTable).toEqual(byList);
+          expect(byView).toEqual(byList);
           if (counted.health.cluster.unhealthy <= 1)
             expect(stormRefusal(counted, config, named)).toBeUndefined();
         },
