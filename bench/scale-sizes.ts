@@ -8,6 +8,7 @@
  * The function runs disarmed: a dead node's alert then takes the whole decision path (every guard, the cloud
  * read, the plan's reads) and answers `planned`, as often as the bench asks; armed, only the first alert would.
  */
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -21,6 +22,7 @@ import {
   startScaleCluster,
 } from '../test/integration/scale/scale-cluster.js';
 import { killGroups, namesOf, tally, UNHEALTHY_FOR_MS } from '../test/integration/scale/zone-outage.js';
+import { waitUntil } from '../test/peers/process.js';
 import { startRecordingProxy } from '../test/peers/recording-proxy.js';
 import type { Variant } from './scale-variants.js';
 import { round, summarize } from './stats.js';
@@ -79,6 +81,8 @@ export interface PathResult {
   /** Time alertfence waited on the API server per alert (the calls' durations through the proxy, summed). */
   apiWaitMsPerAlert: number;
   callsByKind: Record<string, number>;
+  /** A process that follows the Nodes: its watches over the run, a minute's worth (no alert causes them). */
+  watchesPerMinute?: { calls: number; wireBytes: number };
 }
 
 export interface VariantResult {
@@ -114,6 +118,16 @@ export interface SizeOptions {
   /** Stop the grouped runs after this long, once at least three have run. */
   groupedBudgetMs: number;
   onProgress: (line: string) => void;
+}
+
+/** Waits until a function that follows the Nodes has listed them (its log says so): 5,000 take a few seconds. */
+async function followingNodes(logFile: string, say: (line: string) => void) {
+  const started = Date.now();
+  await waitUntil(async () => readFileSync(logFile, 'utf8').includes('following the Nodes'), {
+    timeoutMs: 180_000,
+    what: `the function to follow the Nodes (see ${logFile})`,
+  });
+  say(`following the Nodes after ${Date.now() - started} ms`);
 }
 
 /** The API server and alertfence's ServiceAccount token, to send an alert's calls again. */
@@ -166,6 +180,14 @@ async function runPath(
     apiCpuMsPerAlert: round(replay.cpuMs, 1),
     apiWaitMsPerAlert: round(run.calls.reduce((sum, call) => sum + call.ms, 0) / n, 1),
     callsByKind: byKind,
+    ...(run.watches.calls > 0
+      ? {
+          watchesPerMinute: {
+            calls: round((run.watches.calls * 60_000) / run.wallMs, 1),
+            wireBytes: Math.round((run.watches.wireBytes * 60_000) / run.wallMs),
+          },
+        }
+      : {}),
   };
 }
 
@@ -198,16 +220,15 @@ export async function benchSize(
     const running: Array<{ variant: Variant; fn: FunctionProcess; load: number }> = [];
     try {
       for (const variant of variants) {
-        running.push({
-          variant,
-          load: round(loadavg()[0] ?? 0, 1),
-          fn: await startFunctionProcess({
-            root: variant.root,
-            kubeconfig,
-            logFile: join(cluster.plane.dir, `alertfence-${variant.name}.log`),
-            env: { ALERTFENCE_UNHEALTHY_FOR: `${UNHEALTHY_FOR_MS / 1000}s` },
-          }),
+        const logFile = join(cluster.plane.dir, `alertfence-${variant.name}.log`);
+        const fn = await startFunctionProcess({
+          root: variant.root,
+          kubeconfig,
+          logFile,
+          env: { ALERTFENCE_UNHEALTHY_FOR: `${UNHEALTHY_FOR_MS / 1000}s` },
         });
+        if (variant.followsNodes) await followingNodes(logFile, say);
+        running.push({ variant, load: round(loadavg()[0] ?? 0, 1), fn });
       }
       // Phase 1: one dead node alone.
       await killGroups(cluster, ['dead-c'], timeout);

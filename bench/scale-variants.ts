@@ -17,13 +17,15 @@ export interface Variant {
   /** The commit measured; `after` adds `+dirty` when the working tree has changes. */
   commit: string;
   root: string;
+  /** It follows the Nodes with a watch: measured only once it says so in its log (`following the Nodes`). */
+  followsNodes?: boolean;
 }
 
 /**
  * The versions by name: the commit before the per-request snapshot, the snapshot (4e5bfd6), main before the
- * fence-core change of issue #16 (88e1635), this tree.
+ * fence-core change of issue #16 (88e1635), the counts from a table (cedbc8a), this tree.
  */
-export const VARIANTS: Record<string, { label: string; commit?: string }> = {
+export const VARIANTS: Record<string, { label: string; commit?: string; followsNodes?: boolean }> = {
   before: {
     label: 'before (78a3e5a): a list of Nodes per request, four reads per named node',
     commit: '78a3e5a',
@@ -33,8 +35,13 @@ export const VARIANTS: Record<string, { label: string; commit?: string }> = {
     label: 'main (88e1635): one list of Nodes and journals per request, no gzip',
     commit: '88e1635',
   },
+  table: {
+    label: 'table (cedbc8a): the named Nodes, counts from a table when it settles them, gzip',
+    commit: 'cedbc8a',
+  },
   after: {
-    label: 'after (this branch): the named Nodes, counts from a table when it settles them, gzip',
+    label: 'after (this branch): counts from the Nodes the process follows (a watch), else as table',
+    followsNodes: true,
   },
 };
 
@@ -53,7 +60,8 @@ export function prepareVariants(
     const known = VARIANTS[name];
     if (!known) throw new Error(`unknown variant ${name}; known: ${Object.keys(VARIANTS).join(', ')}`);
     const given = roots[name];
-    if (given) return { name, label: known.label, commit: `tree at ${given}`, root: given };
+    const follows = known.followsNodes ? { followsNodes: true } : {};
+    if (given) return { name, label: known.label, commit: `tree at ${given}`, root: given, ...follows };
     if (!known.commit) {
       const dirty = git('status', '--porcelain', '--', 'functions', 'drivers') !== '';
       return {
@@ -61,6 +69,7 @@ export function prepareVariants(
         label: known.label,
         commit: `${git('rev-parse', '--short', 'HEAD')}${dirty ? '+dirty' : ''}`,
         root: REPO,
+        ...follows,
       };
     }
     const root = join(dir, name);
@@ -72,6 +81,6 @@ export function prepareVariants(
     );
     execFileSync('tar', ['-x', '-C', root], { input: archive });
     symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'));
-    return { name, label: known.label, commit: known.commit, root };
+    return { name, label: known.label, commit: known.commit, root, ...follows };
   });
 }

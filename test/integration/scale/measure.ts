@@ -17,9 +17,15 @@ export interface Measured<T> {
   wallMs: number;
   /** The API server's CPU time over the run, less its idle rate over the same time. */
   apiCpuMs: number;
+  /** The run's calls, but the watches of a process that follows the Nodes (they go on between alerts too). */
   calls: RecordedCall[];
   totals: CallTotals;
+  /** The watches that ended during the run: the cost of following the Nodes, which no alert causes. */
+  watches: CallTotals;
 }
+
+/** A watch (`watch=true`): a process that follows the Nodes keeps one open whatever the alerts do. */
+export const isWatch = (call: RecordedCall) => /(^|&)watch=(true|1)(&|$)/.test(call.query);
 
 /** Something with the API server's CPU time in ms. */
 export interface CpuSource {
@@ -49,13 +55,15 @@ export async function measured<T>(
   const cpu = cluster.apiserverCpuMs() - cpuBefore;
   // Records land when an answer's last byte went through; the function has read them all before it answers.
   await new Promise((resolve) => setImmediate(resolve));
-  const calls = proxy.take();
+  const recorded = proxy.take();
+  const calls = recorded.filter((call) => !isWatch(call));
   return {
     value,
     wallMs,
     apiCpuMs: Math.max(0, cpu - (idleRate * wallMs) / 1000),
     calls,
     totals: totals(calls),
+    watches: totals(recorded.filter(isWatch)),
   };
 }
 
