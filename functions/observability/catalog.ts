@@ -197,6 +197,14 @@ export const METRICS = {
     unit: 'None',
     source: 'state',
   }),
+  nodesFollowed: spec({
+    name: 'alertfence_nodes_followed',
+    kind: 'gauge',
+    help: "Nodes this process keeps in memory for the storm guards' counts, while its watch vouches for them; 0 while it cannot (alerts then read the cluster themselves); absent where none are followed (Lambda, ALERTFENCE_FOLLOW_NODES=false).",
+    labels: [],
+    unit: 'Count',
+    source: 'state',
+  }),
   stateUp: spec({
     name: 'alertfence_state_up',
     kind: 'gauge',

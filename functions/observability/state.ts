@@ -4,6 +4,7 @@
  * person reloading `/metrics`, cost the API server one read per interval.
  */
 import type { Overview } from '../fence/api.js';
+import type { NodeViewState } from '../kube/node-view.js';
 import type { Logger } from '../log.js';
 import type { Measurement } from './catalog.js';
 import { measureOverview } from './measure.js';
@@ -13,6 +14,8 @@ export interface StateSource {
   overview(options: { deadline: number }): Promise<Overview>;
   /** Throws when alertfence cannot fence (the API server or a driver's pre-flight); it caches on its own. */
   ready?: () => Promise<void>;
+  /** What the Nodes this process follows are doing (a long-running runtime's `NodeView`). */
+  nodeView?: () => NodeViewState;
 }
 
 export interface StateReaderOptions {
@@ -55,6 +58,14 @@ export function stateReader(
     const measurements: Measurement[] = [];
     if (source.ready) {
       measurements.push({ metric: 'ready', labels: {}, value: ready.status === 'fulfilled' ? 1 : 0 });
+    }
+    const followed = source.nodeView?.();
+    if (followed) {
+      measurements.push({
+        metric: 'nodesFollowed',
+        labels: {},
+        value: followed.status === 'current' ? followed.nodes : 0,
+      });
     }
     if (overview.status === 'fulfilled') {
       measurements.push(

@@ -55,7 +55,12 @@ export function buildNodeRuntime(
   });
   const { config, service, ready, log, metrics } = assembly;
   if (!metrics) throw new Error('the assembly was asked for metrics and built none');
-  metrics.watch({ overview: (read) => service.overview(read), ready });
+  const { nodeView } = assembly;
+  metrics.watch({
+    overview: (read) => service.overview(read),
+    ready,
+    ...(nodeView ? { nodeView: () => nodeView.state() } : {}),
+  });
   const fences = new InProcessContinuation(service, config.runBudgetMs, log);
   const app = createApp({
     config,

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { DriverError } from '../../../drivers/driver.js';
 import type { Overview } from '../../../functions/fence/api.js';
 import type { FenceEvent } from '../../../functions/fence/observer.js';
+import type { NodeViewState } from '../../../functions/kube/node-view.js';
 import { createPrometheusMetrics, VERSION } from '../../../functions/observability/metrics.js';
 import { samples, sampleValue } from '../../support/prom-text.js';
 import { alertPayload, createWorld, VirtualClock } from '../../support/world.js';
@@ -355,6 +356,28 @@ describe('the Prometheus metrics', () => {
     expect(sampleValue(text, 'alertfence_ready')).toBe(0);
     expect(samples(text, 'alertfence_paused')).toEqual([]);
     expect(samples(text, 'alertfence_fences_running')).toEqual([]);
+  });
+
+  it('should show the Nodes followed while the watch vouches for them, 0 while it cannot, nothing without one', async () => {
+    // Prepare
+    const clock = new VirtualClock();
+    const following = metricsOn(clock);
+    let state: NodeViewState = { status: 'current', nodes: 5_000 };
+    following.watch({ overview: async () => overview(), nodeView: () => state });
+    const without = metricsOn(clock);
+    without.watch({ overview: async () => overview() });
+
+    // Act
+    const current = await render(following);
+    state = { status: 'failing', nodes: 5_000, reason: 'watch nodes: HTTP 403 Forbidden' };
+    clock.advance(10_000);
+    const failing = await render(following);
+    const none = await render(without);
+
+    // Assess
+    expect(sampleValue(current, 'alertfence_nodes_followed')).toBe(5_000);
+    expect(sampleValue(failing, 'alertfence_nodes_followed')).toBe(0);
+    expect(samples(none, 'alertfence_nodes_followed')).toEqual([]);
   });
 
   it('should export the build, whether it is armed, and the process metrics', async () => {
