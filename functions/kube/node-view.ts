@@ -46,6 +46,8 @@ export interface NodeViewOptions {
   watchSeconds?: number;
   /** A monotonic clock in ms (tests inject one). */
   clock?: () => number;
+  /** The wall clock in ms: it moves on while a suspended machine's monotonic clock stands still. */
+  wallClock?: () => number;
   /** The pause before trying again after the n-th failure in a row (tests make it short). */
   retryDelayMs?: (failures: number) => number;
 }
@@ -91,12 +93,15 @@ export function followNodes(port: NodeWatchPort, options: NodeViewOptions): Node
   const { labelSelector, log } = options;
   const watchSeconds = options.watchSeconds ?? WATCH_SECONDS;
   const clock = options.clock ?? (() => performance.now());
+  const wallClock = options.wallClock ?? Date.now;
   const retryDelay = options.retryDelayMs ?? defaultRetryDelay;
   const stopped = new AbortController();
   const nodes = new Map<string, Node>();
   let synced = false;
   let resourceVersion = '';
-  let vouchedUntil = Number.NEGATIVE_INFINITY;
+  // When the API server last accepted a watch, on both clocks; the view vouches while neither says it is too
+  // long ago (a wall clock set back, or a monotonic one stopped by a suspended machine, cannot extend it).
+  let opened: { at: number; wallAt: number } | undefined;
   let reason: string | undefined;
 
   // Never holds the process up, and ends at once on `close`.
@@ -133,7 +138,7 @@ export function followNodes(port: NodeWatchPort, options: NodeViewOptions): Node
           watchSeconds,
           {
             onOpen: () => {
-              vouchedUntil = clock() + (watchSeconds + WATCH_SLACK_SECONDS) * 1000;
+              opened = { at: clock(), wallAt: wallClock() };
             },
             onEvent: apply,
           },
@@ -146,7 +151,7 @@ export function followNodes(port: NodeWatchPort, options: NodeViewOptions): Node
         const early = began + (watchSeconds * 1000) / 2 - clock();
         if (early > 0) await pause(Math.min(early, 1_000));
       } catch (error) {
-        vouchedUntil = Number.NEGATIVE_INFINITY;
+        opened = undefined;
         if (stopped.signal.aborted) return;
         if (error instanceof KubeGoneError) {
           // Too long away: the API server no longer has the changes since our version. List again at once.
@@ -168,7 +173,12 @@ export function followNodes(port: NodeWatchPort, options: NodeViewOptions): Node
   }
 
   void follow();
-  const vouches = () => synced && !stopped.signal.aborted && clock() < vouchedUntil;
+  const vouchMs = (watchSeconds + WATCH_SLACK_SECONDS) * 1000;
+  const vouches = () =>
+    synced &&
+    !stopped.signal.aborted &&
+    opened !== undefined &&
+    Math.max(clock() - opened.at, wallClock() - opened.wallAt) < vouchMs;
   return {
     current: () => (vouches() ? [...nodes.values()] : undefined),
     state: () => ({

@@ -182,6 +182,29 @@ describe('followNodes', () => {
     expect(following.state().status).toBe('syncing');
   });
 
+  it('should stop vouching when the wall clock says a watch outlived its time, though the monotonic one stood still', async () => {
+    // Prepare: a machine suspended with the watch open: its monotonic clock did not move, the wall clock did.
+    const port = new ScriptedPort();
+    port.listed = [node('a', true, '90')];
+    let wall = 1_000_000;
+    view = followNodes(port, {
+      labelSelector: '',
+      log: createLogger({ level: 'error', write: () => {} }),
+      clock: () => now,
+      wallClock: () => wall,
+    });
+    await until(() => expect(port.watches).toHaveLength(1));
+    port.latest.open();
+    const fresh = view.current();
+
+    // Act
+    wall += (port.latest.timeoutSeconds + WATCH_SLACK_SECONDS) * 1000;
+
+    // Assess
+    expect(names(fresh)).toEqual(['a']);
+    expect(view.current()).toBeUndefined();
+  });
+
   it('should stop vouching at once when a watch fails, and again once a new watch is open', async () => {
     // Prepare
     const port = new ScriptedPort();
