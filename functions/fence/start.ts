@@ -133,11 +133,13 @@ export async function startFence(
   if (!('driver' in machine)) return { node: name, ...machine };
 
   if (options.dryRun) {
-    // Reads only: safety invariant 5.
+    // Reads only: safety invariant 5. What the plan shows comes from the watch cache: nothing acts on it, and
+    // a consistent list of kinds nothing writes would wait up to 100 ms for the cache to catch up.
+    const shown = { ...callOptions, fromCache: true };
     const [pods, attachments, persistentVolumes] = await Promise.all([
-      kube.listPodsOnNode(name, callOptions),
-      kube.listVolumeAttachments(name, callOptions),
-      kube.listPersistentVolumes(callOptions),
+      kube.listPodsOnNode(name, shown),
+      kube.listVolumeAttachments(name, shown),
+      kube.listPersistentVolumes(shown),
     ]);
     const plan = planFence({
       node: name,

@@ -209,7 +209,7 @@ export function createKubeClient(
         await call<ObjectList<T>>(what, {
           method: 'GET',
           path,
-          ...(query ? { query } : {}),
+          query: { ...query, ...(options?.fromCache ? { resourceVersion: '0' } : {}) },
           ...deadlineOf(options),
         })
       ).items ?? []

@@ -63,6 +63,12 @@ export interface NodeWatchPort {
 export interface KubeCallOptions {
   /** Epoch ms by which the call must be answered. */
   deadline?: number;
+  /**
+   * A list served from the API server's watch cache (`resourceVersion=0`), a moment behind, for what only
+   * shows (a dry run's plan), never for what a fence acts on. A consistent list of a kind nothing writes waits
+   * for the cache to catch up with etcd (up to 100 ms, its progress-notify period); this one does not.
+   */
+  fromCache?: boolean;
 }
 
 /**

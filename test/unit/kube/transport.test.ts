@@ -425,3 +425,23 @@ describe('a watch of Nodes', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(3_900);
   }, 10_000);
 });
+
+describe('a list from the watch cache', () => {
+  it('should ask for resourceVersion=0 only when the caller says it only shows what it reads', async () => {
+    // Prepare
+    const endpoint = await apiServer(json(200, { kind: 'PodList', items: [] }));
+    const kube = createKubeClient(endpoint);
+
+    // Act
+    await kube.listPodsOnNode('worker-1', { fromCache: true });
+    await kube.listPodsOnNode('worker-1');
+    await kube.listPersistentVolumes({ fromCache: true });
+
+    // Assess
+    expect(seen.map((request) => request.url)).toEqual([
+      '/api/v1/pods?fieldSelector=spec.nodeName%3Dworker-1&resourceVersion=0',
+      '/api/v1/pods?fieldSelector=spec.nodeName%3Dworker-1',
+      '/api/v1/persistentvolumes?resourceVersion=0',
+    ]);
+  });
+});
