@@ -245,7 +245,7 @@ export async function benchOutage(
           process.env.ALERTFENCE_SCALE_LOGS || cluster.plane.dir,
           `alertfence-outage-${variant.name}.log`,
         ),
-        env: { ALERTFENCE_UNHEALTHY_FOR: `${UNHEALTHY_FOR_MS / 1000}s`, ...env },
+        env: { ALERTFENCE_UNHEALTHY_FOR: `${UNHEALTHY_FOR_MS / 1000}s`, ...variant.env, ...env },
         ...(transitionMs ? { transitionMs } : {}),
       });
 

@@ -225,7 +225,7 @@ export async function benchSize(
           root: variant.root,
           kubeconfig,
           logFile,
-          env: { ALERTFENCE_UNHEALTHY_FOR: `${UNHEALTHY_FOR_MS / 1000}s` },
+          env: { ALERTFENCE_UNHEALTHY_FOR: `${UNHEALTHY_FOR_MS / 1000}s`, ...variant.env },
         });
         if (variant.followsNodes) await followingNodes(logFile, say);
         running.push({ variant, load: round(loadavg()[0] ?? 0, 1), fn });

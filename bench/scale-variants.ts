@@ -19,13 +19,18 @@ export interface Variant {
   root: string;
   /** It follows the Nodes with a watch: measured only once it says so in its log (`following the Nodes`). */
   followsNodes?: boolean;
+  /** Settings of its own over the bench's. */
+  env?: Record<string, string>;
 }
 
 /**
  * The versions by name: the commit before the per-request snapshot, the snapshot (4e5bfd6), main before the
  * fence-core change of issue #16 (88e1635), the counts from a table (cedbc8a), this tree.
  */
-export const VARIANTS: Record<string, { label: string; commit?: string; followsNodes?: boolean }> = {
+export const VARIANTS: Record<
+  string,
+  { label: string; commit?: string; followsNodes?: boolean; env?: Record<string, string> }
+> = {
   before: {
     label: 'before (78a3e5a): a list of Nodes per request, four reads per named node',
     commit: '78a3e5a',
@@ -42,6 +47,11 @@ export const VARIANTS: Record<string, { label: string; commit?: string; followsN
   after: {
     label: 'after (this branch): counts from the Nodes the process follows (a watch), else as table',
     followsNodes: true,
+  },
+  unfollowed: {
+    label:
+      'unfollowed (this branch, ALERTFENCE_FOLLOW_NODES=false): what a Lambda does, no Nodes kept between alerts',
+    env: { ALERTFENCE_FOLLOW_NODES: 'false' },
   },
 };
 
@@ -60,7 +70,10 @@ export function prepareVariants(
     const known = VARIANTS[name];
     if (!known) throw new Error(`unknown variant ${name}; known: ${Object.keys(VARIANTS).join(', ')}`);
     const given = roots[name];
-    const follows = known.followsNodes ? { followsNodes: true } : {};
+    const follows = {
+      ...(known.followsNodes ? { followsNodes: true } : {}),
+      ...(known.env ? { env: known.env } : {}),
+    };
     if (given) return { name, label: known.label, commit: `tree at ${given}`, root: given, ...follows };
     if (!known.commit) {
       const dirty = git('status', '--porcelain', '--', 'functions', 'drivers') !== '';
