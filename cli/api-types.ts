@@ -12,8 +12,13 @@ export type { FenceJournal, FenceListing, FenceRecord, NodeHistory, Pause };
 /** `GET /readyz`: 200 ready, 503 not ready (with a token, the API's error body names the problem). */
 export interface ReadyAnswer {
   status: 'ready' | 'not_ready';
-  /** The pause in force; `true` only to a caller without a token. */
-  paused?: false | true | Pause;
+  /**
+   * The pause in force; `true` only to a caller without a token; `'unknown'` when alertfence could not read the
+   * pause Lease. Absent when not ready: then it is not known either.
+   */
+  paused?: false | true | Pause | 'unknown';
+  /** Why the pause is unknown (only to a caller with a token). */
+  pauseError?: string;
 }
 
 /** `GET /v1/fences`. */

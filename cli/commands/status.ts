@@ -43,8 +43,10 @@ function showReadiness(
     const why = isApiErrorBody(body) ? body.error.message : 'not ready';
     out.line(`  ${label('ready')}${out.tone('red', 'no')}: ${why}`);
   }
-  const pause = fences ? fences.paused : isApiErrorBody(body) ? false : body.paused;
-  out.line(`  ${label('paused')}${describePause(context, pause)}`);
+  // The list of fences reads the pause afresh; without it, /readyz's word, and nothing known when not ready.
+  const pause = fences ? fences.paused : isApiErrorBody(body) ? undefined : body.paused;
+  const why = fences || isApiErrorBody(body) ? undefined : body.pauseError;
+  out.line(`  ${label('paused')}${describePause(context, pause, why)}`);
   const last = fences?.lastSucceeded;
   if (last) {
     out.line(
@@ -57,8 +59,19 @@ function showReadiness(
 
 const label = (text: string) => text.padEnd(13);
 
-/** The pause as a line: `no`, or `yes` and its details. */
-export function describePause(context: CommandContext, pause: false | true | Pause | undefined): string {
+/**
+ * The pause as a line: `no`, `yes` and its details, or `unknown` (and why, when alertfence said) when it could
+ * not be read or nothing answered about it: a pause not read is never shown as none.
+ */
+export function describePause(
+  context: CommandContext,
+  pause: ReadyAnswer['paused'] | undefined,
+  why?: string,
+): string {
+  if (pause === undefined || pause === 'unknown') {
+    const unknown = context.out.tone('yellow', 'unknown');
+    return why ? `${unknown}: ${why}` : unknown;
+  }
   if (!pause) return 'no';
   const yes = context.out.tone('yellow', 'yes');
   return pause === true ? yes : `${yes}, ${pauseDetails(context, pause)}`;

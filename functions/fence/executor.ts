@@ -1,4 +1,5 @@
 import type { Lease } from '../kube/objects.js';
+import { DeadlineExceededError, TIME_MARGINS } from '../lib/deadline.js';
 import type { ExecutorDeps } from './deps.js';
 import { describeError, isRetryable, LockLostError, SafetyViolationError } from './errors.js';
 import { emitEvent } from './events.js';
@@ -39,7 +40,21 @@ export interface RunResult {
 }
 
 /** Time kept back from the invocation's deadline to save the journal and hand off. */
-const SAVE_MARGIN_MS = 3_000;
+const SAVE_MARGIN_MS = TIME_MARGINS.saveMs;
+
+/**
+ * Whether a phase failed because a deadline passed: a deadline error (a driver's call, a wait), or a Kubernetes
+ * call the deadline cut short. The Kubernetes client reports that as a `KubeUnavailableError` whose cause is
+ * the transport's `KubeTimeoutError`; the fence sees only the port, so that cause is known by its name.
+ */
+function isDeadlineError(error: unknown): boolean {
+  let seen: unknown = error;
+  for (let depth = 0; seen instanceof Error && depth < 5; depth++) {
+    if (seen instanceof DeadlineExceededError || seen.name === 'KubeTimeoutError') return true;
+    seen = seen.cause;
+  }
+  return false;
+}
 
 /**
  * Runs a fence's remaining phases, in order, until it is done or the invocation's time is up. Each phase is
@@ -147,10 +162,8 @@ export async function runFence(
     // A phase that waited (maybe across invocations) started when its first attempt did.
     const startedAt =
       journal.pendingSince?.phase === phase ? Date.parse(journal.pendingSince.at) : attemptStartedAt;
-    const phaseDeadline = Math.min(
-      context.deadline - SAVE_MARGIN_MS,
-      attemptStartedAt + config.lockDurationMs / 2,
-    );
+    const invocationDeadline = context.deadline - SAVE_MARGIN_MS;
+    const phaseDeadline = Math.min(invocationDeadline, attemptStartedAt + config.lockDurationMs / 2);
     let result: PhaseResult;
     try {
       result = await PHASE_HANDLERS[phase](
@@ -160,6 +173,16 @@ export async function runFence(
       );
     } catch (error) {
       if (error instanceof LockLostError) return { status: 'lock-lost', journal, lease };
+      if (isDeadlineError(error) && phaseDeadline === invocationDeadline && now() >= invocationDeadline) {
+        // The invocation's own time ran out, not the phase's (its lock/2 bound): nothing failed, so no error
+        // goes into the journal; the fence is handed on with the hold kept, as at the top of the loop.
+        log.info('invocation time ran out during the phase; handing the fence on', {
+          phase,
+          outcome: 'continue',
+          reason: describeError(error),
+        });
+        return { status: 'continue', journal, lease };
+      }
       return finishWith(isRetryable(error) ? 'retry' : 'failed', error);
     }
     try {

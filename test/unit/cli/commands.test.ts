@@ -164,6 +164,50 @@ describe('alertfence status', () => {
     );
   });
 
+  it('should say the pause is unknown, and why, when alertfence could not read it', async () => {
+    // Prepare: ready, but neither /readyz nor the list of fences could read the pause Lease.
+    const api = await serve({
+      'GET /readyz': {
+        status: 200,
+        body: { status: 'ready', paused: 'unknown', pauseError: 'leases "alertfence.pause" is forbidden' },
+      },
+      'GET /v1/fences': {
+        status: 503,
+        body: { error: { code: 'unavailable', message: 'the API server cannot be read' } },
+      },
+    });
+
+    // Act
+    const result = await runCli(api.url, ['status']);
+
+    // Assess
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/ready\s+yes/);
+    expect(result.stdout).toMatch(/paused\s+unknown: leases "alertfence.pause" is forbidden\n/);
+  });
+
+  it.each([
+    ['with a token', { error: { code: 'not_ready', message: 'connect ECONNREFUSED' } }],
+    ['without a token', { status: 'not_ready' }],
+  ])('should say the pause is unknown, not "no", when alertfence is not ready (%s)', async (_name, body) => {
+    // Prepare
+    const api = await serve({
+      'GET /readyz': { status: 503, body },
+      'GET /v1/fences': {
+        status: 503,
+        body: { error: { code: 'unavailable', message: 'the API server cannot be read' } },
+      },
+    });
+
+    // Act
+    const result = await runCli(api.url, ['status']);
+
+    // Assess
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/paused\s+unknown\n/);
+    expect(result.stdout).not.toMatch(/paused\s+no/);
+  });
+
   it('should print both API answers as one JSON document with --json', async () => {
     // Prepare
     const fences = overview({ fences: [listing()] });

@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { PHASES } from '../../../functions/fence/vocabulary.js';
+import { KubeForbiddenError } from '../../../functions/kube/port.js';
 import { createWorld, TOKEN, type World } from '../../support/world.js';
 import { jsonLines, runCli } from './support.js';
 
@@ -75,6 +76,25 @@ describe('alertfence CLI on the real app', () => {
     expect(resumed.stdout).toContain('pause lifted; it was: since');
     expect(started.code).toBe(0);
     expect(started.stdout).toMatch(/^worker-1: accepted \(Accepted\)/);
+  });
+
+  it('should show the pause as unknown, and why, when the real app cannot read its Lease', async () => {
+    // Prepare: the API server answers the readiness check, but refuses every read of alertfence's Leases.
+    const world = createWorld();
+    world.kube.beforeCall = (call) => {
+      if (call.method === 'getLease' || call.method === 'listLeases') {
+        throw new KubeForbiddenError('leases is forbidden', { status: 403 });
+      }
+    };
+    const cli = cliOn(world);
+
+    // Act
+    const status = await cli(['status']);
+
+    // Assess
+    expect(status.code).toBe(1);
+    expect(status.stdout).toMatch(/ready\s+yes/);
+    expect(status.stdout).toMatch(/paused\s+unknown: leases is forbidden\n/);
   });
 
   it('should follow a fence to the end with --wait, printing every phase, then show it in history and status', async () => {

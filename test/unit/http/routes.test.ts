@@ -3,6 +3,8 @@ import type { NodeResult } from '../../../functions/fence/api.js';
 import type { FenceJournal } from '../../../functions/fence/journal.js';
 import type { PlannedAction } from '../../../functions/fence/plan.js';
 import { PHASES } from '../../../functions/fence/vocabulary.js';
+import { KUBE_NAMES } from '../../../functions/kube/names.js';
+import { KubeForbiddenError, KubeUnavailableError } from '../../../functions/kube/port.js';
 import { alertPayload, createWorld, makeNode, SECOND_TOKEN, TOKEN, type World } from '../../support/world.js';
 
 interface ResultsBody {
@@ -29,6 +31,17 @@ const leaseWrites = (world: World) =>
   );
 const destructiveDriverCalls = (world: World) =>
   world.driver.calls.filter((call) => call.method !== 'describe');
+
+/** Makes every read of the pause Lease (its get, or the list it is part of) fail with `error`. */
+function failPauseReads(world: World, error: Error): void {
+  world.kube.beforeCall = (call) => {
+    const pauseGet = call.method === 'getLease' && call.target.endsWith(`/${KUBE_NAMES.pauseLease}`);
+    if (pauseGet || call.method === 'listLeases') throw error;
+  };
+}
+
+const logLines = (world: World) =>
+  world.logs.map((line) => JSON.parse(line) as { msg: string; level: string; reason?: string });
 
 describe('POST /v1/alerts', () => {
   it('should answer 202 with one result per node named in the payload', async () => {
@@ -450,6 +463,31 @@ describe('health', () => {
     expect(body).toEqual({ error: { code: 'not_ready', message: expect.stringContaining('ECONNREFUSED') } });
   });
 
+  it('should answer /readyz ready with the pause unknown, never not paused, when the pause Lease cannot be read', async () => {
+    // Prepare: the API server answers the readiness check, but not the read of the pause (RBAC, a timeout).
+    const world = createWorld();
+    failPauseReads(world, new KubeForbiddenError('leases "alertfence.pause" is forbidden', { status: 403 }));
+
+    // Act
+    const anonymous = await get(world, '/readyz', {});
+    const operator = await get(world, '/readyz');
+
+    // Assess: ready (the fence re-reads the pause before a power-off, and stops if it cannot), but not "not paused".
+    expect(anonymous.status).toBe(200);
+    expect(await anonymous.json()).toEqual({ status: 'ready', paused: 'unknown' });
+    expect(operator.status).toBe(200);
+    expect(await operator.json()).toEqual({
+      status: 'ready',
+      paused: 'unknown',
+      pauseError: 'leases "alertfence.pause" is forbidden',
+    });
+    const warnings = logLines(world).filter((line) => line.msg === 'could not read the pause');
+    expect(warnings).toEqual([
+      expect.objectContaining({ level: 'warn', reason: 'leases "alertfence.pause" is forbidden' }),
+      expect.objectContaining({ level: 'warn', reason: 'leases "alertfence.pause" is forbidden' }),
+    ]);
+  });
+
   it('should answer /readyz 503 with no detail to a caller without a token', async () => {
     // Prepare
     const world = createWorld();
@@ -462,6 +500,46 @@ describe('health', () => {
     expect(response.status).toBe(503);
     expect(await response.json()).toEqual({ status: 'not_ready' });
   });
+});
+
+describe('the pause, when its Lease cannot be read', () => {
+  it.each([
+    ['GET /v1/pause', '/v1/pause'],
+    ['GET /v1/fences', '/v1/fences'],
+  ])('should answer %s with an error, never not paused', async (_name, path) => {
+    // Prepare
+    const world = createWorld();
+    failPauseReads(world, new KubeUnavailableError('HTTP 503 Service Unavailable', { status: 503 }));
+
+    // Act
+    const response = await get(world, path);
+    const body = (await response.json()) as ErrorBody;
+
+    // Assess
+    expect(response.status).toBe(503);
+    expect(body).toEqual({ error: { code: 'unavailable', message: 'HTTP 503 Service Unavailable' } });
+  });
+
+  it.each([
+    ['GET /v1/pause', '/v1/pause'],
+    ['GET /v1/fences', '/v1/fences'],
+  ])(
+    'should answer %s with an error when the read is refused (RBAC), never not paused',
+    async (_name, path) => {
+      // Prepare
+      const world = createWorld();
+      failPauseReads(world, new KubeForbiddenError('leases is forbidden', { status: 403 }));
+
+      // Act
+      const response = await get(world, path);
+      const body = (await response.json()) as ErrorBody;
+
+      // Assess
+      expect(response.status).toBe(500);
+      expect(body.error.code).toBe('internal');
+      expect(JSON.stringify(body)).not.toContain('paused');
+    },
+  );
 });
 
 describe('unknown routes', () => {
