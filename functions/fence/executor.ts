@@ -1,4 +1,5 @@
 import type { Lease } from '../kube/objects.js';
+import { KubeDeadlineError } from '../kube/port.js';
 import { DeadlineExceededError, TIME_MARGINS } from '../lib/deadline.js';
 import type { ExecutorDeps } from './deps.js';
 import { describeError, isRetryable, LockLostError, SafetyViolationError } from './errors.js';
@@ -44,13 +45,12 @@ const SAVE_MARGIN_MS = TIME_MARGINS.saveMs;
 
 /**
  * Whether a phase failed because a deadline passed: a deadline error (a driver's call, a wait), or a Kubernetes
- * call the deadline cut short. The Kubernetes client reports that as a `KubeUnavailableError` whose cause is
- * the transport's `KubeTimeoutError`; the fence sees only the port, so that cause is known by its name.
+ * call the deadline cut short (`KubeDeadlineError`), maybe wrapped by the phase.
  */
 function isDeadlineError(error: unknown): boolean {
   let seen: unknown = error;
   for (let depth = 0; seen instanceof Error && depth < 5; depth++) {
-    if (seen instanceof DeadlineExceededError || seen.name === 'KubeTimeoutError') return true;
+    if (seen instanceof DeadlineExceededError || seen instanceof KubeDeadlineError) return true;
     seen = seen.cause;
   }
   return false;

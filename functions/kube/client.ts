@@ -18,6 +18,7 @@ import {
   type EventInput,
   type KubeCallOptions,
   KubeConflictError,
+  KubeDeadlineError,
   KubeError,
   KubeForbiddenError,
   KubeGoneError,
@@ -29,7 +30,7 @@ import {
   type NodeWatchPort,
   type ObjectCallOptions,
 } from './port.js';
-import { createTransport, type KubeRequest, KubeStatusError } from './transport.js';
+import { createTransport, type KubeRequest, KubeStatusError, KubeTimeoutError } from './transport.js';
 
 export interface KubeClientOptions {
   /** Time limit of each request; default `DEFAULT_REQUEST_TIMEOUT_MS`. */
@@ -132,6 +133,9 @@ function classify(error: unknown, what: string): KubeError {
     return new KubeError(message, { status, cause: error });
   }
   const reason = error instanceof Error ? error.message : String(error);
+  if (error instanceof KubeTimeoutError) {
+    return new KubeDeadlineError(`${what}: no answer in time (${reason})`, { cause: error });
+  }
   // A credential that cannot be had is as temporary as the API server being away (a plugin's own network
   // call, a token file being rotated), and just as much a reason to do nothing destructive.
   if (error instanceof KubeCredentialError) {

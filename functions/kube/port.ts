@@ -153,6 +153,11 @@ export class KubeUnavailableError extends KubeError {
   override name = 'KubeUnavailableError';
 }
 
+/** No answer before the call's deadline or time limit: unavailable as far as the caller can tell, retried. */
+export class KubeDeadlineError extends KubeUnavailableError {
+  override name = 'KubeDeadlineError';
+}
+
 /** 410: a watch's `resourceVersion` is older than the API server keeps; list again. */
 export class KubeGoneError extends KubeError {
   override name = 'KubeGoneError';

@@ -3,15 +3,18 @@ import { DriverError } from '../../../drivers/driver.js';
 import type { Handoff } from '../../../functions/fence/handoff.js';
 import { EVENT_REASONS } from '../../../functions/fence/vocabulary.js';
 import type { Taint } from '../../../functions/kube/objects.js';
-import { KubeUnavailableError, type ObjectCallOptions } from '../../../functions/kube/port.js';
-import { KubeTimeoutError } from '../../../functions/kube/transport.js';
+import {
+  KubeDeadlineError,
+  KubeUnavailableError,
+  type ObjectCallOptions,
+} from '../../../functions/kube/port.js';
 import { TIME_MARGINS } from '../../../functions/lib/deadline.js';
 import { FakeKube } from '../../fakes/kube.js';
 import { alertPayload, createWorld, VirtualClock, type World } from '../../support/world.js';
 
 /**
  * An API server that answers no taint (the Mark phase's call) while `hung`: the call ends at its deadline, and
- * fails as the real client reports it, a `KubeUnavailableError` caused by the transport's `KubeTimeoutError`.
+ * fails as the real client reports it, a `KubeDeadlineError` (unavailable, retried).
  */
 class HungTaintKube extends FakeKube {
   hung = true;
@@ -21,9 +24,7 @@ class HungTaintKube extends FakeKube {
     if (!this.hung) return super.addTaint(node, taint, options);
     const deadline = options?.deadline ?? Number.POSITIVE_INFINITY;
     await this.clock.sleep(deadline - this.clock.now());
-    throw new KubeUnavailableError('add taint: API server unreachable (no answer)', {
-      cause: new KubeTimeoutError(`the phase's deadline passed before PATCH /api/v1/nodes/${node}`),
-    });
+    throw new KubeDeadlineError(`add taint: no answer in time (PATCH /api/v1/nodes/${node})`);
   }
 }
 
@@ -132,7 +133,7 @@ describe("the invocation's own time running out in a phase", () => {
     expect(answer.status).toBe('retry');
     expect(journal).toMatchObject({ status: 'running', phase: 'Lock' });
     expect(journal?.lastError).toMatchObject({ phase: 'Mark', retryable: true });
-    expect(journal?.lastError?.message).toContain('API server unreachable');
+    expect(journal?.lastError?.message).toContain('no answer in time');
     expect(handoffs).toEqual([]);
   });
 });

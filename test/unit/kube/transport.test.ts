@@ -9,6 +9,7 @@ import type { ExecPlugin } from '../../../functions/kube/authenticators.js';
 import { createKubeClient } from '../../../functions/kube/client.js';
 import { type EndpointSpec, parseKubeconfig } from '../../../functions/kube/kubeconfig.js';
 import {
+  KubeDeadlineError,
   KubeError,
   KubeForbiddenError,
   KubeGoneError,
@@ -147,7 +148,7 @@ describe('the Kubernetes transport', () => {
     await expect(deleting).rejects.toBeInstanceOf(KubePreconditionError);
   });
 
-  it('should give up on an answer that stalls half-way, as unreachable', async () => {
+  it('should give up on an answer that stalls half-way, as a deadline passed (unavailable, retried)', async () => {
     // Prepare: headers and half a body, then nothing.
     const endpoint = await apiServer((_request, response) => {
       response.writeHead(200, { 'content-type': 'application/json' });
@@ -159,6 +160,7 @@ describe('the Kubernetes transport', () => {
     const list = kube.listNodes();
 
     // Assess
+    await expect(list).rejects.toBeInstanceOf(KubeDeadlineError);
     await expect(list).rejects.toBeInstanceOf(KubeUnavailableError);
     await expect(list).rejects.toThrow(/no answer within 200 ms/);
   });
