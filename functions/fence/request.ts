@@ -39,7 +39,8 @@ async function decideNode(
   if (read.kind === 'trusted' && isActive(read.journal)) {
     const paused = pauseRefusal(cluster.pause, read.journal);
     if (paused) return { node: target.node, ...paused, fence: summary(read.journal) };
-    const snapshot = await completeSnapshot(context, target.node, node, read, callOptions);
+    const leases = cluster.leases.get(target.node);
+    const snapshot = await completeSnapshot(context, target.node, node, read, callOptions, leases);
     const counts = await cluster.counts();
     return resumeFence(context, target.trigger, snapshot, read, counts, options, handoffs);
   }
@@ -60,7 +61,8 @@ async function decideNode(
   const capped =
     target.trigger.kind === 'manual' ? undefined : capRefusal(previous, context.config, context.now());
   if (capped) return { node: target.node, ...capped, ...fence };
-  const snapshot = await completeSnapshot(context, target.node, node, read, callOptions);
+  const leases = cluster.leases.get(target.node);
+  const snapshot = await completeSnapshot(context, target.node, node, read, callOptions, leases);
   const decision = decide({ force: target.trigger.force }, snapshot, counts, context.config, context.now());
   if (decision.outcome !== 'accepted') return { node: target.node, ...decision, ...fence };
   return startFence(context, target.trigger, snapshot, decision.message, options, handoffs);

@@ -6,14 +6,21 @@
  */
 
 import { KUBE_NAMES } from '../kube/names.js';
+import { readiness } from '../kube/node-facts.js';
 import type { Node } from '../kube/objects.js';
 import type { KubeCallOptions } from '../kube/port.js';
-import type { FenceContext } from './context.js';
+import type { FenceContext, FollowedNodes } from './context.js';
 import type { NodeSnapshot } from './guards.js';
 import { journalLeaseName } from './journal.js';
 import { type JournalRead, readJournal } from './journal-store.js';
 import { type Pause, pauseOf } from './pause.js';
-import { type ClusterSnapshot, countHealthRows, scopeSelector, summarizeCluster } from './storm-guard.js';
+import {
+  type ClusterSnapshot,
+  countHealthRows,
+  recountNode,
+  scopeSelector,
+  summarizeCluster,
+} from './storm-guard.js';
 
 /** What one request reads of the cluster once: its Nodes, alertfence's journals and pause, and the counts. */
 export interface RequestSnapshot {
@@ -23,7 +30,12 @@ export interface RequestSnapshot {
   pause: Pause | undefined;
   /** The storm guards' counts, read the first time a node needs them and then kept for the request. */
   counts: () => Promise<ClusterSnapshot>;
+  /** A node's own Leases, read with the journals when the request names that one node and it is not Ready. */
+  leases: Map<string, Promise<NodeLeases>>;
 }
+
+/** A node's kubelet heartbeat Lease and another remediator's lock on it. */
+type NodeLeases = Pick<NodeSnapshot, 'kubeletLease' | 'remediatorLease'>;
 
 /**
  * A request naming more Nodes than this reads every Node with one list and counts from it; one naming this
@@ -47,11 +59,36 @@ async function mapInFlight<T, R>(items: readonly T[], limit: number, task: (item
   return results;
 }
 
-/** The followed Nodes with the named ones as their own consistent read shows them. */
-function withNamed(followed: readonly Node[], named: readonly Node[]): Node[] {
-  const byName = new Map(followed.map((node) => [node.metadata?.name ?? '', node]));
-  for (const node of named) byName.set(node.metadata?.name ?? '', node);
-  return [...byName.values()];
+/** The counts of each view's Nodes at a version: an alert recounts only its named nodes while nothing changed. */
+const countedViews = new WeakMap<object, { version: number; config: object; counts: ClusterSnapshot }>();
+
+/**
+ * The storm guards' counts from the Nodes the process follows, with the named nodes as their own consistent
+ * read shows them; `undefined` when the view cannot vouch for what it holds.
+ */
+function countFollowed(
+  view: FollowedNodes,
+  named: readonly Node[],
+  config: FenceContext['config'],
+): ClusterSnapshot | undefined {
+  // Read together (nothing runs in between): the version is that of these Nodes.
+  const version = view.version?.();
+  const followed = view.current();
+  if (!followed) return undefined;
+  const kept = countedViews.get(view);
+  let counts: ClusterSnapshot;
+  if (kept && version !== undefined && kept.version === version && kept.config === config) {
+    counts = kept.counts;
+  } else {
+    counts = summarizeCluster(followed, config);
+    if (version !== undefined) countedViews.set(view, { version, config, counts });
+  }
+  for (const node of named) {
+    const name = node.metadata?.name ?? '';
+    const before = followed.find((held) => held.metadata?.name === name);
+    counts = recountNode(counts, before, node, config);
+  }
+  return counts;
 }
 
 /**
@@ -67,8 +104,8 @@ export async function readCounts(
   options: KubeCallOptions,
 ): Promise<ClusterSnapshot> {
   const { kube, config } = context;
-  const followed = context.nodeView?.current();
-  if (followed) return summarizeCluster(withNamed(followed, named), config);
+  const followed = context.nodeView ? countFollowed(context.nodeView, named, config) : undefined;
+  if (followed) return followed;
   const rows = await kube.listNodeHealth(scopeSelector(config), options);
   return countHealthRows(rows, named, config) ?? summarizeCluster(await kube.listNodes(options), config);
 }
@@ -98,10 +135,21 @@ export async function readRequestSnapshot(
   const { kube, config, keys } = context;
   const unique = names === 'all' ? [] : [...new Set(names)];
   const listed = names === 'all' || unique.length > NAMED_NODES_READ_ONE_BY_ONE;
+  const nodeLeases = new Map<string, Promise<NodeLeases>>();
+  const readNamed = async (name: string) => {
+    const node = await kube.getNode(name, options);
+    // An alert about one node that is not Ready (the usual webhook) needs its Leases unless a cheap guard
+    // refuses it: read them while the journals are still being listed, one round trip fewer. A grouped alert
+    // reads them only for the nodes that pass the cheap guards (a zone going dark costs no read a node).
+    if (unique.length === 1 && node && readiness(node).status !== 'True') {
+      const reading = readNodeLeases(context, name, options);
+      reading.catch(() => {}); // Told when used; a node refused before never needs them.
+      nodeLeases.set(name, reading);
+    }
+    return node;
+  };
   const [found, leases] = await Promise.all([
-    listed
-      ? kube.listNodes(options)
-      : mapInFlight(unique, NODE_READS_IN_FLIGHT, (name) => kube.getNode(name, options)),
+    listed ? kube.listNodes(options) : mapInFlight(unique, NODE_READS_IN_FLIGHT, readNamed),
     kube.listLeases(config.namespace, `app.kubernetes.io/managed-by=${KUBE_NAMES.component}`, options),
   ]);
   const journals = new Map<string, JournalRead>();
@@ -115,23 +163,38 @@ export async function readRequestSnapshot(
   for (const node of found) if (node) nodes.set(node.metadata?.name ?? '', node);
   if (listed) {
     const counted = summarizeCluster([...nodes.values()], config);
-    return { nodes, journals, pause, counts: async () => counted };
+    return { nodes, journals, pause, counts: async () => counted, leases: nodeLeases };
   }
-  return { nodes, journals, pause, counts: once(() => readCounts(context, [...nodes.values()], options)) };
+  const counts = once(() => readCounts(context, [...nodes.values()], options));
+  return { nodes, journals, pause, counts, leases: nodeLeases };
 }
 
-/** The node's own Leases (kubelet heartbeat, another remediator's lock), read once the cheap guards passed. */
+/** A node's own Leases: the kubelet's heartbeat, and another remediator's lock. */
+async function readNodeLeases(
+  context: FenceContext,
+  name: string,
+  options: KubeCallOptions,
+): Promise<NodeLeases> {
+  const [kubeletLease, remediatorLease] = await Promise.all([
+    context.kube.getLease(KUBE_NAMES.kubeletLeaseNamespace, name, options),
+    context.kube.getLease(KUBE_NAMES.medik8sLeaseNamespace, `node-${name}`, options),
+  ]);
+  return { kubeletLease, remediatorLease };
+}
+
+/**
+ * The node's own Leases (kubelet heartbeat, another remediator's lock), read once the cheap guards passed, or
+ * taken from the request's look at the cluster when it read them already.
+ */
 export async function completeSnapshot(
   context: FenceContext,
   name: string,
   node: Node | undefined,
   journal: JournalRead,
   options: KubeCallOptions,
+  read?: Promise<NodeLeases>,
 ): Promise<NodeSnapshot> {
-  const [kubeletLease, remediatorLease] = await Promise.all([
-    context.kube.getLease(KUBE_NAMES.kubeletLeaseNamespace, name, options),
-    context.kube.getLease(KUBE_NAMES.medik8sLeaseNamespace, `node-${name}`, options),
-  ]);
+  const { kubeletLease, remediatorLease } = await (read ?? readNodeLeases(context, name, options));
   return { node, kubeletLease, journal, remediatorLease };
 }
 

@@ -24,33 +24,63 @@ export interface ClusterSnapshot {
   health: { cluster: DomainCount; zones: Map<string, DomainCount>; regions: Map<string, DomainCount> };
 }
 
+/** Adds one node's part to the counts (`sign` 1), or takes it out (-1); a node out of scope has none. */
+function countNode(health: ClusterSnapshot['health'], node: Node, config: GuardConfig, sign: 1 | -1) {
+  if (scopeRefusal(node, config)) return;
+  const unhealthy = readiness(node).status !== 'True' ? sign : 0;
+  const add = (count: DomainCount) => {
+    count.inScope += sign;
+    count.unhealthy += unhealthy;
+  };
+  add(health.cluster);
+  const labels = node.metadata?.labels ?? {};
+  for (const [label, domains] of [
+    [KUBE_NAMES.zoneLabel, health.zones],
+    [KUBE_NAMES.regionLabel, health.regions],
+  ] as const) {
+    const key = labels[label];
+    if (!key) continue;
+    const count = domains.get(key) ?? { inScope: 0, unhealthy: 0 };
+    add(count);
+    domains.set(key, count);
+  }
+}
+
 /**
  * Counts, once per request, the nodes in scope and the unhealthy ones: in the whole cluster, per zone and per
  * region (`topology.kubernetes.io/zone` and `/region`). A node without the label belongs to no domain: only
  * the cluster-wide count holds it.
  */
 export function summarizeCluster(nodes: Node[], config: GuardConfig): ClusterSnapshot {
-  const cluster: DomainCount = { inScope: 0, unhealthy: 0 };
-  const zones = new Map<string, DomainCount>();
-  const regions = new Map<string, DomainCount>();
-  const add = (map: Map<string, DomainCount>, key: string, unhealthy: boolean) => {
-    const count = map.get(key) ?? { inScope: 0, unhealthy: 0 };
-    count.inScope += 1;
-    if (unhealthy) count.unhealthy += 1;
-    map.set(key, count);
+  const health: ClusterSnapshot['health'] = {
+    cluster: { inScope: 0, unhealthy: 0 },
+    zones: new Map(),
+    regions: new Map(),
   };
-  for (const node of nodes) {
-    if (scopeRefusal(node, config)) continue;
-    const unhealthy = readiness(node).status !== 'True';
-    cluster.inScope += 1;
-    if (unhealthy) cluster.unhealthy += 1;
-    const labels = node.metadata?.labels ?? {};
-    const zone = labels[KUBE_NAMES.zoneLabel];
-    const region = labels[KUBE_NAMES.regionLabel];
-    if (zone) add(zones, zone, unhealthy);
-    if (region) add(regions, region, unhealthy);
-  }
-  return { nodes, health: { cluster, zones, regions } };
+  for (const node of nodes) countNode(health, node, config, 1);
+  return { nodes, health };
+}
+
+/**
+ * The counts with one node as `now` shows it instead of as `before` did (absent: not counted before): what a
+ * node's own consistent read changes in counts made from elsewhere. `snapshot` is left as it was.
+ */
+export function recountNode(
+  snapshot: ClusterSnapshot,
+  before: Node | undefined,
+  now: Node,
+  config: GuardConfig,
+): ClusterSnapshot {
+  const copy = (domains: Map<string, DomainCount>) =>
+    new Map([...domains].map(([key, count]) => [key, { ...count }]));
+  const health = {
+    cluster: { ...snapshot.health.cluster },
+    zones: copy(snapshot.health.zones),
+    regions: copy(snapshot.health.regions),
+  };
+  if (before) countNode(health, before, config, -1);
+  countNode(health, now, config, 1);
+  return { nodes: snapshot.nodes, health };
 }
 
 /**

@@ -30,6 +30,8 @@ export interface NodeView {
    * condition); `undefined` when the view cannot vouch that it is current.
    */
   current(): Node[] | undefined;
+  /** Moves on with every change to what it holds (a list, an added, changed or deleted Node), never back. */
+  version(): number;
   state(): NodeViewState;
   /** Stops following; `current()` answers nothing from then on. */
   close(): void;
@@ -98,6 +100,7 @@ export function followNodes(port: NodeWatchPort, options: NodeViewOptions): Node
   const stopped = new AbortController();
   const nodes = new Map<string, Node>();
   let synced = false;
+  let changes = 0;
   let resourceVersion = '';
   // When the API server last accepted a watch, on both clocks; the view vouches while neither says it is too
   // long ago (a wall clock set back, or a monotonic one stopped by a suspended machine, cannot extend it).
@@ -112,6 +115,7 @@ export function followNodes(port: NodeWatchPort, options: NodeViewOptions): Node
     const name = node.metadata?.name ?? '';
     if (type === 'ADDED' || type === 'MODIFIED') nodes.set(name, guardFacts(node));
     if (type === 'DELETED') nodes.delete(name);
+    if (type !== 'BOOKMARK') changes += 1;
     resourceVersion = node.metadata?.resourceVersion ?? resourceVersion;
   };
 
@@ -121,6 +125,7 @@ export function followNodes(port: NodeWatchPort, options: NodeViewOptions): Node
     for (const node of listed.nodes) nodes.set(node.metadata?.name ?? '', guardFacts(node));
     resourceVersion = listed.resourceVersion;
     synced = true;
+    changes += 1;
   }
 
   async function follow() {
@@ -181,6 +186,7 @@ export function followNodes(port: NodeWatchPort, options: NodeViewOptions): Node
     Math.max(clock() - opened.at, wallClock() - opened.wallAt) < vouchMs;
   return {
     current: () => (vouches() ? [...nodes.values()] : undefined),
+    version: () => changes,
     state: () => ({
       status: vouches() ? 'current' : reason ? 'failing' : 'syncing',
       nodes: nodes.size,

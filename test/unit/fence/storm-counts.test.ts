@@ -23,6 +23,7 @@ import { matchesSelector, readiness } from '../../../functions/kube/node-facts.j
 import { guardFacts } from '../../../functions/kube/node-view.js';
 import type { Node } from '../../../functions/kube/objects.js';
 import { KubeError } from '../../../functions/kube/port.js';
+import { FakeKube } from '../../fakes/kube.js';
 import { wireFence } from '../../support/fence-wiring.js';
 import { alertPayload, createWorld, makeNode, type NodeSpec } from '../../support/world.js';
 
@@ -235,6 +236,90 @@ describe('a dead node’s counts in a process that follows the Nodes', () => {
   });
 });
 
+describe('the counts a process keeps between alerts', () => {
+  it('should be made again when the Nodes it follows changed, and kept while they did not', async () => {
+    // Prepare: four nodes followed, one dead; the alert is about the dead one.
+    const config = loadConfig({
+      ALERTFENCE_TOKENS: 'storm-token-0123456789abcdef',
+      ALERTFENCE_MAX_UNHEALTHY: '1',
+    });
+    const nodes = [
+      makeNode({ name: 'w-0' }, NOW),
+      makeNode({ name: 'w-1' }, NOW),
+      makeNode({ name: 'w-2' }, NOW),
+      makeNode({ name: 'dead-0', ready: false }, NOW),
+    ];
+    let version = 1;
+    const held = nodes.map(guardFacts);
+    const context = {
+      config,
+      kube: {},
+      nodeView: { current: () => [...held], version: () => version },
+    } as unknown as FenceContext;
+    const named = nodes[3] as Node;
+
+    // Act: counted; then another node dies and the view says so (a new version); then the same version again.
+    const first = await readCounts(context, [named], {});
+    held[0] = guardFacts(makeNode({ name: 'w-0', ready: false }, NOW));
+    const sameVersion = await readCounts(context, [named], {});
+    version = 2;
+    const changed = await readCounts(context, [named], {});
+
+    // Assess: counts kept within a version (the view vouches that nothing changed), made again after.
+    expect(first.health.cluster).toEqual({ inScope: 4, unhealthy: 1 });
+    expect(sameVersion.health.cluster).toEqual({ inScope: 4, unhealthy: 1 });
+    expect(changed.health.cluster).toEqual({ inScope: 4, unhealthy: 2 });
+    expect(stormRefusal(changed, config, named)).toMatchObject({ reason: 'StormGuard' });
+  });
+});
+
+/** An API server whose journal list answers only once the node's Leases were asked for (or after a while). */
+class SlowJournalsKube extends FakeKube {
+  leaseReadsBeforeJournals = -1;
+  override async listLeases(namespace: string, labelSelector?: string) {
+    for (let turn = 0; turn < 50 && this.leaseReads() < 2; turn++) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    this.leaseReadsBeforeJournals = this.leaseReads();
+    return super.listLeases(namespace, labelSelector);
+  }
+  private leaseReads() {
+    return this.calls.filter((call) => call.method === 'getLease').length;
+  }
+}
+
+describe('a dead node’s own Leases', () => {
+  it('should be read while the journals are listed when the alert names that one node', async () => {
+    // Prepare
+    const kube = new SlowJournalsKube();
+    const world = createWorld({ kube, env: { ALERTFENCE_DRY_RUN: 'true' } });
+
+    // Act
+    const response = await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
+    const body = (await response.json()) as { results: NodeResult[] };
+
+    // Assess: both Leases asked for before the journals answered; each read once.
+    expect(body.results[0]).toMatchObject({ outcome: 'planned' });
+    expect(kube.leaseReadsBeforeJournals).toBe(2);
+    expect(methods(world).filter((method) => method === 'getLease')).toHaveLength(2);
+  });
+
+  it('should not be read for a Ready node, nor ahead of the cheap guards for a grouped alert', async () => {
+    // Prepare
+    const kube = new SlowJournalsKube();
+    const world = createWorld({ kube, env: { ALERTFENCE_DRY_RUN: 'true' } });
+
+    // Act
+    await world.post('/v1/alerts', alertPayload([{ node: 'worker-2' }]));
+    const ready = methods(world).filter((method) => method === 'getLease').length;
+    await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }, { node: 'worker-2' }]));
+
+    // Assess
+    expect(ready).toBe(0);
+    expect(kube.leaseReadsBeforeJournals).toBe(0);
+  });
+});
+
 describe('a grouped alert', () => {
   it('should read each named Node when it names 50 or fewer', async () => {
     // Prepare
@@ -290,9 +375,12 @@ function buildNode(spec: NodeChoice, index: number, excludeLabel: string): Node 
   return node;
 }
 
-/** What `readCounts` needs of a process that follows `followed`; a table or list read would throw. */
+/**
+ * What `readCounts` needs of a process that follows `followed` at one version (its counts are kept between
+ * alerts); a table or list read would throw.
+ */
 const viewContext = (config: Config, followed: Node[]) =>
-  ({ config, nodeView: { current: () => followed }, kube: {} }) as unknown as FenceContext;
+  ({ config, nodeView: { current: () => followed, version: () => 7 }, kube: {} }) as unknown as FenceContext;
 
 describe('the table path, the view path and the list path', () => {
   it('should give the same decision for the same cluster, whatever is out of scope', async () => {
@@ -333,9 +421,13 @@ describe('the table path, the view path and the list path', () => {
           const followed = nodes
             .filter((node) => matchesSelector(node.metadata?.labels, scopeSelector(config)))
             .map(guardFacts);
+          const context = viewContext(config, followed);
+          const other = nodes[(pick + 1) % nodes.length] as Node;
+          await readCounts(context, [other], {});
+          // The second alert of the same version recounts only its node, from the counts the first one kept.
           const byView = clusterRefusal(
             { node: named, journal },
-            await readCounts(viewContext(config, followed), [named], {}),
+            await readCounts(context, [named], {}),
             config,
             NOW,
           );

@@ -159,6 +159,8 @@ describe('followNodes', () => {
     );
     expect(port.latest.resourceVersion).toBe('150');
     expect(port.lists).toBe(1);
+    // The list and three changes; the bookmark changed nothing.
+    expect(following.version()).toBe(4);
   });
 
   it('should stop vouching when a watch outlives its time without ending: a connection dead without a word', async () => {
