@@ -5,7 +5,7 @@
  *
  * Options (all optional):
  *   --sizes=100,1000,5000        cluster sizes
- *   --variants=main,after           versions (bench/scale-variants.ts: before, snapshot, main, after)
+ *   --variants=table,after          versions (bench/scale-variants.ts: before, snapshot, main, table, after, unfollowed)
  *   --requests=100               single-node alerts per kind and size
  *   --skip-sizes / --skip-outage run only one part
  *   --root=after=<dir>           run a version from another source tree (a working copy)
@@ -58,7 +58,7 @@ function fillDoc(parts: Partial<Record<'sizes' | 'outage' | 'scenarios', string>
 
 async function main() {
   const sizes = option('sizes', '100,1000,5000').split(',').map(Number);
-  const names = option('variants', 'main,after').split(',');
+  const names = option('variants', 'table,after').split(',');
   const requests = Number(option('requests', '100'));
   const file = join(REPO, 'bench/results/scale.json');
   const previous: Partial<Results> = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};

@@ -137,6 +137,9 @@ export async function startRecordingProxy(options: RecordingProxyOptions): Promi
         },
         (answer) => {
           outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+          // At once, as the API server sends a watch's headers before its first event: Node would hold them
+          // until the first byte of the body, and a watch would look accepted only once something changed.
+          outgoing.flushHeaders();
           const encoding = answer.headers['content-encoding'];
           let wireBytes = 0;
           let bodyBytes = 0;
