@@ -15,6 +15,8 @@ export type { KubeAccessMode };
 export interface KubeAccess {
   mode: KubeAccessMode;
   kube: KubePort;
+  /** The API server and identity `kube` uses, for a second client of it (the Node-following calls). */
+  endpoint: KubeEndpoint;
   /** What the function must log loudly at start (an API server whose certificate is not checked). */
   warnings: string[];
 }
@@ -73,5 +75,5 @@ export function loadKubeAccess(settings: KubeSettings, eksToken?: EksTokenFactor
         `the API server's certificate is NOT checked (insecure-skip-tls-verify, allowed by ALERTFENCE_KUBE_ALLOW_INSECURE_TLS): anyone on the path to ${cluster.server} can tell alertfence a node is down`,
       ]
     : [];
-  return { mode: settings.mode, kube: createKubeClient(config), warnings };
+  return { mode: settings.mode, kube: createKubeClient(config), endpoint: config, warnings };
 }

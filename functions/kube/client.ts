@@ -1,6 +1,7 @@
 // Over 300 lines: the eighteen calls of the port, each a few lines over the helpers they share.
 import { hostname } from 'node:os';
-import { type ExecRunner, KubeCredentialError, withAuthenticators } from './authenticators.js';
+import { type ExecRunner, withAuthenticators } from './authenticators.js';
+import { classify, isNotFound } from './classify.js';
 import { type KubeEndpoint, toKubeConfig } from './kubeconfig.js';
 import { KUBE_NAMES } from './names.js';
 import { readiness } from './node-facts.js';
@@ -18,19 +19,13 @@ import {
   type EventInput,
   type KubeCallOptions,
   KubeConflictError,
-  KubeDeadlineError,
   KubeError,
-  KubeForbiddenError,
-  KubeGoneError,
   type KubePort,
   KubePreconditionError,
-  KubeUnavailableError,
   type NodeHealth,
-  type NodeWatchEvent,
-  type NodeWatchPort,
   type ObjectCallOptions,
 } from './port.js';
-import { createTransport, type KubeRequest, KubeStatusError, KubeTimeoutError } from './transport.js';
+import { createTransport, type KubeRequest } from './transport.js';
 
 export interface KubeClientOptions {
   /** Time limit of each request; default `DEFAULT_REQUEST_TIMEOUT_MS`. */
@@ -77,26 +72,6 @@ function nodeHealthRows(table: Table): NodeHealth[] {
   }));
 }
 
-/** How long after its `timeoutSeconds` a watch the API server has not ended counts as a dead connection. */
-const WATCH_END_SLACK_SECONDS = 3;
-
-/**
- * One line of a watch. An `ERROR` line carries a `Status`: its code (410 when the `resourceVersion` asked
- * for is older than the API server keeps) is thrown as the status of the whole watch.
- */
-function watchEvent(value: unknown): NodeWatchEvent {
-  const event = value as {
-    type?: string;
-    object?: Node & { code?: number; reason?: string; message?: string };
-  };
-  const { type, object } = event;
-  if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED' || type === 'BOOKMARK') {
-    return { type, node: object ?? {} };
-  }
-  if (type === 'ERROR') throw new KubeStatusError(object?.code ?? 500, object?.reason, object?.message);
-  throw new KubeError(`a watch event of unknown type ${String(type)}`);
-}
-
 /** An Event about a cluster-scoped object (a Node) must be filed in `default` (legacyValidateEvent). */
 const CLUSTER_SCOPED_EVENT_NAMESPACE = 'default';
 
@@ -115,36 +90,6 @@ const paths = {
   events: (namespace: string) => `/api/v1/namespaces/${segment(namespace)}/events`,
   version: '/version',
 };
-
-/**
- * Maps a failure to the port's errors by HTTP status; anything without a status is unreachable.
- * 422 (Invalid) is not a conflict: the API server refused the object itself, and a retry would be refused
- * again.
- */
-function classify(error: unknown, what: string): KubeError {
-  if (error instanceof KubeError) return error;
-  if (error instanceof KubeStatusError) {
-    const { status } = error;
-    const message = `${what}: ${error.message}`;
-    if (status === 409) return new KubeConflictError(message, { status, cause: error });
-    if (status === 410) return new KubeGoneError(message, { status, cause: error });
-    if (status === 401 || status === 403) return new KubeForbiddenError(message, { status, cause: error });
-    if (status === 429 || status >= 500) return new KubeUnavailableError(message, { status, cause: error });
-    return new KubeError(message, { status, cause: error });
-  }
-  const reason = error instanceof Error ? error.message : String(error);
-  if (error instanceof KubeTimeoutError) {
-    return new KubeDeadlineError(`${what}: no answer in time (${reason})`, { cause: error });
-  }
-  // A credential that cannot be had is as temporary as the API server being away (a plugin's own network
-  // call, a token file being rotated), and just as much a reason to do nothing destructive.
-  if (error instanceof KubeCredentialError) {
-    return new KubeUnavailableError(`${what}: no credentials (${reason})`, { cause: error });
-  }
-  return new KubeUnavailableError(`${what}: API server unreachable (${reason})`, { cause: error });
-}
-
-const isNotFound = (error: unknown) => error instanceof KubeStatusError && error.status === 404;
 
 /**
  * JSON patch operation that makes a patch conditional on the object's `resourceVersion`: when the object
@@ -166,10 +111,7 @@ function precondition(resourceVersion: string | undefined) {
  * const kube = createKubeClient(loadKubeconfigFile(process.env.KUBECONFIG));
  * const node = await kube.getNode('worker-1');
  */
-export function createKubeClient(
-  endpoint: KubeEndpoint,
-  options: KubeClientOptions = {},
-): KubePort & NodeWatchPort {
+export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOptions = {}): KubePort {
   const { config, forget } = withAuthenticators(toKubeConfig(endpoint), options.runExec);
   const transport = createTransport(config, {
     timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
@@ -296,38 +238,6 @@ export function createKubeClient(
   return {
     getNode: (name, options) => read<Node>(`get node ${name}`, paths.node(name), options),
     listNodes: (options) => list<Node>('list nodes', paths.nodes, undefined, options),
-    listNodesToWatch: async (labelSelector, options) => {
-      // resourceVersion=0: from the watch cache, as client-go's reflector lists before it watches.
-      const answer = await call<ObjectList<Node>>('list nodes to watch', {
-        method: 'GET',
-        path: paths.nodes,
-        query: { labelSelector, resourceVersion: '0' },
-        ...deadlineOf(options),
-      });
-      return { nodes: answer.items ?? [], resourceVersion: answer.metadata?.resourceVersion ?? '' };
-    },
-    watchNodes: async (labelSelector, resourceVersion, timeoutSeconds, handlers, signal) => {
-      const what = 'watch nodes';
-      const request: KubeRequest = {
-        method: 'GET',
-        path: paths.nodes,
-        query: { watch: 'true', labelSelector, resourceVersion, timeoutSeconds, allowWatchBookmarks: 'true' },
-      };
-      try {
-        // The API server ends the watch after `timeoutSeconds`; a few seconds more and the connection is dead.
-        await transport.stream(
-          request,
-          (timeoutSeconds + WATCH_END_SLACK_SECONDS) * 1000,
-          {
-            onOpen: handlers.onOpen,
-            onObject: (value) => handlers.onEvent(watchEvent(value)),
-          },
-          signal,
-        );
-      } catch (error) {
-        throw classify(error, what);
-      }
-    },
     listNodeHealth: async (labelSelector, options) => {
       const answer = await call<Table | (ObjectList<Node> & { kind?: string })>('list node health', {
         method: 'GET',

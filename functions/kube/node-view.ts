@@ -58,19 +58,12 @@ export interface NodeViewOptions {
 export const WATCH_SECONDS = 5;
 /** Time the API server may take past `timeoutSeconds` to end a watch before the view stops vouching. */
 export const WATCH_SLACK_SECONDS = 3;
-/** The longest a list of every Node may take (5,000 Nodes: 20 MB from the watch cache). */
-const LIST_TIMEOUT_MS = 60_000;
 
 /** 1 s, 2 s, 4 s … up to a minute; RBAC without `watch` on Nodes is retried every 5 minutes. */
 function defaultRetryDelay(failures: number): number {
   return Math.min(60_000, 1_000 * 2 ** Math.min(failures - 1, 6));
 }
 const FORBIDDEN_RETRY_MS = 300_000;
-
-/** Whether a Kubernetes port can follow the Nodes (the real client can; a test's fake usually cannot). */
-export function canWatchNodes<T extends object>(port: T): port is T & NodeWatchPort {
-  return 'watchNodes' in port && 'listNodesToWatch' in port;
-}
 
 /** What the storm guards read of a Node, and nothing else: memory stays a few hundred bytes a Node. */
 export function guardFacts(node: Node): Node {
@@ -120,7 +113,7 @@ export function followNodes(port: NodeWatchPort, options: NodeViewOptions): Node
   };
 
   async function list() {
-    const listed = await port.listNodesToWatch(labelSelector, { deadline: Date.now() + LIST_TIMEOUT_MS });
+    const listed = await port.listNodesToWatch(labelSelector);
     nodes.clear();
     for (const node of listed.nodes) nodes.set(node.metadata?.name ?? '', guardFacts(node));
     resourceVersion = listed.resourceVersion;

@@ -46,28 +46,9 @@ export class KubeTimeoutError extends Error {
   override name = 'KubeTimeoutError';
 }
 
-/** What a watch's caller hears: that the API server accepted it, then each event as it arrives. */
-export interface StreamHandlers {
-  /** The API server answered 200: from now on every change after the `resourceVersion` asked for comes. */
-  onOpen(): void;
-  /** One line of the answer, parsed (a watch event). */
-  onObject(value: unknown): void;
-}
-
 export interface KubeTransport {
   /** Sends one request and resolves with the parsed JSON answer (`undefined` when empty). */
   request<T>(request: KubeRequest): Promise<T>;
-  /**
-   * Sends a request whose answer is a stream of JSON objects, one a line (a watch), and hands each to
-   * `handlers` as it arrives. Resolves when the API server ends the answer; rejects on an error status, a
-   * broken connection, a line that is not JSON, `signal`, or when the answer outlives `limitMs`.
-   */
-  stream(
-    request: KubeRequest,
-    limitMs: number,
-    handlers: StreamHandlers,
-    signal?: AbortSignal,
-  ): Promise<void>;
   /** Closes idle keep-alive connections (a server shutting down, a test ending). */
   close(): void;
 }
@@ -82,7 +63,7 @@ export interface TransportOptions {
 const USER_AGENT = 'alertfence';
 
 /** The answer's body as text, decompressed when the API server compressed it. */
-function readBody(response: IncomingMessage): Promise<string> {
+export function readBody(response: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const body = response.headers['content-encoding'] === 'gzip' ? response.pipe(createGunzip()) : response;
@@ -93,7 +74,7 @@ function readBody(response: IncomingMessage): Promise<string> {
   });
 }
 
-function statusError(status: number, text: string): KubeStatusError {
+export function statusError(status: number, text: string): KubeStatusError {
   let body: { reason?: string; message?: string } | undefined;
   try {
     body = JSON.parse(text) as typeof body;
@@ -115,14 +96,16 @@ function tlsOptions(credentials: RequestOptions): RequestOptions {
   };
 }
 
-/**
- * A transport to the current cluster of a `KubeConfig`, as its current user.
- *
- * @example
- * const transport = createTransport(loadKubeconfigFile('/etc/alertfence/kubeconfig'), { timeoutMs: 15_000 });
- * const node = await transport.request({ method: 'GET', path: '/api/v1/nodes/worker-1' });
- */
-export function createTransport(config: KubeConfig, options: TransportOptions): KubeTransport {
+/** How requests go out to the current cluster of a `KubeConfig`: one keep-alive agent, and each request's form. */
+export interface Wire {
+  /** The request's wire form: its URL, this request's credentials and TLS material, and its headers. */
+  prepare(request: KubeRequest): Promise<{ wire: RequestOptions; payload: Buffer | undefined }>;
+  send: typeof httpsRequest;
+  close(): void;
+}
+
+/** The wire to the current cluster of a `KubeConfig`, as its current user (shared by `transport` and `stream`). */
+export function createWire(config: KubeConfig): Wire {
   const cluster = config.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
   const base = new URL(cluster.server);
@@ -130,10 +113,9 @@ export function createTransport(config: KubeConfig, options: TransportOptions): 
   // The library's `applyToHTTPSOptions` makes a new agent for every request (no keep-alive: a TLS handshake per
   // call); alertfence keeps one, which pools connections by the TLS material each request names.
   const agent = secure ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
-  const send = secure ? httpsRequest : httpRequest;
+  const send = (secure ? httpsRequest : httpRequest) as typeof httpsRequest;
   const basePath = base.pathname.replace(/\/+$/, '');
 
-  /** The request's wire form: its URL, this request's credentials and TLS material, and its headers. */
   async function prepare(request: KubeRequest) {
     const query = new URLSearchParams();
     for (const [name, value] of Object.entries(request.query ?? {})) {
@@ -172,6 +154,19 @@ export function createTransport(config: KubeConfig, options: TransportOptions): 
     };
     return { wire, payload };
   }
+
+  return { prepare, send, close: () => agent.destroy() };
+}
+
+/**
+ * A transport to the current cluster of a `KubeConfig`, as its current user.
+ *
+ * @example
+ * const transport = createTransport(loadKubeconfigFile('/etc/alertfence/kubeconfig'), { timeoutMs: 15_000 });
+ * const node = await transport.request({ method: 'GET', path: '/api/v1/nodes/worker-1' });
+ */
+export function createTransport(config: KubeConfig, options: TransportOptions): KubeTransport {
+  const { prepare, send, close } = createWire(config);
 
   async function once<T>(request: KubeRequest): Promise<T> {
     const { wire, payload } = await prepare(request);
@@ -216,73 +211,6 @@ export function createTransport(config: KubeConfig, options: TransportOptions): 
     });
   }
 
-  async function stream(
-    request: KubeRequest,
-    limitMs: number,
-    handlers: StreamHandlers,
-    signal?: AbortSignal,
-  ): Promise<void> {
-    const { wire, payload } = await prepare(request);
-    signal?.throwIfAborted();
-    return new Promise((resolve, reject) => {
-      // Set once the stream failed: a chunk already read is not handed on after that.
-      let failed = false;
-      const outgoing = send(wire, (response) => {
-        const status = response.statusCode ?? 0;
-        if (status === 401) options.onUnauthorized?.();
-        if (status < 200 || status >= 300) {
-          readBody(response).then((text) => fail(statusError(status, text)), fail);
-          return;
-        }
-        handlers.onOpen();
-        const body =
-          response.headers['content-encoding'] === 'gzip' ? response.pipe(createGunzip()) : response;
-        let pending = '';
-        body.on('data', (chunk: Buffer) => {
-          if (failed) return;
-          pending += chunk.toString('utf8');
-          let end = pending.indexOf('\n');
-          while (end >= 0) {
-            const line = pending.slice(0, end).trim();
-            pending = pending.slice(end + 1);
-            end = pending.indexOf('\n');
-            if (!line || failed) continue;
-            try {
-              handlers.onObject(JSON.parse(line));
-            } catch (error) {
-              return fail(error instanceof SyntaxError ? new Error('a watch line that is not JSON') : error);
-            }
-          }
-        });
-        body.on('end', () => {
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', abort);
-          resolve();
-        });
-        body.on('error', fail);
-        if (body !== response) response.on('error', fail);
-      });
-      const fail = (error: unknown) => {
-        failed = true;
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', abort);
-        outgoing.destroy();
-        reject(error);
-      };
-      const abort = () => fail(signal?.reason ?? new Error('aborted'));
-      signal?.addEventListener('abort', abort, { once: true });
-      // The API server ends a watch after its `timeoutSeconds`; one that outlives the limit is a dead connection.
-      const timer = setTimeout(
-        () => fail(new KubeTimeoutError(`the stream was not ended within ${limitMs} ms`)),
-        limitMs,
-      );
-      outgoing.on('error', fail);
-      // A watch never holds the process up: it ends when everything else has (the agent refs a reused socket).
-      outgoing.on('socket', (socket) => socket.unref());
-      outgoing.end(payload);
-    });
-  }
-
   return {
     async request<T>(request: KubeRequest): Promise<T> {
       try {
@@ -292,7 +220,6 @@ export function createTransport(config: KubeConfig, options: TransportOptions): 
         return once<T>(request);
       }
     },
-    stream,
-    close: () => agent.destroy(),
+    close,
   };
 }

@@ -1,7 +1,8 @@
 /**
- * Every metric alertfence exports, in one place: its name, kind, labels, help text, buckets and unit. The
- * Prometheus registry (`metrics.ts`), the CloudWatch EMF writer (`emf.ts`) and `docs/metrics.md` all read the
- * same list, so a metric is named and labelled the same on every runtime.
+ * Every metric alertfence exports, in one place: its name, kind, labels, buckets and unit (its help text is
+ * in `catalog-help.ts`, which only the Prometheus registry and the docs read: a Lambda writes EMF and does not
+ * carry it). The Prometheus registry (`metrics.ts`), the CloudWatch EMF writer (`emf.ts`) and
+ * `docs/metrics.md` all read the same list, so a metric is named and labelled the same on every runtime.
  */
 
 /** Whole fences: from the lock to Done. A real one takes 5 s (a cloud that stops at once) to 10 min and more. */
@@ -31,7 +32,6 @@ export type CloudWatchUnit = 'Count' | 'Seconds' | 'None';
 export interface MetricSpec {
   name: string;
   kind: MetricKind;
-  help: string;
   labels: readonly string[];
   buckets?: readonly number[];
   /** The unit of its EMF values on Lambda. */
@@ -52,7 +52,6 @@ export const METRICS = {
   fencesStarted: spec({
     name: 'alertfence_fences_started_total',
     kind: 'counter',
-    help: 'Fences started (a node locked and marked), by what asked for them and the driver of the node.',
     labels: ['trigger', 'driver'],
     unit: 'Count',
     source: 'event',
@@ -60,7 +59,6 @@ export const METRICS = {
   fences: spec({
     name: 'alertfence_fences_total',
     kind: 'counter',
-    help: 'Fences ended, by outcome (succeeded, aborted before power-off, failed for good) and driver.',
     labels: ['outcome', 'driver'],
     unit: 'Count',
     source: 'event',
@@ -68,7 +66,6 @@ export const METRICS = {
   fenceDuration: spec({
     name: 'alertfence_fence_duration_seconds',
     kind: 'histogram',
-    help: 'Time from the start of a fence to its end, across invocations, by outcome and driver.',
     labels: ['outcome', 'driver'],
     buckets: FENCE_BUCKETS,
     unit: 'Seconds',
@@ -77,7 +74,6 @@ export const METRICS = {
   phaseDuration: spec({
     name: 'alertfence_phase_duration_seconds',
     kind: 'histogram',
-    help: 'Time a fence phase took to complete, across invocations for a phase that waited.',
     labels: ['phase'],
     buckets: PHASE_BUCKETS,
     unit: 'Seconds',
@@ -86,7 +82,6 @@ export const METRICS = {
   decisions: spec({
     name: 'alertfence_decisions_total',
     kind: 'counter',
-    help: 'Per-node answers to requests (alerts, manual requests, ticks), by outcome, reason and trigger; refusals by reason are the refused ones.',
     labels: ['outcome', 'reason', 'trigger'],
     unit: 'Count',
     source: 'event',
@@ -94,7 +89,6 @@ export const METRICS = {
   waitsForOperator: spec({
     name: 'alertfence_waits_for_operator_total',
     kind: 'counter',
-    help: 'Fences that started to wait for an operator (failed for good, stale, or journal rejected), by reason.',
     labels: ['reason'],
     unit: 'Count',
     source: 'event',
@@ -102,7 +96,6 @@ export const METRICS = {
   driverCalls: spec({
     name: 'alertfence_driver_calls_total',
     kind: 'counter',
-    help: 'Calls to a power driver, by driver, operation and result (ok, error, not_found, denied).',
     labels: ['driver', 'operation', 'result'],
     unit: 'Count',
     source: 'event',
@@ -110,7 +103,6 @@ export const METRICS = {
   driverCallDuration: spec({
     name: 'alertfence_driver_call_duration_seconds',
     kind: 'histogram',
-    help: 'Time a power driver call took, waits for a power state or a detach included.',
     labels: ['driver', 'operation'],
     buckets: DRIVER_CALL_BUCKETS,
     unit: 'Seconds',
@@ -119,7 +111,6 @@ export const METRICS = {
   stormGuardTripped: spec({
     name: 'alertfence_storm_guard_tripped',
     kind: 'gauge',
-    help: 'The storm guard refused a node within the last ALERTFENCE_TICK_INTERVAL and no fence was accepted since (1), or not (0).',
     labels: [],
     unit: 'None',
     source: 'event',
@@ -127,7 +118,6 @@ export const METRICS = {
   fencesRunning: spec({
     name: 'alertfence_fences_running',
     kind: 'gauge',
-    help: 'Fences not over and not waiting for an operator, cluster-wide.',
     labels: [],
     unit: 'Count',
     source: 'state',
@@ -135,7 +125,6 @@ export const METRICS = {
   fencesWaiting: spec({
     name: 'alertfence_fences_waiting_for_operator',
     kind: 'gauge',
-    help: 'Fences that wait for an operator (failed for good, or stopped longer ago than ALERTFENCE_RESUME_WITHIN), cluster-wide.',
     labels: [],
     unit: 'Count',
     source: 'state',
@@ -143,7 +132,6 @@ export const METRICS = {
   fenceStarted: spec({
     name: 'alertfence_fence_started_timestamp_seconds',
     kind: 'gauge',
-    help: 'When each fence not over started, by node, last completed phase and why it waits ("" while it runs).',
     labels: ['node', 'phase', 'waiting'],
     unit: 'Seconds',
     source: 'state',
@@ -152,7 +140,6 @@ export const METRICS = {
   oldestFenceAge: spec({
     name: 'alertfence_oldest_fence_age_seconds',
     kind: 'gauge',
-    help: 'Age of the oldest fence not over (running or waiting for an operator), 0 when there is none.',
     labels: [],
     unit: 'Seconds',
     source: 'state',
@@ -160,7 +147,6 @@ export const METRICS = {
   journalsRejected: spec({
     name: 'alertfence_journals_rejected',
     kind: 'gauge',
-    help: 'Journals alertfence refuses to obey (failed seal or checks): each blocks its node until an operator deletes it.',
     labels: [],
     unit: 'Count',
     source: 'state',
@@ -168,7 +154,6 @@ export const METRICS = {
   paused: spec({
     name: 'alertfence_paused',
     kind: 'gauge',
-    help: 'An operator paused alertfence cluster-wide (1), or not (0).',
     labels: [],
     unit: 'None',
     source: 'state',
@@ -176,7 +161,6 @@ export const METRICS = {
   pausedSince: spec({
     name: 'alertfence_paused_since_timestamp_seconds',
     kind: 'gauge',
-    help: 'When the pause in force began; absent when not paused.',
     labels: [],
     unit: 'Seconds',
     source: 'state',
@@ -184,7 +168,6 @@ export const METRICS = {
   lastSuccess: spec({
     name: 'alertfence_last_success_timestamp_seconds',
     kind: 'gauge',
-    help: 'When the last fence that succeeded ended, cluster-wide (from the journals and their history); absent when none did.',
     labels: [],
     unit: 'Seconds',
     source: 'state',
@@ -192,7 +175,6 @@ export const METRICS = {
   ready: spec({
     name: 'alertfence_ready',
     kind: 'gauge',
-    help: "alertfence can fence (1): the API server answers and every driver's pre-flight passes, as /readyz says.",
     labels: [],
     unit: 'None',
     source: 'state',
@@ -200,7 +182,6 @@ export const METRICS = {
   nodesFollowed: spec({
     name: 'alertfence_nodes_followed',
     kind: 'gauge',
-    help: "Nodes this process keeps in memory for the storm guards' counts, while its watch vouches for them; 0 while it cannot (alerts then read the cluster themselves); absent where none are followed (Lambda, ALERTFENCE_FOLLOW_NODES=false).",
     labels: [],
     unit: 'Count',
     source: 'state',
@@ -208,7 +189,6 @@ export const METRICS = {
   stateUp: spec({
     name: 'alertfence_state_up',
     kind: 'gauge',
-    help: 'The last read of the cluster-wide state (the journal Leases) succeeded (1); at 0 the state metrics are left out until a read succeeds.',
     labels: [],
     unit: 'None',
     source: 'state',
@@ -216,7 +196,6 @@ export const METRICS = {
   armed: spec({
     name: 'alertfence_armed',
     kind: 'gauge',
-    help: 'ALERTFENCE_DRY_RUN=false (1): alertfence powers machines off; at 0 every fence is a plan.',
     labels: [],
     unit: 'None',
     source: 'process',
@@ -224,7 +203,6 @@ export const METRICS = {
   buildInfo: spec({
     name: 'alertfence_build_info',
     kind: 'gauge',
-    help: 'Always 1: the version of alertfence and the runtime it runs on.',
     labels: ['version', 'runtime'],
     unit: 'None',
     source: 'process',

@@ -9,6 +9,7 @@ import type { Config } from '../config.js';
 import type { FenceObserver } from '../fence/observer.js';
 import type { Logger } from '../log.js';
 import { METRICS, type Measurement, type MetricKey } from './catalog.js';
+import { METRIC_HELP } from './catalog-help.js';
 import { instrumentDriver } from './driver-metrics.js';
 import type { Instrumentation } from './instrumentation.js';
 import { measureEvent, StormWatch } from './measure.js';
@@ -49,7 +50,7 @@ function createAll(registry: Registry): Record<MetricKey, AnyMetric> {
   for (const [key, spec] of Object.entries(METRICS) as Array<[MetricKey, (typeof METRICS)[MetricKey]]>) {
     const common = {
       name: spec.name,
-      help: spec.help,
+      help: METRIC_HELP[key],
       labelNames: [...spec.labels],
       registers: [registry],
     };

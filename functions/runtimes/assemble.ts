@@ -12,7 +12,8 @@ import { createFenceService } from '../fence/service.js';
 import { scopeSelector } from '../fence/storm-guard.js';
 import { readinessCheck } from '../http/readiness.js';
 import { type KubeAccess, loadKubeAccess } from '../kube/access.js';
-import { canWatchNodes, followNodes, type NodeView } from '../kube/node-view.js';
+import type { KubeEndpoint } from '../kube/kubeconfig.js';
+import type { NodeView } from '../kube/node-view.js';
 import type { KubePort } from '../kube/port.js';
 import { sleep } from '../lib/wait.js';
 import { createLogger, type Logger } from '../log.js';
@@ -51,11 +52,15 @@ export interface AssembleOptions<M extends Instrumentation = Instrumentation> {
   /** Who else hears the fence, besides the notifications (a test's recorder). */
   observer?: FenceObserver;
   /**
-   * Follow the Nodes with a watch for the storm guards' counts: for a process that stays up between requests
-   * (never a Lambda, frozen in between). Needs the real Kubernetes client and `ALERTFENCE_FOLLOW_NODES`.
+   * Follows the Nodes for the storm guards' counts: given by a runtime whose process stays up between requests
+   * (never a Lambda, frozen in between); used with the environment's Kubernetes access and
+   * `ALERTFENCE_FOLLOW_NODES`, never with an injected `kube`.
    */
-  followNodes?: boolean;
+  followNodes?: NodeFollower;
 }
+
+/** Starts following the Nodes a label selector selects, as the identity of `endpoint`. */
+export type NodeFollower = (endpoint: KubeEndpoint, labelSelector: string, log: Logger) => NodeView;
 
 /** The enabled power drivers, built from their sections of the configuration. */
 export function driversFromConfig(config: Config): PowerDriver[] {
@@ -155,8 +160,8 @@ export function assemble<M extends Instrumentation = Instrumentation>(
   const enabledDrivers = drivers.map((driver) => metrics?.instrument(driver) ?? driver);
   const notifier = createNotifier({ settings: config.notify, clusterName: config.clusterName, log });
   const nodeView =
-    options.followNodes && config.kube.followNodes && canWatchNodes(kube)
-      ? followNodes(kube, { labelSelector: scopeSelector(config), log })
+    options.followNodes && access && config.kube.followNodes
+      ? options.followNodes(access.endpoint, scopeSelector(config), log)
       : undefined;
   const service = createFenceService({
     observer: observers(

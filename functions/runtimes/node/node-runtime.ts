@@ -2,6 +2,8 @@ import type { Context } from 'hono';
 import type { Env } from '../../config.js';
 import { type AppDeps, createApp } from '../../http/app.js';
 import type { Continuation } from '../../http/continuation.js';
+import { followNodes } from '../../kube/node-view.js';
+import { createNodeWatchClient } from '../../kube/node-watch-client.js';
 import { createPrometheusMetrics, type PrometheusMetrics } from '../../observability/metrics.js';
 import { type AssembleOptions, type Assembly, assemble } from '../assemble.js';
 import { InProcessContinuation } from './in-process.js';
@@ -44,7 +46,8 @@ export function buildNodeRuntime(
   const assembly = assemble(env, {
     ...injected,
     // This process stays up between requests: it keeps the Nodes in memory for the storm guards' counts.
-    followNodes: true,
+    followNodes: (endpoint, labelSelector, log) =>
+      followNodes(createNodeWatchClient(endpoint), { labelSelector, log }),
     instrument: (config, log) =>
       createPrometheusMetrics({
         config,

@@ -5,8 +5,8 @@
  * follows the Nodes counts the cluster from it, with no read of every Node.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createKubeClient } from '../../../functions/kube/client.js';
 import { followNodes, type NodeView } from '../../../functions/kube/node-view.js';
+import { createNodeWatchClient } from '../../../functions/kube/node-watch-client.js';
 import type { Node } from '../../../functions/kube/objects.js';
 import type { KubePort } from '../../../functions/kube/port.js';
 import { createLogger } from '../../../functions/log.js';
@@ -33,7 +33,7 @@ describe('followNodes on a real API server', () => {
   let view: NodeView | undefined;
   const logs: string[] = [];
   const follow = (labelSelector: string) => {
-    view = followNodes(createKubeClient(suite.cluster.alertfenceEndpoint), {
+    view = followNodes(createNodeWatchClient(suite.cluster.alertfenceEndpoint), {
       labelSelector,
       log: createLogger({ level: 'debug', write: (line) => logs.push(line) }),
       retryDelayMs: () => 200,

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ExecPlugin } from '../../../functions/kube/authenticators.js';
 import { createKubeClient } from '../../../functions/kube/client.js';
 import { type EndpointSpec, parseKubeconfig } from '../../../functions/kube/kubeconfig.js';
+import { createNodeWatchClient } from '../../../functions/kube/node-watch-client.js';
 import {
   KubeDeadlineError,
   KubeError,
@@ -366,7 +367,7 @@ describe('a watch of Nodes', () => {
     const opened: string[] = [];
 
     // Act
-    await createKubeClient(endpoint).watchNodes('pool=a', '4', 5, handlers(events, opened));
+    await createNodeWatchClient(endpoint).watchNodes('pool=a', '4', 5, handlers(events, opened));
 
     // Assess
     expect(opened).toEqual(['open']);
@@ -390,7 +391,7 @@ describe('a watch of Nodes', () => {
     });
 
     // Act
-    const watching = createKubeClient(endpoint).watchNodes('', '4', 5, handlers([], []));
+    const watching = createNodeWatchClient(endpoint).watchNodes('', '4', 5, handlers([], []));
 
     // Assess
     await expect(watching).rejects.toBeInstanceOf(KubeGoneError);
@@ -404,7 +405,7 @@ describe('a watch of Nodes', () => {
     const opened: string[] = [];
 
     // Act
-    const watching = createKubeClient(endpoint).watchNodes('', '4', 5, handlers([], opened));
+    const watching = createNodeWatchClient(endpoint).watchNodes('', '4', 5, handlers([], opened));
 
     // Assess
     await expect(watching).rejects.toBeInstanceOf(KubeForbiddenError);
@@ -420,7 +421,7 @@ describe('a watch of Nodes', () => {
     const started = Date.now();
 
     // Act
-    const watching = createKubeClient(endpoint).watchNodes('', '4', 1, handlers([], []));
+    const watching = createNodeWatchClient(endpoint).watchNodes('', '4', 1, handlers([], []));
 
     // Assess
     await expect(watching).rejects.toBeInstanceOf(KubeUnavailableError);
