@@ -12,6 +12,7 @@ import { createOpenStackDriver } from '../../drivers/openstack/index.js';
 import { readinessCheck } from '../../functions/http/readiness.js';
 import { createKubeClient } from '../../functions/kube/client.js';
 import { KubeconfigError, parseKubeconfig } from '../../functions/kube/kubeconfig.js';
+import { KubeDeadlineError, KubeUnavailableError } from '../../functions/kube/port.js';
 import { FakeKube } from '../fakes/kube.js';
 import { createWorld, TOKEN } from '../support/world.js';
 import { awsError, setup as ec2Setup, INSTANCE_ID, instanceOutput } from './aws-ec2/helpers.js';
@@ -170,8 +171,9 @@ describe('Safe on every path: the smaller ones', () => {
     // Act
     const error = await failure(kube.getNode('worker-1', { deadline: started + 300 }));
 
-    // Assess: the step's deadline, not the 15 s default.
-    expect(error.name).toBe('KubeUnavailableError');
+    // Assess: the step's deadline, not the 15 s default: unavailable (retried), and known as a deadline.
+    expect(error).toBeInstanceOf(KubeUnavailableError);
+    expect(error).toBeInstanceOf(KubeDeadlineError);
     expect(Date.now() - started).toBeLessThan(3_000);
   });
 
