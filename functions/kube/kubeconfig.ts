@@ -47,10 +47,18 @@ export class KubeconfigError extends Error {
 
 /**
  * The shape of a kubeconfig's lists, checked before the library reads them (its loader silently drops a list
- * that is not one), and the `tokenFile` its loader ignores. The entries themselves are the library's to read.
+ * that is not one), and the fields its loader ignores (`tokenFile`, `disable-compression`). The entries
+ * themselves are the library's to read.
  */
 const kubeconfigSchema = z.looseObject({
-  clusters: z.array(z.looseObject({ name: z.string() })).nullish(),
+  clusters: z
+    .array(
+      z.looseObject({
+        name: z.string(),
+        cluster: z.looseObject({ 'disable-compression': z.boolean().optional() }).nullish(),
+      }),
+    )
+    .nullish(),
   users: z
     .array(
       z.looseObject({
@@ -151,8 +159,14 @@ export function parseKubeconfig(text: string, options: ParseOptions): KubeConfig
     );
   }
   const rawUser = parsed.data.users?.find((entry) => entry.name === context.user)?.user;
+  const rawCluster = parsed.data.clusters?.find((entry) => entry.name === context.cluster)?.cluster;
+  const wireCluster: WireCluster = {
+    ...withoutFiles(cluster),
+    ...(caData ? { caData } : {}),
+    ...(rawCluster?.['disable-compression'] ? { disableCompression: true } : {}),
+  };
   return kubeConfigOf(
-    { ...withoutFiles(cluster), ...(caData ? { caData } : {}) },
+    wireCluster,
     handOver(
       { ...withoutFiles(user), certData, keyData },
       rawUser?.tokenFile && path(rawUser.tokenFile),
@@ -160,6 +174,15 @@ export function parseKubeconfig(text: string, options: ParseOptions): KubeConfig
     ),
     contextName,
   );
+}
+
+/**
+ * A cluster as alertfence's wire reads it: the library's fields, and the kubeconfig's `disable-compression`
+ * (kubectl's: do not ask the API server for gzip, where compressing costs it more than the network saves),
+ * which the library's loader does not carry.
+ */
+export interface WireCluster extends Cluster {
+  disableCompression?: boolean;
 }
 
 /** A cluster or user without the file paths, whose contents are now inline. */

@@ -9,6 +9,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
 import { createGunzip } from 'node:zlib';
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { WireCluster } from './kubeconfig.js';
 
 export interface KubeRequest {
   method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -115,6 +116,7 @@ export function createWire(config: KubeConfig): Wire {
   const agent = secure ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
   const send = (secure ? httpsRequest : httpRequest) as typeof httpsRequest;
   const basePath = base.pathname.replace(/\/+$/, '');
+  const compressionDisabled = (cluster as WireCluster).disableCompression === true;
 
   async function prepare(request: KubeRequest) {
     const query = new URLSearchParams();
@@ -133,8 +135,9 @@ export function createWire(config: KubeConfig): Wire {
     }
     headers.accept = request.accept ?? 'application/json';
     // Lists of Nodes are megabytes of near-identical JSON: the API server compresses answers over 128 KiB
-    // (APIResponseCompression) when asked, about 25 times here, as it does for client-go, which asks by default.
-    headers['accept-encoding'] = 'gzip';
+    // (APIResponseCompression) when asked, about 25 times here, as it does for client-go, which asks by default
+    // unless the kubeconfig's cluster sets `disable-compression`.
+    if (!compressionDisabled) headers['accept-encoding'] = 'gzip';
     headers['user-agent'] = USER_AGENT;
     if (payload) {
       headers['content-type'] = request.contentType ?? 'application/json';

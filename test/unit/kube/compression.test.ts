@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createKubeClient } from '../../../functions/kube/client.js';
-import type { KubeEndpoint } from '../../../functions/kube/kubeconfig.js';
+import { type KubeEndpoint, parseKubeconfig } from '../../../functions/kube/kubeconfig.js';
+import { createNodeWatchClient } from '../../../functions/kube/node-watch-client.js';
 import { KubeUnavailableError } from '../../../functions/kube/port.js';
 
 let server: Server | undefined;
@@ -83,5 +84,30 @@ describe('compressed answers from the API server', () => {
 
     // Assess
     await expect(listing).rejects.toBeInstanceOf(KubeUnavailableError);
+  });
+
+  it('should not ask for gzip from a cluster whose kubeconfig sets disable-compression, as kubectl does', async () => {
+    // Prepare: an API server where compressing costs more than it saves (a fast network, a busy API server)
+    const { server: url } = (await apiServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(NODES));
+    })) as { server: string };
+    const endpoint = parseKubeconfig(
+      [
+        `clusters: [{ name: c, cluster: { server: '${url}', insecure-skip-tls-verify: true, disable-compression: true } }]`,
+        'users: [{ name: u, user: { token: t } }]',
+        'contexts: [{ name: x, context: { cluster: c, user: u } }]',
+        'current-context: x',
+      ].join('\n'),
+      { baseDir: '/', source: 'test', allowInsecureTls: true },
+    );
+
+    // Act: a call of the client, and the list the Node-following view starts from
+    const nodes = await createKubeClient(endpoint).listNodes();
+    await createNodeWatchClient(endpoint).listNodesToWatch('');
+
+    // Assess
+    expect(nodes).toHaveLength(500);
+    expect(asked).toEqual([undefined, undefined]);
   });
 });

@@ -128,6 +128,11 @@ describe('parseKubeconfig', () => {
       kubeconfig('{ token: t }', `{ server: 'http://10.0.0.1:8080' }`),
       /plain HTTP \(http:\/\/10\.0\.0\.1:8080\)/,
     ],
+    [
+      'a disable-compression that is not true or false',
+      kubeconfig('{ token: t }', `{ server: 'https://k', disable-compression: 'yes' }`),
+      /clusters\.0\.cluster\.disable-compression/,
+    ],
   ])('should refuse %s with a message that says what to fix', (_case, text, message) => {
     // Act
     const act = () => parse(text);
