@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { DriverError } from '../../../drivers/driver.js';
 import type { NodeResult } from '../../../functions/fence/api.js';
 import { KUBE_NAMES } from '../../../functions/kube/names.js';
+import { CrashingKube } from '../../fakes/crashing-kube.js';
 import { FakeKube, RELEASE_CALLS } from '../../fakes/kube.js';
 import { wireFence } from '../../support/fence-wiring.js';
 import { peekJournal } from '../../support/peek-journal.js';
@@ -451,16 +452,19 @@ describe('Safe on every path: the journal is obeyed as written', () => {
 
 describe('Safe on every path: orphans', () => {
   it('orphans: the scheduled tick should power on a machine whose continuation was lost after DeleteNode', async () => {
-    // Prepare: the fence deletes the Node; then its continuation is lost (the alert resolves with the Node gone).
-    const world = createWorld();
-    world.kube.beforeCall = (call) => {
-      if (call.method === 'createEvent' && world.kube.nodes.size === 2) throw new Error('process killed');
-    };
+    // Prepare: the fence deletes the Node, then its process dies before power-on and its continuation is lost
+    // (the alert resolves with the Node gone): the machine stays off with no Node to come back as.
+    const kube = new CrashingKube();
+    kube.crashAfter = 'DeleteNode';
+    const world = createWorld({ kube });
     await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
     await world.drain().catch(() => {});
-    world.kube.beforeCall = undefined;
+    kube.restart();
     world.continuation.handoffs.length = 0;
     world.clock.advance(world.config.lockDurationMs + 1_000);
+    expect((await world.service.journal('worker-1'))?.status).toBe('running');
+    expect(world.kube.nodes.has('worker-1')).toBe(false);
+    expect(world.driver.instances.get('i-worker-1')?.state).toBe('stopped');
 
     // Act: the tick.
     const tick = await world.post('/v1/tick', {});
