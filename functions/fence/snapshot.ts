@@ -11,7 +11,7 @@ import type { Node } from '../kube/objects.js';
 import type { KubeCallOptions } from '../kube/port.js';
 import type { FenceContext, FollowedNodes } from './context.js';
 import type { NodeSnapshot } from './guards.js';
-import { journalLeaseName } from './journal.js';
+import { isActive, journalLeaseName } from './journal.js';
 import { type JournalRead, readJournal } from './journal-store.js';
 import { type Pause, pauseOf } from './pause.js';
 import {
@@ -24,7 +24,10 @@ import {
 
 /** What one request reads of the cluster once: its Nodes, alertfence's journals and pause, and the counts. */
 export interface RequestSnapshot {
-  /** The Nodes the request names that exist (every Node when it was read with a list). */
+  /**
+   * The Nodes the request names that exist (every Node when it was read with a list), and those of its active
+   * fences when it asked for them (`SnapshotScope`).
+   */
   nodes: Map<string, Node>;
   journals: Map<string, JournalRead>;
   pause: Pause | undefined;
@@ -122,15 +125,25 @@ function once<T>(read: () => Promise<T>): () => Promise<T> {
   };
 }
 
+/** What a look at the cluster reads besides the Nodes it names. */
+export interface SnapshotScope {
+  /**
+   * Also the Node of every active fence the journals show (the tick's, which resumes them): read with a GET
+   * once the journals are listed, unless every Node was listed.
+   */
+  activeFences?: boolean;
+}
+
 /**
  * One look at the cluster per request, whatever the number of nodes it names: the named Nodes (`'all'`: every
- * Node, as the tick's detection needs), every journal and the pause (one label-selected list of alertfence's
- * own Leases). The counts wait until a node needs them; when every Node was listed, they come from that list.
+ * Node), every journal and the pause (one label-selected list of alertfence's own Leases). The counts wait
+ * until a node needs them; when every Node was listed, they come from that list.
  */
 export async function readRequestSnapshot(
   context: FenceContext,
   names: readonly string[] | 'all',
   options: KubeCallOptions,
+  scope: SnapshotScope = {},
 ): Promise<RequestSnapshot> {
   const { kube, config, keys } = context;
   const unique = names === 'all' ? [] : [...new Set(names)];
@@ -158,6 +171,14 @@ export async function readRequestSnapshot(
     const name = lease.metadata?.name ?? '';
     if (name === KUBE_NAMES.pauseLease) pause = pauseOf(lease, context.now());
     else if (name !== KUBE_NAMES.slotsLease) journals.set(name, readJournal(lease, keys));
+  }
+  if (scope.activeFences && !listed) {
+    // A fence's Node is read as an alert reads its own: consistently, and absent only when the API server says so.
+    const read = new Set(unique);
+    const fenced = [...journals]
+      .filter(([name, journal]) => !read.has(name) && journal.kind === 'trusted' && isActive(journal.journal))
+      .map(([name]) => name);
+    found.push(...(await mapInFlight(fenced, NODE_READS_IN_FLIGHT, (name) => kube.getNode(name, options))));
   }
   const nodes = new Map<string, Node>();
   for (const node of found) if (node) nodes.set(node.metadata?.name ?? '', node);

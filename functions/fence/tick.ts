@@ -3,7 +3,8 @@
  * resumed under every guard a resume runs; one that waits for an operator, or a journal alertfence will not
  * obey, is reported. With ALERTFENCE_DETECT_AFTER set, it also finds nodes NotReady for that long that no
  * fence is about, and fences them under every guard: a node whose death took the monitoring stack with it is
- * fenced all the same. Disarmed, it only reports what it would do.
+ * fenced all the same. Disarmed, it only reports what it would do. A process that follows the Nodes finds them
+ * in what it holds, so a tick reads no list of every Node there.
  */
 import type { Config } from '../config.js';
 import { readiness } from '../kube/node-facts.js';
@@ -56,13 +57,32 @@ export function detectedDown(
   return targets;
 }
 
+/**
+ * The Nodes detection must read: none when it is off; when the process follows the Nodes and can vouch for
+ * them, those they show down long enough, to be read again consistently (a view a moment behind can name a
+ * node that came back, never one that has been down for minutes and is not in it); else every Node.
+ */
+function nodesToDetect(context: FenceContext): readonly string[] | 'all' {
+  const { config } = context;
+  if (config.detectAfterMs <= 0) return [];
+  const followed = context.nodeView?.current();
+  if (!followed) return 'all';
+  return detectedDown(followed, new Map(), config, context.now()).map((target) => target.node);
+}
+
 export async function tick(
   context: FenceContext,
   options: InvocationOptions,
 ): Promise<Answered<NodeResult[]>> {
   const { config, log } = context;
-  // One look at the cluster serves the whole tick: the journals to resume, the nodes to detect, the pause.
-  const snapshot = await readRequestSnapshot(context, 'all', { deadline: options.deadline });
+  // One look at the cluster serves the whole tick: the journals to resume (and their Nodes), the nodes to
+  // detect, the pause. Every Node decided about is its own consistent read, as an alert's is.
+  const snapshot = await readRequestSnapshot(
+    context,
+    nodesToDetect(context),
+    { deadline: options.deadline },
+    { activeFences: true },
+  );
   const targets: FenceTarget[] = [];
   const results: NodeResult[] = [];
   for (const [node, read] of snapshot.journals) {

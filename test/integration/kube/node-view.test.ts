@@ -147,4 +147,55 @@ describe('followNodes on a real API server', () => {
     expect(calls).not.toContain('listNodes');
     expect(calls).toContain('getNode');
   });
+
+  it('should let the tick detect from the followed Nodes, reading again only the one down long enough', async () => {
+    // Prepare: an hour-dead node, one down for two minutes (under ALERTFENCE_DETECT_AFTER's 20), Ready ones.
+    for (const name of ['t-up-1', 't-up-2', 't-up-3', 't-up-4']) {
+      await putNode(suite, { name, ready: true, labels: { pool: 't' }, providerID: `simulated:///${name}` });
+    }
+    await putNode(suite, {
+      name: 't-dead',
+      ready: false,
+      labels: { pool: 't' },
+      providerID: 'simulated:///t-dead',
+    });
+    await putNode(suite, {
+      name: 't-fresh',
+      ready: false,
+      downForMs: 120_000,
+      labels: { pool: 't' },
+      providerID: 'simulated:///t-fresh',
+    });
+    const following = follow('pool=t,!alertfence.io/exclude');
+    await until('the six Nodes', () => namesOf(following.current()).length === 6);
+    const calls: Array<{ method: string; name: unknown }> = [];
+    const counted = new Proxy(suite.kube, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          calls.push({ method: String(property), name: args[0] });
+          return value.apply(target, args);
+        };
+      },
+    }) as KubePort;
+    const fence = createRealFence(counted, {
+      env: {
+        ALERTFENCE_NODE_SELECTOR: 'pool=t',
+        ALERTFENCE_MAX_UNHEALTHY: '50%',
+        ALERTFENCE_DRY_RUN: 'true',
+      },
+      driverOptions: { autoCreate: true },
+      nodeView: following,
+    });
+
+    // Act
+    const answer = await fence.service.tick({ requestId: 'view-tick', deadline: Date.now() + 20_000 });
+
+    // Assess: t-dead is detected (planned: disarmed), t-fresh is not; the API server was asked for t-dead alone.
+    expect(answer.answer).toEqual([expect.objectContaining({ node: 't-dead', outcome: 'planned' })]);
+    expect(calls.map((call) => call.method)).not.toContain('listNodes');
+    expect(calls.map((call) => call.method)).not.toContain('listNodeHealth');
+    expect(calls.filter((call) => call.method === 'getNode').map((call) => call.name)).toEqual(['t-dead']);
+  });
 });
