@@ -27,6 +27,27 @@ export function sizeTable(sizes: SizeResult[]): string {
   return lines.join('\n');
 }
 
+/** The scheduled tick by size and version: what finding nothing to do costs (rows of older runs have none). */
+export function tickTable(sizes: SizeResult[]): string {
+  const lines = [
+    '| nodes | version | tick p50 / max ms | calls per tick | bytes parsed (on the wire) per tick | API server CPU ms per tick | calls by kind |',
+    '|---:|---|---:|---:|---:|---:|---|',
+  ];
+  for (const size of [...sizes].sort((a, b) => a.size - b.size)) {
+    for (const v of size.variants) {
+      const tick = v.tick;
+      if (!tick) continue;
+      const kinds = Object.entries(tick.callsByKind)
+        .map(([kind, count]) => `${kind} ${count}`)
+        .join(', ');
+      lines.push(
+        `| ${size.size.toLocaleString('en-US')} | ${v.variant} | ${pair(tick.p50Ms, tick.maxMs)} (${tick.alerts} ticks) | ${tick.callsPerAlert} | ${bytes(tick.bodyBytesPerAlert)} (${bytes(tick.wireBytesPerAlert)}) | ${compact(tick.apiCpuMsPerAlert)} | ${kinds} |`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
 export function outageTable(outage: OutageResult): string {
   const lines = [
     `| version | grouped alert (${outage.zoneNodes} nodes) alone: answer | calls | bytes parsed (wire) | API CPU ms | with 20 single alerts at once: grouped answer | singles p50 / max | calls | bytes parsed (wire) | API CPU ms | outcome | load |`,

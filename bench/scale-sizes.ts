@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { type AlertAnswer, postAlert } from '../test/integration/scale/alerts.js';
+import { type AlertAnswer, postAlert, postTick } from '../test/integration/scale/alerts.js';
 import { type FunctionProcess, startFunctionProcess } from '../test/integration/scale/function-process.js';
 import { idleCpuRate, measured, type ReplayTarget, replayCpu } from '../test/integration/scale/measure.js';
 import {
@@ -94,6 +94,11 @@ export interface VariantResult {
   /** A dead node's alert while five are dead. */
   dead: PathResult;
   grouped50: PathResult;
+  /**
+   * The scheduled tick with the five dead for minutes (none past ALERTFENCE_DETECT_AFTER yet, no fence to
+   * resume): what it reads to find that out (absent from results of older runs).
+   */
+  tick?: PathResult;
   /** The function's resident memory after the runs, and its peak, KiB. */
   rssKb: number;
   peakRssKb: number;
@@ -136,24 +141,32 @@ export function replayTarget(cluster: ScaleCluster): ReplayTarget {
   return { server: cluster.plane.server, ca: access.ca, token: access.token ?? '' };
 }
 
-/** Runs `alerts` one after the other and measures them as one path. */
+/** The nodes of each alert of a path (`undefined`: the path is done), or `'tick'`: `POST /v1/tick` instead. */
+type PathRequests = (index: number) => readonly string[] | 'tick' | undefined;
+
+/** Scheduled ticks measured per size and version (each is a request like an alert, run one after the other). */
+const TICKS = 20;
+
+/** Runs a path's requests one after the other and measures them as one path. */
 async function runPath(
   cluster: ScaleCluster,
   proxy: Awaited<ReturnType<typeof startRecordingProxy>>,
   idle: number,
   fn: FunctionProcess,
   target: ReplayTarget,
-  alerts: (index: number) => readonly string[] | undefined,
+  requests: PathRequests,
 ): Promise<PathResult> {
   let lastStarted = 0;
   const run = await measured(cluster, proxy, idle, async () => {
     const answers: AlertAnswer[] = [];
     for (let index = 0; ; index++) {
-      const nodes = alerts(index);
+      const nodes = requests(index);
       if (!nodes) break;
       lastStarted = performance.now();
-      const answer = await postAlert(fn, nodes);
-      if (answer.status !== 202) throw new Error(`webhook answered ${answer.status}`);
+      const answer = nodes === 'tick' ? await postTick(fn) : await postAlert(fn, nodes);
+      const expected = nodes === 'tick' ? 200 : 202;
+      if (answer.status !== expected)
+        throw new Error(`${nodes === 'tick' ? 'tick' : 'webhook'} answered ${answer.status}`);
       answers.push(answer);
     }
     return answers;
@@ -279,6 +292,12 @@ export async function benchSize(
           return [...dead, ...Array.from({ length: 45 }, (_, n) => readyAt(1000 + i * 45 + n))];
         });
         say(`${variant.name}: grouped(50) p50 ${grouped.p50Ms} ms over ${grouped.alerts}`);
+        await postTick(fn);
+        proxy.take();
+        const tick = await runPath(cluster, proxy, idle, fn, target, (i) => (i < TICKS ? 'tick' : undefined));
+        say(
+          `${variant.name}: tick p50 ${tick.p50Ms} ms, ${tick.callsPerAlert} calls, ${tick.bodyBytesPerAlert} B`,
+        );
         const memory = fn.memory();
         const first = phase1.get(variant.name);
         if (!first) throw new Error(`no first phase for ${variant.name}`);
@@ -288,6 +307,7 @@ export async function benchSize(
           ...first,
           dead: deadPath,
           grouped50: grouped,
+          tick,
           rssKb: memory.rssKb,
           peakRssKb: memory.peakKb,
           load: [load, round(loadavg()[0] ?? 0, 1)],

@@ -18,7 +18,7 @@ import { arch, cpus, platform, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { scaleChart } from './scale-chart.js';
 import { benchOutage, type OutageResult } from './scale-outage.js';
-import { outageTable, scenarioLines, sizeTable } from './scale-report.js';
+import { outageTable, scenarioLines, sizeTable, tickTable } from './scale-report.js';
 import { benchSize, type SizeResult } from './scale-sizes.js';
 import { prepareVariants, REPO, VARIANTS } from './scale-variants.js';
 
@@ -41,7 +41,7 @@ const log = (line: string) => process.stderr.write(`${new Date().toISOString().s
  * Puts the tables into `docs/scale.md` between its markers (`<!-- bench:sizes -->` … `<!-- /bench:sizes -->`),
  * so that the document's numbers are always the last run's.
  */
-function fillDoc(parts: Partial<Record<'sizes' | 'outage' | 'scenarios', string>>) {
+function fillDoc(parts: Partial<Record<'sizes' | 'ticks' | 'outage' | 'scenarios', string>>) {
   const doc = join(REPO, 'docs/scale.md');
   if (!existsSync(doc)) return;
   let text = readFileSync(doc, 'utf8');
@@ -105,14 +105,22 @@ async function main() {
         '## By cluster size',
         '',
         sizeTable(results.sizes),
+        '',
+        '## The scheduled tick',
+        '',
+        tickTable(results.sizes),
         ...(results.outage
           ? ['', '## Zone outage', '', outageTable(results.outage), '', scenarioLines(results.outage)]
           : []),
         '',
       ];
       writeFileSync(join(REPO, 'bench/results/scale.md'), tables.join('\n'));
+      // Only the parts this machine has results for: a part never run here leaves the document's as it is.
       fillDoc({
-        sizes: sizeTable(results.sizes),
+        ...(results.sizes.length > 0 ? { sizes: sizeTable(results.sizes) } : {}),
+        ...(results.sizes.some((size) => size.variants.some((variant) => variant.tick))
+          ? { ticks: tickTable(results.sizes) }
+          : {}),
         ...(results.outage
           ? { outage: outageTable(results.outage), scenarios: scenarioLines(results.outage) }
           : {}),

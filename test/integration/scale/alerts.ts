@@ -39,12 +39,16 @@ export async function postAlert(
   return { status: response.status, ms, results: parsed.results ?? [] };
 }
 
-/** `POST /v1/tick`: resumes fences whose continuation was lost, reports the ones waiting for an operator. */
-export async function postTick(fn: { url: string; token: string }): Promise<number> {
+/** `POST /v1/tick`: resumes fences whose continuation was lost, detects, reports; timed as an alert is. */
+export async function postTick(fn: { url: string; token: string }): Promise<AlertAnswer> {
+  const started = performance.now();
   const response = await fetch(`${fn.url}/v1/tick`, {
     method: 'POST',
     headers: { authorization: `Bearer ${fn.token}` },
+    signal: AbortSignal.timeout(600_000),
   });
-  await response.arrayBuffer();
-  return response.status;
+  const text = await response.text();
+  const ms = performance.now() - started;
+  const parsed = JSON.parse(text) as { results?: AlertResult[] };
+  return { status: response.status, ms, results: parsed.results ?? [] };
 }
