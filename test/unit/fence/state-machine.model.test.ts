@@ -2,7 +2,9 @@
  * The whole fence state machine, driven by random interleavings of what a hostile or unlucky world does:
  * alerts (firing and resolved), manual fences with and without force, continuations (valid, replayed, forged),
  * crashes at any step, Lease expiry, disarm and re-arm, a Node recreated, a node back to Ready, a machine
- * powered on by someone else, EC2 "not found", journal tampering, concurrent requests for different nodes.
+ * powered on by someone else, EC2 "not found", journal tampering, concurrent requests for different nodes; in
+ * half the runs the process follows the Nodes (a view a moment behind, or vouching for nothing), as the Node
+ * server does, so the storm guards and the tick's detection read it.
  *
  * After every command, every safety invariant of the design is checked against the simulated world's TRUE
  * state — the cloud's own record of each machine, the API server's objects — never against what the journal
@@ -22,7 +24,8 @@ import type { NodeResult } from '../../../functions/fence/api.js';
 import type { Handoff } from '../../../functions/fence/handoff.js';
 import { PHASES, type Phase } from '../../../functions/fence/vocabulary.js';
 import { KUBE_NAMES } from '../../../functions/kube/names.js';
-import { microTime } from '../../../functions/kube/objects.js';
+import { guardFacts } from '../../../functions/kube/node-view.js';
+import { microTime, type Node } from '../../../functions/kube/objects.js';
 import { KubeUnavailableError } from '../../../functions/kube/port.js';
 import { FakeKube, type KubeCall } from '../../fakes/kube.js';
 import { type FenceWiring, wireFence } from '../../support/fence-wiring.js';
@@ -94,9 +97,17 @@ class World {
   cloudErrors = 0;
   private uidSeq = 0;
 
+  /**
+   * What a long-running process following the Nodes holds (`NodeView`), in runs where it follows: the Nodes as
+   * they were when time last passed (a watch is a moment behind, never minutes), or nothing while its watch is
+   * down. The storm guards' counts and the tick's detection read it; every decision about a node reads the node.
+   */
+  viewed: Node[] | undefined;
+
   constructor(
     readonly maxConcurrent: number,
     controllersReact: boolean,
+    readonly followsNodes = false,
   ) {
     this.cloud = new SimulatedDriver({
       now: this.clock.now,
@@ -120,6 +131,7 @@ class World {
         env: { ...env, ALERTFENCE_DRY_RUN: String(dryRun) },
         now: this.clock.now,
         sleep: this.clock.sleep,
+        ...(followsNodes ? { nodeView: { current: () => this.viewed } } : {}),
       });
     this.armed = wiring(false);
     this.disarmed = wiring(true);
@@ -146,6 +158,12 @@ class World {
       this.kube.persistentVolumes.push(persistentVolume(`pv-${node}`, `vol-${node}`));
       this.publish(node);
     }
+    this.catchUp();
+  }
+
+  /** The followed Nodes catch up with the API server (a watch event arrived). */
+  catchUp(): void {
+    this.viewed = this.followsNodes ? [...this.kube.nodes.values()].map(guardFacts) : undefined;
   }
 
   get app(): FenceWiring {
@@ -236,6 +254,7 @@ class World {
       if (truth.alive) truth.renewedAt = now;
       this.publish(n);
     }
+    this.catchUp();
   }
 
   nodeOfInstance(instance: string): NodeName | undefined {
@@ -677,13 +696,18 @@ const kinds = [
       world.tampered.add(n);
     }),
   ),
+  fc.constant(
+    command('the Node watch fails (the view vouches for nothing until time passes)', async (world) => {
+      world.viewed = undefined;
+    }),
+  ),
 ];
 
 /**
  * How often each kind is drawn, in the order above: the world mostly alerts, delivers continuations and lets
  * time pass, so fences get far enough for the faults in between to matter.
  */
-const WEIGHTS = [5, 2, 1, 2, 6, 1, 1, 1, 2, 2, 4, 1, 2, 2, 1, 1, 2, 1, 1, 2, 1, 1, 1];
+const WEIGHTS = [5, 2, 1, 2, 6, 1, 1, 1, 2, 2, 4, 1, 2, 2, 1, 1, 2, 1, 1, 2, 1, 1, 1, 1];
 const commands = kinds.flatMap((kind, index) => Array.from({ length: WEIGHTS[index] ?? 1 }, () => kind));
 
 describe('the fence state machine, as a model', () => {
@@ -701,9 +725,10 @@ describe('the fence state machine, as a model', () => {
       fc.asyncProperty(
         fc.integer({ min: 1, max: 2 }),
         fc.boolean(),
+        fc.boolean(),
         fc.commands(commands, { maxCommands: 80, size: 'max' }),
-        async (limit, controllersReact, cmds) => {
-          const world = new World(limit, controllersReact);
+        async (limit, controllersReact, followsNodes, cmds) => {
+          const world = new World(limit, controllersReact, followsNodes);
           const model: Model = { commands: 0 };
           await fc.asyncModelRun(() => ({ model, real: world }), cmds);
           total += model.commands;
