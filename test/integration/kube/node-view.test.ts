@@ -93,7 +93,15 @@ describe('followNodes on a real API server', () => {
       },
       mergePatchOptions,
     );
-    await until('r-a not Ready after the restart', () => readyOf(following.current(), 'r-a') === 'False');
+    await until(
+      'r-a not Ready after the restart',
+      () => readyOf(following.current(), 'r-a') === 'False',
+    ).catch((error: Error) => {
+      // What the view was doing: its state and its log since the restart.
+      throw new Error(
+        `${error.message}; view ${JSON.stringify(following.state())}; log:\n${logs.join('\n')}`,
+      );
+    });
     clearInterval(sampler);
 
     // Assess: a stretch of "cannot vouch" while it was away, one warning, and current again.
