@@ -59,11 +59,14 @@ export const WATCH_SECONDS = 5;
 /** Time the API server may take past `timeoutSeconds` to end a watch before the view stops vouching. */
 export const WATCH_SLACK_SECONDS = 3;
 
-/** 1 s, 2 s, 4 s … up to a minute; RBAC without `watch` on Nodes is retried every 5 minutes. */
+/**
+ * 1 s, 2 s, 4 s … up to a minute, whatever the failure. A 403 too: a restarted API server refuses every request
+ * for its first moments, until its authorizer has read the RBAC objects, so it is no proof that RBAC lacks
+ * `watch`; when RBAC does lack it, a request a minute is what it costs.
+ */
 function defaultRetryDelay(failures: number): number {
   return Math.min(60_000, 1_000 * 2 ** Math.min(failures - 1, 6));
 }
-const FORBIDDEN_RETRY_MS = 300_000;
 
 /** What the storm guards read of a Node, and nothing else: memory stays a few hundred bytes a Node. */
 export function guardFacts(node: Node): Node {
@@ -123,6 +126,7 @@ export function followNodes(port: NodeWatchPort, options: NodeViewOptions): Node
 
   async function follow() {
     let failures = 0;
+    let hinted = false;
     while (!stopped.signal.aborted) {
       try {
         if (!synced) {
@@ -144,6 +148,7 @@ export function followNodes(port: NodeWatchPort, options: NodeViewOptions): Node
         );
         if (failures > 0) log.info('following the Nodes again', { nodes: nodes.size });
         failures = 0;
+        hinted = false;
         reason = undefined;
         // A watch ended long before its time (a proxy that cuts streams) is not opened again in a tight loop.
         const early = began + (watchSeconds * 1000) / 2 - clock();
@@ -159,13 +164,15 @@ export function followNodes(port: NodeWatchPort, options: NodeViewOptions): Node
         failures += 1;
         reason = error instanceof Error ? error.message : String(error);
         const forbidden = error instanceof KubeForbiddenError;
-        if (failures === 1 || forbidden) {
+        // Once when it starts failing, and once more if it turns out to be refused.
+        if (failures === 1 || (forbidden && !hinted)) {
           log.warn('cannot follow the Nodes; alerts count the cluster with a read of their own', {
             reason,
             ...(forbidden ? { hint: 'grant alertfence list and watch on nodes (see infra/)' } : {}),
           });
+          hinted ||= forbidden;
         }
-        await pause(forbidden ? FORBIDDEN_RETRY_MS : retryDelay(failures));
+        await pause(retryDelay(failures));
       }
     }
   }

@@ -269,6 +269,25 @@ describe('followNodes', () => {
     expect(logs.join('\n')).toContain('grant alertfence list and watch on nodes');
   });
 
+  it('should try a forbidden watch again as soon as any failure: a restarted API server refuses until its RBAC is read', async () => {
+    // Prepare: following; then the API server restarts and answers 403 for its first moments (its
+    // authorizer has not read the RBAC objects yet), then allows the watch again.
+    const port = new ScriptedPort();
+    port.listed = [node('a', true, '90')];
+    const following = start(port);
+    await until(() => expect(port.watches).toHaveLength(1));
+    port.latest.open();
+
+    // Act
+    port.latest.fail(new KubeForbiddenError('watch nodes: HTTP 403 Forbidden', { status: 403 }));
+    await until(() => expect(port.watches).toHaveLength(2));
+    port.latest.open();
+
+    // Assess: a second watch after the ordinary pause (1 ms here), not minutes later; current again.
+    expect(following.state().status).toBe('current');
+    expect(following.current()).toBeDefined();
+  });
+
   it('should answer nothing once closed', async () => {
     // Prepare
     const port = new ScriptedPort();
