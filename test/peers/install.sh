@@ -62,6 +62,9 @@ apt_install() {
     "${SUDO[@]}" chmod 755 "$policy"
     added_policy=1
   fi
+  # An install killed half-way (an interrupted CI run) leaves dpkg refusing every later one until its packages
+  # are configured; finishing that is a no-op otherwise. Under the policy above, so no service starts.
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive dpkg --configure -a --force-confdef --force-confold </dev/null
   log "apt-get install $*"
   local rc=0
   "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
