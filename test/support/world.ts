@@ -2,8 +2,9 @@ import { SimulatedDriver } from '../../drivers/simulated/simulated-driver.js';
 import type { Config } from '../../functions/config.js';
 import type { FenceService } from '../../functions/fence/api.js';
 import type { FenceEvent, FenceObserver } from '../../functions/fence/observer.js';
+import type { Phase } from '../../functions/fence/vocabulary.js';
 import type { createApp } from '../../functions/http/app.js';
-import type { NodeView } from '../../functions/kube/node-view.js';
+import { guardFacts, type NodeView } from '../../functions/kube/node-view.js';
 import {
   type Lease,
   microTime,
@@ -12,6 +13,7 @@ import {
   type Pod,
   type VolumeAttachment,
 } from '../../functions/kube/objects.js';
+import type { CrashingKube } from '../fakes/crashing-kube.js';
 import { FakeKube } from '../fakes/kube.js';
 import { RecordingContinuation, TOKEN, wireFence } from './fence-wiring.js';
 
@@ -133,6 +135,11 @@ export interface WorldOptions {
   observer?: FenceObserver;
   /** The Nodes a long-running runtime follows, for the storm guards' counts; none by default. */
   nodeView?: Pick<NodeView, 'current'>;
+  /**
+   * Follow the fake API server's own Nodes, always current, as a long-running runtime's watch keeps them
+   * (instead of `nodeView`).
+   */
+  followsNodes?: boolean;
 }
 
 export interface World {
@@ -179,6 +186,9 @@ export function createWorld(options: WorldOptions = {}): World {
     sleep: clock.sleep,
     ...(options.observer ? { observer: options.observer } : {}),
     ...(options.nodeView ? { nodeView: options.nodeView } : {}),
+    ...(options.followsNodes
+      ? { nodeView: { current: () => [...kube.nodes.values()].map(guardFacts) } }
+      : {}),
   });
   const nodes = options.nodes ?? [
     { name: 'worker-1', ready: false, downFor: 3_600_000 },
@@ -209,6 +219,19 @@ export function createWorld(options: WorldOptions = {}): World {
     },
     post: wired.post,
   };
+}
+
+/**
+ * Starts worker-1's fence by an alert in a world over a `CrashingKube`; the process dies once the journal
+ * records `phase`, its continuation is lost and its Lease hold runs out: what the tick or a repeat resumes.
+ */
+export async function loseFenceAfter(world: World, kube: CrashingKube, phase: Phase): Promise<void> {
+  kube.crashAfter = phase;
+  await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
+  await world.drain().catch(() => {});
+  kube.restart();
+  world.continuation.handoffs.length = 0;
+  world.clock.advance(world.config.lockDurationMs + 1_000);
 }
 
 /** An Alertmanager v4 webhook payload as Alertmanager 0.25 sends it. */

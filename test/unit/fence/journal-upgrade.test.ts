@@ -10,7 +10,7 @@ import { PHASES } from '../../../functions/fence/vocabulary.js';
 import { KUBE_NAMES } from '../../../functions/kube/names.js';
 import { CrashingKube } from '../../fakes/crashing-kube.js';
 import { peekJournal } from '../../support/peek-journal.js';
-import { alertPayload, createWorld, type World } from '../../support/world.js';
+import { alertPayload, createWorld, loseFenceAfter, type World } from '../../support/world.js';
 
 /**
  * Rewrites the node's journal as version 2 wrote it (`steps`, version 2), sealed as version 2 sealed it: an
@@ -52,13 +52,8 @@ function downgradeToVersion2(
 /** A fence of worker-1 whose invocation died right after `phase`, its Lease hold run out. */
 async function crashedAfter(phase: (typeof PHASES)[number]) {
   const kube = new CrashingKube();
-  kube.crashAfter = phase;
   const world = createWorld({ kube });
-  await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
-  await world.drain().catch(() => {});
-  kube.restart();
-  world.continuation.handoffs.length = 0;
-  world.clock.advance(world.config.lockDurationMs + 1_000);
+  await loseFenceAfter(world, kube, phase);
   return world;
 }
 

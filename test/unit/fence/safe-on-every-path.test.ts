@@ -16,6 +16,7 @@ import {
   alertPayload,
   createWorld,
   kubeletLease,
+  loseFenceAfter,
   makeNode,
   putNodes,
   putStatefulWorkload,
@@ -455,13 +456,8 @@ describe('Safe on every path: orphans', () => {
     // Prepare: the fence deletes the Node, then its process dies before power-on and its continuation is lost
     // (the alert resolves with the Node gone): the machine stays off with no Node to come back as.
     const kube = new CrashingKube();
-    kube.crashAfter = 'DeleteNode';
     const world = createWorld({ kube });
-    await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
-    await world.drain().catch(() => {});
-    kube.restart();
-    world.continuation.handoffs.length = 0;
-    world.clock.advance(world.config.lockDurationMs + 1_000);
+    await loseFenceAfter(world, kube, 'DeleteNode');
     expect((await world.service.journal('worker-1'))?.status).toBe('running');
     expect(world.kube.nodes.has('worker-1')).toBe(false);
     expect(world.driver.instances.get('i-worker-1')?.state).toBe('stopped');

@@ -161,11 +161,6 @@ describe('a dead node’s counts', () => {
 });
 
 describe('a dead node’s counts in a process that follows the Nodes', () => {
-  /** A view that vouches for the fake API server's Nodes now, as a long-running runtime's watch keeps them. */
-  const followedView = (world: { kube: { nodes: Map<string, Node> } }) => ({
-    current: () => [...world.kube.nodes.values()].map(guardFacts),
-  });
-
   it('should come from the followed Nodes, with no table and no list, even with several unhealthy', async () => {
     // Prepare: two dead nodes, which a table alone cannot settle.
     const nodes: NodeSpec[] = [
@@ -173,9 +168,7 @@ describe('a dead node’s counts in a process that follows the Nodes', () => {
       { name: 'dead-0', ready: false },
       { name: 'dead-1', ready: false },
     ];
-    const holder: { kube: { nodes: Map<string, Node> } } = { kube: { nodes: new Map() } };
-    const world = createWorld({ nodes, env: { ALERTFENCE_DRY_RUN: 'true' }, nodeView: followedView(holder) });
-    holder.kube = world.kube;
+    const world = createWorld({ nodes, env: { ALERTFENCE_DRY_RUN: 'true' }, followsNodes: true });
 
     // Act
     const response = await world.post('/v1/alerts', alertPayload([{ node: 'dead-0' }]));

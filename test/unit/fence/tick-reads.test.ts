@@ -5,27 +5,13 @@
  * consistent read, as an alert's is, whatever the view holds.
  */
 import { describe, expect, it } from 'vitest';
-import type { Phase } from '../../../functions/fence/vocabulary.js';
 import { guardFacts } from '../../../functions/kube/node-view.js';
 import { CrashingKube } from '../../fakes/crashing-kube.js';
-import { alertPayload, createWorld, makeNode, type NodeSpec, type World } from '../../support/world.js';
+import { createWorld, loseFenceAfter, makeNode, type NodeSpec, type World } from '../../support/world.js';
 
-/** A view that vouches for the fake API server's Nodes as they are, as a long-running runtime's watch keeps them. */
-const following = (holder: { kube?: World['kube'] }) => ({
-  current: () => [...(holder.kube?.nodes.values() ?? [])].map(guardFacts),
-});
-
-/** A world whose service follows its own Nodes. */
-function followingWorld(
-  nodes: NodeSpec[],
-  env: Record<string, string> = {},
-  kube = new CrashingKube(),
-): World {
-  const holder: { kube?: World['kube'] } = {};
-  const world = createWorld({ kube, nodes, env, nodeView: following(holder) });
-  holder.kube = world.kube;
-  return world;
-}
+/** A world whose service follows its own Nodes, over an API server whose process can crash. */
+const followingWorld = (nodes: NodeSpec[], env: Record<string, string> = {}, kube = new CrashingKube()) =>
+  createWorld({ kube, nodes, env, followsNodes: true });
 
 async function tickAndDrain(world: World) {
   world.kube.calls.length = 0;
@@ -34,17 +20,6 @@ async function tickAndDrain(world: World) {
   await world.continuation.continue(answer.handoffs);
   await world.drain();
   return { answer: answer.answer, reads };
-}
-
-/** Starts worker-1's fence by an alert; its process dies once the journal records `phase`, its hold runs out. */
-async function fenceLostAfter(world: World, kube: CrashingKube, phase: Phase) {
-  kube.crashAfter = phase;
-  await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
-  await world.drain().catch(() => {});
-  kube.restart();
-  world.continuation.handoffs.length = 0;
-  world.clock.advance(world.config.lockDurationMs + 1_000);
-  expect((await world.service.journal('worker-1'))?.status).toBe('running');
 }
 
 const cluster: NodeSpec[] = [
@@ -100,7 +75,8 @@ describe('what the scheduled tick reads', () => {
     // Prepare: worker-1's fence deleted its Node, then the process died; the view no longer holds worker-1.
     const kube = new CrashingKube();
     const world = followingWorld(cluster, {}, kube);
-    await fenceLostAfter(world, kube, 'DeleteNode');
+    await loseFenceAfter(world, kube, 'DeleteNode');
+    expect((await world.service.journal('worker-1'))?.status).toBe('running');
     expect(world.kube.nodes.has('worker-1')).toBe(false);
     expect(world.driver.instances.get('i-worker-1')?.state).toBe('stopped');
 
@@ -121,7 +97,8 @@ describe('what the scheduled tick reads', () => {
     // still there, its continuation lost.
     const kube = new CrashingKube();
     const world = createWorld({ kube, nodes: cluster, env: { ALERTFENCE_DETECT_AFTER: 'off' } });
-    await fenceLostAfter(world, kube, 'Mark');
+    await loseFenceAfter(world, kube, 'Mark');
+    expect((await world.service.journal('worker-1'))?.status).toBe('running');
 
     // Act
     const { reads } = await tickAndDrain(world);
