@@ -726,7 +726,12 @@ describe('the fence state machine, as a model', () => {
         fc.integer({ min: 1, max: 2 }),
         fc.boolean(),
         fc.boolean(),
-        fc.commands(commands, { maxCommands: 80, size: 'max' }),
+        fc.commands(commands, {
+          maxCommands: 80,
+          size: 'max',
+          // The shrunk commands of a failure: its report prints them as `replayPath="…"`.
+          ...(process.env.ALERTFENCE_MODEL_REPLAY ? { replayPath: process.env.ALERTFENCE_MODEL_REPLAY } : {}),
+        }),
         async (limit, controllersReact, followsNodes, cmds) => {
           const world = new World(limit, controllersReact, followsNodes);
           const model: Model = { commands: 0 };
@@ -742,7 +747,8 @@ describe('the fence state machine, as a model', () => {
           }
         },
       ),
-      // To replay a failure: ALERTFENCE_MODEL_SEED=<seed> ALERTFENCE_MODEL_PATH=<path> from its report.
+      // To replay a failure: ALERTFENCE_MODEL_SEED=<seed> ALERTFENCE_MODEL_PATH=<path>
+      // ALERTFENCE_MODEL_REPLAY=<replayPath>, all three from its report.
       {
         numRuns: runs,
         ...(process.env.ALERTFENCE_MODEL_SEED
