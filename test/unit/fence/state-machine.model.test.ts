@@ -759,7 +759,8 @@ describe('the fence state machine, as a model', () => {
     // The run must be worth its name: CI asks for at least 10,000 commands, and they must reach the phases
     // that matter (power-off, release, power-on), not only refusals.
     console.info(JSON.stringify({ commands: total, ...stats }));
-    if (runs >= 300) {
+    // A replay runs one failure's commands: only its invariants count.
+    if (runs >= 300 && !process.env.ALERTFENCE_MODEL_SEED) {
       expect(total).toBeGreaterThanOrEqual(10_000);
       // Observed per 300 runs: 140–175 power-offs, 110–155 fences done; the floors leave room for chance.
       expect(stats.powerOffs).toBeGreaterThan(runs / 4);
