@@ -168,7 +168,14 @@ export async function runFence(
     try {
       result = await PHASE_HANDLERS[phase](
         deps,
-        { journal, deadline: phaseDeadline, driver, instance, force: context.force },
+        {
+          journal,
+          deadline: phaseDeadline,
+          driver,
+          instance,
+          force: context.force,
+          writeAhead: (next) => save({ ...next, updatedAt: new Date(now()).toISOString() }, context.holder),
+        },
         log,
       );
     } catch (error) {

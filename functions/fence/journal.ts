@@ -107,6 +107,13 @@ export interface FenceJournal {
   startedAt: string;
   updatedAt: string;
   finishedAt?: string;
+  /**
+   * When this fence asked the cloud to power the instance off, written before the request leaves: a fence
+   * resumed after a crash then knows it already asked, even once the machine has stopped and been started
+   * again by someone, and never asks twice (invariant 3). Withdrawn only when the cloud shows the request did
+   * not take.
+   */
+  powerOffRequestedAt?: string;
   /** Set by VerifyOff; Release and DeleteNode look at the cloud again anyway (safety invariant 1). */
   verifiedOffAt?: string;
   powerOn: 'on' | 'off';
@@ -253,6 +260,8 @@ export function journalProblems(value: unknown, leaseName: string): string[] {
   if (verified !== isTime(journal.verifiedOffAt)) {
     problems.push(verified ? 'VerifyOff completed without verifiedOffAt' : 'verifiedOffAt before VerifyOff');
   }
+  if (journal.powerOffRequestedAt !== undefined && !isTime(journal.powerOffRequestedAt))
+    problems.push('powerOffRequestedAt is not a time');
   if (journal.release?.outOfServiceTaintAt && !verified) problems.push('released before VerifyOff');
   if (journal.history !== undefined && !Array.isArray(journal.history))
     problems.push('history is not a list');

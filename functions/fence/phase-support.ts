@@ -25,6 +25,12 @@ export interface PhaseInput {
   instance: InstanceRef;
   /** The force of the request this run belongs to (a manual fence's own chain), never an older request's. */
   force: boolean;
+  /**
+   * Saves the journal now, while the phase runs, with the hold kept: for a record that must be in the journal
+   * before an action that cannot be taken back (the power-off request), so that a crash right after it is
+   * known to whoever resumes the fence. Throws `LockLostError` when another invocation took the fence over.
+   */
+  writeAhead: (journal: FenceJournal) => Promise<void>;
 }
 
 export type Handler = (deps: ExecutorDeps, input: PhaseInput, log: Logger) => Promise<PhaseResult>;

@@ -6,7 +6,7 @@ import { fencingTaint } from './fence-rules.js';
 import { healthRefusal, identityProblem } from './guards.js';
 import { type FenceJournal, hasCompleted } from './journal.js';
 import { pauseRefusal, readPause } from './pause.js';
-import { type Handler, noteEnded, requireOffNow } from './phase-support.js';
+import { type Handler, noteEnded, type PhaseInput, requireOffNow } from './phase-support.js';
 import { releaseWorkloads } from './release-phase.js';
 import { type Phase, REASONS } from './vocabulary.js';
 
@@ -92,10 +92,26 @@ export const PHASE_HANDLERS: Record<Phase, Handler> = {
       // request per fence; VerifyOff waits for it.
       return { kind: 'done', journal, detail: `instance ${instance.id} already ${description.cloudState}` };
     }
-    await driver.powerOff(instance, { deadline });
+    if (journal.powerOffRequestedAt) {
+      // This fence asked for the stop before and the machine runs now: someone started it after our stop, or
+      // the request never reached the cloud. Which one, nothing here can tell; one power-off per fence
+      // (invariant 3), so a person decides.
+      throw new SafetyViolationError(
+        `power-off of ${instance.id} was requested by this fence at ${journal.powerOffRequestedAt}, and the instance is ${description.cloudState} now: someone started it again, or the request was lost; it is not powered off a second time. Look at the machine; to fence it again, delete the journal Lease and ask anew`,
+      );
+    }
+    // Written ahead: once the request may have left, a resumed fence must know it was sent (see above).
+    const requested = { ...journal, powerOffRequestedAt: new Date(deps.now()).toISOString() };
+    await input.writeAhead(requested);
+    try {
+      await driver.powerOff(instance, { deadline });
+    } catch (error) {
+      await withdrawIfNotTaken(input, journal);
+      throw error;
+    }
     return {
       kind: 'done',
-      journal,
+      journal: requested,
       detail: `power-off of ${instance.id} requested (was ${description.cloudState})`,
     };
   },
@@ -179,6 +195,20 @@ export const PHASE_HANDLERS: Record<Phase, Handler> = {
 
   Done: async (_deps, { journal }) => ({ kind: 'done', journal, detail: 'fence complete' }),
 };
+
+/**
+ * After a power-off request that failed: when the cloud's own record shows the machine still running and no
+ * stop under way, the request did not take and the written-ahead record is withdrawn, so a retry (a throttled
+ * call, say) may ask again. If the cloud cannot be read, or shows anything else, the record stays: a resumed
+ * fence then waits for a person rather than risk a second power-off.
+ */
+async function withdrawIfNotTaken(input: PhaseInput, before: FenceJournal): Promise<void> {
+  const now = await input.driver
+    .describe(input.instance, { deadline: input.deadline })
+    .catch(() => undefined);
+  if (now?.power !== 'on' || now.stopping) return;
+  await input.writeAhead(before);
+}
 
 function phaseFinishedAt(journal: FenceJournal, phase: Phase): number {
   const record = journal.phases.find((candidate) => candidate.phase === phase);

@@ -29,6 +29,12 @@ export class CrashingKube extends FakeKube {
     this.dead = false;
   }
 
+  /** The process dies now, wherever it is (e.g. right after a cloud call): every later call fails until `restart()`. */
+  die(): void {
+    this.crashed = true;
+    this.dead = true;
+  }
+
   private maybeCrash(lease: Lease): void {
     if (!this.crashed && this.crashAfter && readJournal(lease)?.phase === this.crashAfter) {
       this.crashed = true;

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { DriverError } from '../../../drivers/driver.js';
 import type { NodeResult } from '../../../functions/fence/api.js';
 import { KUBE_NAMES } from '../../../functions/kube/names.js';
-import { CrashingKube } from '../../fakes/crashing-kube.js';
+import { CrashError, CrashingKube } from '../../fakes/crashing-kube.js';
 import { FakeKube, RELEASE_CALLS } from '../../fakes/kube.js';
 import { wireFence } from '../../support/fence-wiring.js';
 import { peekJournal } from '../../support/peek-journal.js';
@@ -145,6 +145,98 @@ describe('Safe on every path: "not found" after a power-on by someone else', () 
     expect(machine?.state).toBe('running');
     expect(releaseCalls(world)).toEqual([]);
     expect(world.kube.nodes.has('worker-1')).toBe(true);
+  });
+});
+
+describe('Safe on every path: one power-off per fence', () => {
+  /** A world whose process dies right after the cloud takes worker-1's stop request, before the journal says so. */
+  function crashAfterStopRequest() {
+    const kube = new CrashingKube();
+    const world = createWorld({
+      kube,
+      driverOptions: { onCall: (call) => call.method === 'powerOff' && !kube.crashed && kube.die() },
+    });
+    return { world, kube };
+  }
+
+  it('one power-off per fence: should not stop the machine again when someone started it after a stop the journal never recorded', async () => {
+    // Prepare (found by the model test): the stop is sent, the process dies before recording PowerOff, the
+    // machine stops, and someone starts it again before the fence is resumed.
+    const { world, kube } = crashAfterStopRequest();
+    await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
+    await world.drain().catch(() => {});
+    kube.restart();
+    world.continuation.handoffs.length = 0;
+    world.clock.advance(world.config.lockDurationMs + 1_000);
+    const machine = world.driver.instances.get('i-worker-1');
+    expect(machine?.state).toBe('stopping');
+    if (machine) {
+      machine.state = 'running';
+      machine.settlesAt = 0;
+    }
+
+    // Act: the alert repeats.
+    await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
+    await world.drain();
+
+    // Assess: no second stop in the same fence; it waits for an operator, and says why.
+    expect(count(world, 'powerOff')).toBe(1);
+    expect(machine?.state).toBe('running');
+    const journal = await world.service.journal('worker-1');
+    expect(journal).toMatchObject({ status: 'failed', phase: 'Mark' });
+    expect(journal?.lastError?.message).toMatch(/power-off .* was requested .* running/);
+    expect(releaseCalls(world).filter((call) => !call.startsWith('addTaint'))).toEqual([]);
+  });
+
+  it('one power-off per fence: should wait for an operator, not guess, when the process died between the record and the request', async () => {
+    // Prepare: the journal says the stop was asked for, but the process died before the request left.
+    const kube = new CrashingKube();
+    const world = createWorld({
+      kube,
+      driverOptions: {
+        onCall: (call) => {
+          if (call.method !== 'powerOff' || kube.crashed) return;
+          kube.die();
+          throw new CrashError('the process died before the request left');
+        },
+      },
+    });
+    await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
+    await world.drain().catch(() => {});
+    kube.restart();
+    world.continuation.handoffs.length = 0;
+    world.clock.advance(world.config.lockDurationMs + 1_000);
+
+    // Act
+    await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
+    await world.drain();
+
+    // Assess: fails closed; the cloud's record cannot tell this from a stop undone by someone.
+    expect(count(world, 'powerOff')).toBe(0);
+    expect(world.driver.instances.get('i-worker-1')?.state).toBe('running');
+    expect(await world.service.journal('worker-1')).toMatchObject({ status: 'failed', phase: 'Mark' });
+  });
+
+  it('one power-off per fence: should power off once the cloud refused the stop request and the machine still runs', async () => {
+    // Prepare: the cloud throttles the first StopInstances; nothing was stopped.
+    const world = createWorld();
+    const onPowerOff = world.driver.powerOff.bind(world.driver);
+    let refusals = 1;
+    world.driver.powerOff = async (ref, options) => {
+      if (refusals-- > 0) throw new DriverError('RequestLimitExceeded (throttled)', { retryable: true });
+      await onPowerOff(ref, options);
+    };
+
+    // Act: the fence, then the alert repeat that resumes it.
+    await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
+    await world.drain();
+    world.clock.advance(60_000);
+    await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
+    await world.drain();
+
+    // Assess: the refused request did not count; the fence went on and finished.
+    expect(count(world, 'powerOff')).toBe(1);
+    expect((await world.service.journal('worker-1'))?.status).toBe('succeeded');
   });
 });
 
