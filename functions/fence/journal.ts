@@ -143,7 +143,8 @@ export function recordOf(journal: FenceJournal): FenceRecord {
     startedAt: journal.startedAt,
     ...(journal.finishedAt ? { finishedAt: journal.finishedAt } : {}),
     phases: journal.phases.map(({ phase, startedAt, finishedAt }) => ({ phase, startedAt, finishedAt })),
-    poweredOff: hasCompleted(journal, 'PowerOff'),
+    // A request sent counts even when a crash kept PowerOff from completing: the cap errs on the safe side.
+    poweredOff: hasCompleted(journal, 'PowerOff') || journal.powerOffRequestedAt !== undefined,
     volumesDetached: journal.release.detachRequested,
     ...(journal.lastError ? { lastError: journal.lastError.message } : {}),
   };

@@ -7,6 +7,7 @@ import { DescribeInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-
 import { describe, expect, it } from 'vitest';
 import { DriverError } from '../../../drivers/driver.js';
 import type { NodeResult } from '../../../functions/fence/api.js';
+import { recordOf } from '../../../functions/fence/journal.js';
 import { KUBE_NAMES } from '../../../functions/kube/names.js';
 import { CrashError, CrashingKube } from '../../fakes/crashing-kube.js';
 import { FakeKube, RELEASE_CALLS } from '../../fakes/kube.js';
@@ -185,6 +186,8 @@ describe('Safe on every path: one power-off per fence', () => {
     const journal = await world.service.journal('worker-1');
     expect(journal).toMatchObject({ status: 'failed', phase: 'Mark' });
     expect(journal?.lastError?.message).toMatch(/power-off .* was requested .* running/);
+    // The cap counts it: the machine was powered off once by this fence.
+    expect(journal && recordOf(journal).poweredOff).toBe(true);
     expect(releaseCalls(world).filter((call) => !call.startsWith('addTaint'))).toEqual([]);
   });
 
