@@ -1,5 +1,5 @@
 import type { Lease } from '../kube/objects.js';
-import { KubeDeadlineError } from '../kube/port.js';
+import { KubeDeadlineError, KubeForbiddenError } from '../kube/port.js';
 import { DeadlineExceededError, TIME_MARGINS } from '../lib/deadline.js';
 import type { ExecutorDeps } from './deps.js';
 import { describeError, isRetryable, LockLostError, SafetyViolationError } from './errors.js';
@@ -44,16 +44,28 @@ export interface RunResult {
 const SAVE_MARGIN_MS = TIME_MARGINS.saveMs;
 
 /**
+ * How long 401/403 answers are retried before the fence waits for a person: a restarted kube-apiserver refuses
+ * everyone for its first moments, until its authorizer has read the RBAC objects; a refusal that lasts is RBAC
+ * to fix.
+ */
+const FORBIDDEN_GRACE_MS = 60_000;
+
+/** Whether `error`, or what it wraps (a phase may wrap it), is one of `kinds`. */
+function causedBy(error: unknown, ...kinds: Array<abstract new (...args: never[]) => Error>): boolean {
+  let seen: unknown = error;
+  for (let depth = 0; seen instanceof Error && depth < 5; depth++) {
+    if (kinds.some((kind) => seen instanceof kind)) return true;
+    seen = seen.cause;
+  }
+  return false;
+}
+
+/**
  * Whether a phase failed because a deadline passed: a deadline error (a driver's call, a wait), or a Kubernetes
  * call the deadline cut short (`KubeDeadlineError`), maybe wrapped by the phase.
  */
 function isDeadlineError(error: unknown): boolean {
-  let seen: unknown = error;
-  for (let depth = 0; seen instanceof Error && depth < 5; depth++) {
-    if (seen instanceof DeadlineExceededError || seen instanceof KubeDeadlineError) return true;
-    seen = seen.cause;
-  }
-  return false;
+  return causedBy(error, DeadlineExceededError, KubeDeadlineError);
 }
 
 /**
@@ -94,7 +106,19 @@ export async function runFence(
   }
   const instance = journal.instance;
 
-  async function finishWith(status: 'failed' | 'retry', error: unknown): Promise<RunResult> {
+  /** Retried, or handed to a person: the error's own word, but a refusal (401/403) only while it is young. */
+  function failedPhase(error: unknown): Promise<RunResult> {
+    if (!causedBy(error, KubeForbiddenError))
+      return finishWith(isRetryable(error) ? 'retry' : 'failed', error);
+    const since = journal.lastError?.forbiddenSince ?? new Date(now()).toISOString();
+    return finishWith(now() - Date.parse(since) < FORBIDDEN_GRACE_MS ? 'retry' : 'failed', error, since);
+  }
+
+  async function finishWith(
+    status: 'failed' | 'retry',
+    error: unknown,
+    forbiddenSince?: string,
+  ): Promise<RunResult> {
     const phase = nextPhase(journal) ?? journal.phase;
     const message = describeError(error);
     const at = new Date(now()).toISOString();
@@ -104,7 +128,13 @@ export async function runFence(
       // for an operator.
       status: status === 'failed' ? 'failed' : 'running',
       updatedAt: at,
-      lastError: { phase, message, at, retryable: status === 'retry' },
+      lastError: {
+        phase,
+        message,
+        at,
+        retryable: status === 'retry',
+        ...(forbiddenSince ? { forbiddenSince } : {}),
+      },
       ...(status === 'failed' ? { waiting: { since: at, reason: REASONS.needsOperator } } : {}),
     };
     log.warn('fence phase failed', { phase, outcome: status, reason: message });
@@ -190,7 +220,7 @@ export async function runFence(
         });
         return { status: 'continue', journal, lease };
       }
-      return finishWith(isRetryable(error) ? 'retry' : 'failed', error);
+      return failedPhase(error);
     }
     try {
       if (result.kind === 'abort') {

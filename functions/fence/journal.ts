@@ -24,6 +24,11 @@ export interface JournalError {
   at: string;
   /** False when a retry cannot help: the fence then waits for an operator's manual request. */
   retryable: boolean;
+  /**
+   * Since when 401/403 answers have stopped every attempt: a refusal is retried for a while (a restarted API
+   * server refuses everyone until it has read its RBAC), then handed to a person (the RBAC needs fixing).
+   */
+  forbiddenSince?: string;
 }
 
 /** Progress inside Release, which spans several waits and may span several invocations. */

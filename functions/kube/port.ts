@@ -163,7 +163,10 @@ export class KubeGoneError extends KubeError {
   override name = 'KubeGoneError';
 }
 
-/** 401/403: alertfence's identity or RBAC is wrong; configuration to fix, never retried. */
+/**
+ * 401/403: alertfence's identity or RBAC is wrong, configuration to fix; or a restarted API server that has not
+ * read its RBAC yet. A fence retries it for a minute (see the executor), then waits for a person.
+ */
 export class KubeForbiddenError extends KubeError {
   override name = 'KubeForbiddenError';
 }

@@ -5,6 +5,7 @@ import { EVENT_REASONS } from '../../../functions/fence/vocabulary.js';
 import type { Taint } from '../../../functions/kube/objects.js';
 import {
   KubeDeadlineError,
+  KubeForbiddenError,
   KubeUnavailableError,
   type ObjectCallOptions,
 } from '../../../functions/kube/port.js';
@@ -60,6 +61,49 @@ describe('transient failures during a fence', () => {
     expect(invocations).toBe(1);
     expect(journal?.status).toBe('succeeded');
     expect(world.logs.filter((line) => line.includes('retrying after a transient failure'))).toHaveLength(2);
+  });
+
+  it('should retry a 403 of an API server that has not read its RBAC yet, and finish', async () => {
+    // Prepare: a restarted kube-apiserver refuses everyone until its authorizer has synced; two pod listings
+    // of Release meet that window.
+    const world = createWorld();
+    let refusals = 2;
+    world.kube.beforeCall = (call) => {
+      if (call.method === 'listPodsOnNode' && refusals > 0) {
+        refusals -= 1;
+        throw new KubeForbiddenError('pods is forbidden: User cannot list resource "pods"', { status: 403 });
+      }
+    };
+
+    // Act
+    await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
+    await world.drain();
+
+    // Assess
+    expect((await world.service.journal('worker-1'))?.status).toBe('succeeded');
+  });
+
+  it('should wait for an operator once 403s have stopped the fence for a minute: RBAC to fix', async () => {
+    // Prepare: the role lost `list pods` mid-fence, for good.
+    const world = createWorld();
+    world.kube.beforeCall = (call) => {
+      if (call.method === 'listPodsOnNode')
+        throw new KubeForbiddenError('pods is forbidden: User cannot list resource "pods"', { status: 403 });
+    };
+
+    // Act: the alert, its in-invocation retries, then the tick a minute later.
+    await world.post('/v1/alerts', alertPayload([{ node: 'worker-1' }]));
+    await world.drain();
+    const first = await world.service.journal('worker-1');
+    world.clock.advance(60_000);
+    await world.post('/v1/tick', {});
+    await world.drain();
+
+    // Assess: retried first, then handed to a person, with the start of the refusals kept.
+    expect(first).toMatchObject({ status: 'running', lastError: { phase: 'Release', retryable: true } });
+    const journal = await world.service.journal('worker-1');
+    expect(journal).toMatchObject({ status: 'failed', lastError: { phase: 'Release', retryable: false } });
+    expect(journal?.lastError?.forbiddenSince).toBe(first?.lastError?.forbiddenSince);
   });
 
   it('should stop retrying after the backoff is spent and leave the fence resumable', async () => {
