@@ -26,7 +26,7 @@ import { PHASES, type Phase } from '../../../functions/fence/vocabulary.js';
 import { KUBE_NAMES } from '../../../functions/kube/names.js';
 import { guardFacts } from '../../../functions/kube/node-view.js';
 import { microTime, type Node } from '../../../functions/kube/objects.js';
-import { KubeUnavailableError } from '../../../functions/kube/port.js';
+import { KubeForbiddenError, KubeUnavailableError } from '../../../functions/kube/port.js';
 import { FakeKube, type KubeCall } from '../../fakes/kube.js';
 import { type FenceWiring, wireFence } from '../../support/fence-wiring.js';
 import { peekJournal } from '../../support/peek-journal.js';
@@ -95,6 +95,8 @@ class World {
   crashAfter: number | undefined;
   crashed = false;
   cloudErrors = 0;
+  /** API server calls still to be refused with 403, as a restarted API server does until its RBAC is read. */
+  kubeRefusals = 0;
   private uidSeq = 0;
 
   /**
@@ -363,6 +365,10 @@ class World {
   /** Invariant checks at the moment of each API server call, from the cloud's own record. */
   private onKubeCall(call: KubeCall): void {
     this.fail();
+    if (this.kubeRefusals > 0) {
+      this.kubeRefusals -= 1;
+      throw new KubeForbiddenError(`${call.method} is forbidden (injected)`, { status: 403 });
+    }
     if (call.mutating && !this.isArmed && call.method !== 'createEvent') {
       this.violate(`invariant 5: ${call.method} ${call.target} while disarmed`);
     }
@@ -457,7 +463,14 @@ function command(label: string, act: (world: World) => Promise<void>): Cmd {
       model.commands += 1;
       world.log.push(label);
       await act(world).catch((error: unknown) => {
-        if (!(error instanceof CrashError) && !(error instanceof KubeUnavailableError)) throw error;
+        if (
+          !(
+            error instanceof CrashError ||
+            error instanceof KubeUnavailableError ||
+            error instanceof KubeForbiddenError
+          )
+        )
+          throw error;
       });
       world.takeHandoffs();
       world.checkState();
@@ -699,6 +712,11 @@ const kinds = [
   fc.constant(
     command('the Node watch fails (the view vouches for nothing until time passes)', async (world) => {
       world.viewed = undefined;
+    }),
+  ),
+  fc.integer({ min: 1, max: 6 }).map((count) =>
+    command(`the API server refuses (403) the next ${count} calls`, async (world) => {
+      world.kubeRefusals = count;
     }),
   ),
 ];
