@@ -9,8 +9,8 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import type { OpenStackSettings, SecretSource } from '../../functions/config.js';
+import { parseYaml, YamlSyntaxError } from '../../functions/lib/yaml.js';
 import type { DomainRef, EndpointInterface, KeystoneCredentials } from './client/keystone.js';
 
 /** What the driver needs from the OpenStack configuration. */
@@ -282,10 +282,8 @@ function cloudEntry(path: string, text: string, cloudName: string): Record<strin
   try {
     doc = parseYaml(text);
   } catch (error) {
-    // Only where, never what: the parser quotes the offending line, which can hold a password.
-    const { linePos } = error as { linePos?: Array<{ line: number; col: number }> };
-    const at = linePos?.[0] ? ` at line ${linePos[0].line}, column ${linePos[0].col}` : '';
-    throw new OpenStackConfigError(`${path} is not valid YAML${at}`);
+    if (!(error instanceof YamlSyntaxError)) throw error;
+    throw new OpenStackConfigError(`${path} is not valid YAML${error.where}`);
   }
   if (!isRecord(doc) || !isRecord(doc.clouds)) {
     throw new OpenStackConfigError(`${path} has no top-level "clouds:" map`);

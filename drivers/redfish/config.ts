@@ -6,9 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import * as z from 'zod';
 import { REDFISH_ENV, type RedfishSettings } from '../../functions/config.js';
+import { parseYaml, YamlSyntaxError } from '../../functions/lib/yaml.js';
 import type { BmcSettings } from './bmc-pool.js';
 import type { CredentialSource, Credentials } from './client/bmc-client.js';
 import type { MappingEntry } from './mapping.js';
@@ -203,7 +203,8 @@ function parseMapping(path: string, text: string): z.infer<typeof mappingSchema>
   try {
     doc = parseYaml(text);
   } catch (error) {
-    throw new RedfishConfigError(`${path} is not valid YAML: ${(error as Error).message}`, { cause: error });
+    if (!(error instanceof YamlSyntaxError)) throw error;
+    throw new RedfishConfigError(`${path} is not valid YAML${error.where}`);
   }
   const parsed = mappingSchema.safeParse(doc);
   if (!parsed.success) {

@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { type Cluster, type Context, KubeConfig, type User } from '@kubernetes/client-node';
-import { parse as parseYaml } from 'yaml';
 import * as z from 'zod';
+import { parseYaml, YamlSyntaxError } from '../lib/yaml.js';
 import { bearerTokenProvider, type ExecPlugin, execProvider, tokenFileProvider } from './authenticators.js';
 
 /**
@@ -95,10 +95,8 @@ export function parseKubeconfig(text: string, options: ParseOptions): KubeConfig
   try {
     document = parseYaml(text);
   } catch (error) {
-    // Only where, never what: the parser's message quotes the offending line, which can hold a token.
-    const { code, linePos } = error as { code?: string; linePos?: Array<{ line: number; col: number }> };
-    const at = linePos?.[0] ? ` at line ${linePos[0].line}, column ${linePos[0].col}` : '';
-    throw new KubeconfigError(`${source} is not YAML (${code ?? 'parse error'}${at})`);
+    if (!(error instanceof YamlSyntaxError)) throw error;
+    throw new KubeconfigError(`${source} is not YAML (syntax error${error.where})`);
   }
   const parsed = kubeconfigSchema.safeParse(document);
   if (!parsed.success) {
