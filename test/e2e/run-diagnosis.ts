@@ -20,10 +20,20 @@ export function runDiagnosis(run: ScenarioResult): string {
         waiting: run.journal.waiting,
       })
     : 'no journal';
+  // alertfence's cloud calls that were not reads, with the cloud's answer: did the stop reach it, and take?
+  const actions = run.cloudCalls
+    .filter((call) => !/^(GET |Describe)/.test(call.action))
+    .map((call) => `+${((call.start - run.t0) / 1000).toFixed(1)}s ${call.action} → ${call.status}`)
+    .join(', ');
   const warnings = (run.logs.alertfence ?? '')
     .split('\n')
     .filter((line) => /"level":"(warn|error)"/.test(line))
     .slice(-LOG_LINES)
     .join('\n');
-  return `${run.name}: seen ${seen || 'nothing'}\njournal: ${journal}\nalertfence warnings:\n${warnings || '(none)'}`;
+  return [
+    `${run.name}: seen ${seen || 'nothing'}`,
+    `journal: ${journal}`,
+    `cloud actions by alertfence: ${actions || 'none'}; the hung machine seen off: ${run.victimSeenOff}`,
+    `alertfence warnings:\n${warnings || '(none)'}`,
+  ].join('\n');
 }
