@@ -446,7 +446,7 @@ function report(input: {
     `| EC2 slow (held 0.3–2.5 s before moto) | ${ec2.faults.slow} |`,
     `| EC2 calls in all | ${[...ec2.calls.values()].reduce((sum, n) => sum + n, 0)} (${[...ec2.calls].map(([action, n]) => `${action} ${n}`).join(', ')}) |`,
     '',
-    `Where the SIGKILLs landed (the round's fences still running at each kill, by step, as last seen: \`A→B\` = past A, running B): ${[
+    `Where the SIGKILLs landed (the round's fences still running at each kill, by phase, as last seen: \`A→B\` = past A, running B): ${[
       ...killedIn,
     ]
       .sort((a, b) => b[1] - a[1])
