@@ -196,6 +196,19 @@ function showPhase(context: CommandContext, record: PhaseRecord): void {
   out.line(`  ${out.tone('green', '✓')} ${record.phase.padEnd(10)} ${took}${detail}`);
 }
 
+/**
+ * What the operator can do about a fence that waits. One that asked for its power-off, and then found the
+ * machine running again, never asks a second time (one power-off per fence): resuming it cannot help, only a
+ * new fence can.
+ */
+function operatorHint(journal: FenceJournal): string {
+  const poweredOff = journal.phases.some((record) => record.phase === 'PowerOff');
+  if (journal.powerOffRequestedAt && !poweredOff) {
+    return `  it asked for its power-off at ${journal.powerOffRequestedAt} and never asks twice: after checking the machine, delete its journal Lease (kubectl delete lease -n <alertfence's namespace> ${journal.node}) to let a new fence start`;
+  }
+  return `  after checking the node and its machine, "alertfence fence ${journal.node}" resumes it`;
+}
+
 function showEnd(context: CommandContext, journal: FenceJournal): void {
   const { out } = context;
   const took = journal.finishedAt ? ` in ${between(journal.startedAt, journal.finishedAt)}` : '';
@@ -213,7 +226,7 @@ function showEnd(context: CommandContext, journal: FenceJournal): void {
   }
   if (journal.waiting) {
     out.line(`  waits for an operator since ${journal.waiting.since}: ${journal.waiting.reason}`);
-    out.line(`  after checking the node and its machine, "alertfence fence ${journal.node}" resumes it`);
+    out.line(operatorHint(journal));
   } else if (journal.status === 'failed') {
     out.line(`  alertfence retries it at its next tick; "alertfence fence ${journal.node}" resumes it now`);
   }

@@ -422,6 +422,35 @@ describe('alertfence fence', () => {
     expect(result.stdout).toContain('waits for an operator since 2026-11-22T10:00:05Z: NeedsOperator');
   });
 
+  it('should tell the operator to start afresh, not to resume, a fence whose machine was started after its power-off request', async () => {
+    // Prepare
+    const failed = journalAt('Mark', {
+      status: 'failed',
+      powerOffRequestedAt: '2026-11-22T10:00:03Z',
+      lastError: {
+        phase: 'PowerOff',
+        message: 'SafetyViolationError: power-off of i-0abc was requested by this fence …',
+        at: '2026-11-22T10:01:05Z',
+        retryable: false,
+      },
+      waiting: { since: '2026-11-22T10:01:05Z', reason: 'NeedsOperator' },
+    });
+    const api = await serve({
+      'POST /v1/nodes/worker-1/fence': { status: 202, body: accepted() },
+      'GET /v1/nodes/worker-1/fence': { status: 200, body: failed },
+    });
+
+    // Act: the operator resumes it, as for any fence that waits.
+    const result = await runCli(api.url, ['fence', 'worker-1', '--wait']);
+
+    // Assess
+    expect(result.stdout).toContain(
+      'it asked for its power-off at 2026-11-22T10:00:03Z and never asks twice',
+    );
+    expect(result.stdout).toContain('kubectl delete lease');
+    expect(result.stdout).not.toContain('resumes it');
+  });
+
   it('should wait out alertfence being away for a while, saying so once', async () => {
     // Prepare
     const away = {
