@@ -11,12 +11,14 @@ import {
 } from '../peers/alertmanager.js';
 import { type KeystoneServer, startKeystone } from '../peers/keystone.js';
 import { awsQuery, type MotoServer, startMoto, xmlText } from '../peers/moto.js';
+import { CLOUD_PYTHON_DIR, OPENSTACK_PYTHON } from '../peers/openstack.js';
 import {
   freePort,
   INSTALL_HINT,
   PeerMissingError,
   PeerStartError,
   requirePeer,
+  runCommand,
   startProcess,
   tempDir,
   waitUntil,
@@ -251,6 +253,41 @@ interface Delivery {
   headers: IncomingHttpHeaders;
   body: { status: string; alerts: Array<{ status: string; labels: Record<string, string> }> };
 }
+
+describe("the test OpenStack's sqlite", () => {
+  // Nova reads a row and then updates it in one transaction (instance.save()). On a busy cloud another
+  // service commits in between, and sqlite refused the update at once: a server went to ERROR in CI with
+  // "database is locked". The race, run on oslo.db's own engines, without and with what the services import.
+  async function race(...flags: string[]): Promise<string> {
+    const dir = await tempDir('alertfence-sqlite-race');
+    try {
+      const { stdout } = await runCommand(
+        requirePeer(OPENSTACK_PYTHON, INSTALL_HINT),
+        [join(CLOUD_PYTHON_DIR, 'snapshot_race.py'), join(dir.path, 'nova.sqlite'), ...flags],
+        { timeoutMs: 60_000 },
+      );
+      return stdout.trim();
+    } finally {
+      await dir.remove();
+    }
+  }
+
+  it("should refuse a read-then-write transaction whose snapshot another process's commit made stale (oslo.db's BEGIN)", async () => {
+    // Act
+    const outcome = await race();
+
+    // Assess
+    expect(outcome).toMatch(/^A: .*database is locked/);
+  });
+
+  it('should let it wait its turn with the BEGIN IMMEDIATE every service of the cloud imports', async () => {
+    // Act
+    const outcome = await race('--begin-immediate');
+
+    // Assess: A took the write lock first, so B committed after it.
+    expect(outcome).toBe('committed both, last scheduling');
+  });
+});
 
 describe('alertmanager', () => {
   const deliveries: Delivery[] = [];

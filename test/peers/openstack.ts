@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { KEYSTONE_REGION, type KeystoneServer, startKeystone } from './keystone.js';
 import { OpenStackAdmin, type ServiceUrls } from './openstack/admin.js';
 import {
@@ -39,8 +40,14 @@ export type { ServerView, VolumeView } from './openstack/admin.js';
 export { OpenStackAdmin, OpenStackSetupError } from './openstack/admin.js';
 
 /** Debian's interpreter: the `python3-nova`, `python3-cinder`, … packages live in its dist-packages. */
-const PYTHON = '/usr/bin/python3';
+export const OPENSTACK_PYTHON = '/usr/bin/python3';
 const DIST_PACKAGES = '/usr/lib/python3/dist-packages';
+
+/** The cloud's own Python modules (`begin_immediate`, and the race that shows why it is needed). */
+export const CLOUD_PYTHON_DIR = fileURLToPath(new URL('./openstack/python/', import.meta.url));
+
+/** Opens every service's script: each sqlite transaction takes the write lock as it begins (`begin_immediate.py` says why). */
+const PRELUDE = `import sys; sys.path.insert(0, ${JSON.stringify(CLOUD_PYTHON_DIR)}); import begin_immediate`;
 
 /** How long the services may take to come up once their processes run (about 30 s on 2 idle cores). */
 const READY_TIMEOUT_MS = 180_000;
@@ -315,7 +322,7 @@ async function writeConfigs(
 /** Throws a {@link PeerMissingError} naming the install command when a package or paste file is missing. */
 function requireOpenStack(): void {
   const needed = [
-    PYTHON,
+    OPENSTACK_PYTHON,
     ...['nova', 'cinder', 'glance', 'placement', 'keystone'].map((p) =>
       join(DIST_PACKAGES, p, '__init__.py'),
     ),
@@ -367,10 +374,10 @@ function pythonMain(
   args: readonly string[],
 ): { command: string; args: string[] } {
   return {
-    command: PYTHON,
+    command: OPENSTACK_PYTHON,
     args: [
       '-c',
-      `import sys; sys.argv[0] = ${JSON.stringify(argv0)}; from ${module} import main; sys.exit(main())`,
+      `${PRELUDE}\nsys.argv[0] = ${JSON.stringify(argv0)}; from ${module} import main; sys.exit(main())`,
       ...args,
     ],
   };
@@ -383,11 +390,12 @@ function pythonMain(
  */
 function threadedWsgi(module: string, factory: string, port: number): { command: string; args: string[] } {
   return {
-    command: PYTHON,
+    command: OPENSTACK_PYTHON,
     args: [
       '-c',
       [
-        'import sys, socketserver, wsgiref.simple_server as ws',
+        PRELUDE,
+        'import socketserver, wsgiref.simple_server as ws',
         'class Server(socketserver.ThreadingMixIn, ws.WSGIServer):',
         '    daemon_threads = True',
         `from ${module} import ${factory} as factory`,
@@ -417,7 +425,7 @@ async function syncSchemas(
   await Promise.all([
     // nova-manage's four steps in one interpreter: importing Nova is most of each step's time.
     runCommand(
-      PYTHON,
+      OPENSTACK_PYTHON,
       [
         '-c',
         [
@@ -447,7 +455,7 @@ async function syncSchemas(
   const databases = (await readdir(layout.dir))
     .filter((f) => f.endsWith('.sqlite'))
     .map((f) => join(layout.dir, f));
-  await runCommand(PYTHON, [
+  await runCommand(OPENSTACK_PYTHON, [
     '-c',
     'import sqlite3, sys\nfor db in sys.argv[1:]: sqlite3.connect(db).execute("pragma journal_mode=wal").fetchone()',
     ...databases,
@@ -509,7 +517,7 @@ async function registerServices(
 
 /** nova-compute's host has a host mapping in the API database (the scheduler's periodic discovery). */
 async function hostMapped(layout: CloudLayout): Promise<boolean> {
-  const { stdout } = await runCommand(PYTHON, [
+  const { stdout } = await runCommand(OPENSTACK_PYTHON, [
     '-c',
     'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from host_mappings where host = ?", (sys.argv[2],)).fetchone()[0])',
     join(layout.dir, 'nova_api.sqlite'),
