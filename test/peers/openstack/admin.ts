@@ -207,20 +207,22 @@ export class OpenStackAdmin {
     };
   }
 
-  /** Waits until `done` holds for the server; a server in ERROR fails the wait with Nova's fault. */
+  /**
+   * Waits until `done` holds for the server. A server in ERROR fails the wait at once, with Nova's fault:
+   * ERROR is final, and waiting out the timeout would only hide the fault behind "timed out".
+   */
   async waitForServer(id: string, done: (server: ServerView) => boolean, what: string): Promise<ServerView> {
-    return waitUntil(
+    const server = await waitUntil(
       async () => {
-        const server = await this.server(id);
-        if (server?.status === 'ERROR') {
-          const { body } = await this.call('compute', 'GET', `/servers/${id}`);
-          throw new OpenStackSetupError(
-            `server ${id} went to ERROR: ${JSON.stringify((body as { server: { fault?: unknown } }).server.fault)}`,
-          );
-        }
-        return server && done(server) ? server : undefined;
+        const found = await this.server(id);
+        return found && (done(found) || found.status === 'ERROR') ? found : undefined;
       },
       { timeoutMs: 60_000, intervalMs: 200, what: `server ${id} to be ${what}` },
+    );
+    if (done(server)) return server;
+    const { body } = await this.call('compute', 'GET', `/servers/${id}`);
+    throw new OpenStackSetupError(
+      `server ${id} went to ERROR: ${JSON.stringify((body as { server: { fault?: unknown } }).server.fault)}`,
     );
   }
 
