@@ -184,11 +184,15 @@ describe('Ec2Driver against moto', () => {
     const addressOnly = driver.resolve({ name: 'worker-renamed', internalIPs: [address] }, deadline());
     const disagreeing = driver.resolve({ name, internalIPs: [other.PrivateIpAddress ?? ''] }, deadline());
 
-    // Assess: names and addresses both get reused; only the two agreeing on one machine identify it.
+    // Assess: names and addresses both get reused; only the two agreeing on one machine identify it. The
+    // three lookups run at once, so every refusal is awaited together: one awaited after another could reject
+    // first, unhandled.
     expect(both).toEqual({ provider: 'aws', id: instance.InstanceId, region: suite.moto.region });
-    await expect(nameOnly).rejects.toThrow(/reports no InternalIP/);
-    await expect(addressOnly).rejects.toThrow(InstanceNotFoundError);
-    await expect(disagreeing).rejects.toThrow(InstanceNotFoundError);
+    await Promise.all([
+      expect(nameOnly).rejects.toThrow(/reports no InternalIP/),
+      expect(addressOnly).rejects.toThrow(InstanceNotFoundError),
+      expect(disagreeing).rejects.toThrow(InstanceNotFoundError),
+    ]);
   });
 
   it('should refuse a lookup that several instances match, and one that none matches', async () => {
@@ -215,8 +219,10 @@ describe('Ec2Driver against moto', () => {
     const unknown = driver.resolve({ name: 'worker-2', internalIPs: ['10.255.255.254'] }, deadline());
 
     // Assess
-    await expect(ambiguous).rejects.toThrow(/2 instances match tag alertfence.io\/node=worker-1/);
-    await expect(unknown).rejects.toThrow(InstanceNotFoundError);
+    await Promise.all([
+      expect(ambiguous).rejects.toThrow(/2 instances match tag alertfence.io\/node=worker-1/),
+      expect(unknown).rejects.toThrow(InstanceNotFoundError),
+    ]);
   });
 
   it('should only look at instances of the configured cluster', async () => {
